@@ -28,17 +28,20 @@ endif
 probe = $(shell printf '$(2)' | $(CC) -x c - -o /dev/null $(1) >/dev/null 2>&1 && echo yes)
 
 ifneq ($(NO_OMP),1)
-HAVE_OMP := $(call probe,-fopenmp,\#include <omp.h>\nint main(void){return omp_get_max_threads()<0;}\n)
+HAVE_OMP := $(call probe,-fopenmp,\043include <omp.h>\nint main(void){return omp_get_max_threads()<0;}\n)
 endif
 ifeq ($(HAVE_OMP),yes)
 CFLAGS  += -fopenmp
 LDFLAGS += -fopenmp
+else
+CFLAGS  += -Wno-unknown-pragmas
 endif
 
 ifneq ($(NO_BLAS),1)
 BLAS_INC := $(firstword $(wildcard /usr/include/x86_64-linux-gnu/openblas-pthread /usr/include/aarch64-linux-gnu/openblas-pthread /usr/include/openblas))
 BLAS_CFLAGS := $(if $(BLAS_INC),-I$(BLAS_INC))
-HAVE_BLAS := $(call probe,$(BLAS_CFLAGS) -lopenblas,\#include <cblas.h>\nint main(void){float a=1,b=1,c=0;cblas_sgemm(CblasRowMajor,CblasNoTrans,CblasNoTrans,1,1,1,1.f,&a,1,&b,1,0.f,&c,1);return c!=1.f;}\n)
+comma := ,
+HAVE_BLAS := $(call probe,$(BLAS_CFLAGS) -lopenblas,\043include <cblas.h>\nint main(void){float a=1$(comma)b=1$(comma)c=0;cblas_sgemm(CblasRowMajor$(comma)CblasNoTrans$(comma)CblasNoTrans$(comma)1$(comma)1$(comma)1$(comma)1.f$(comma)&a$(comma)1$(comma)&b$(comma)1$(comma)0.f$(comma)&c$(comma)1);return c!=1.f;}\n)
 endif
 ifeq ($(HAVE_BLAS),yes)
 APP_CFLAGS += $(BLAS_CFLAGS) -DROPEGPT_HAVE_BLAS=1

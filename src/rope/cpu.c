@@ -1,6 +1,13 @@
 /*
  * cpu.c — picks a rotation kernel at run time, so one librope.so runs on any
  * x86-64 (and on other CPUs through the scalar kernel).
+ *
+ * __builtin_cpu_supports (gcc's libgcc and clang's compiler-rt) reports AVX2
+ * and AVX-512 features only when the OS also saves the wider registers (they
+ * read XCR0 with xgetbv), so no separate OS check is needed here. Each SIMD
+ * file is compiled with a set of -m flags (see the Makefile); the compiler may
+ * use any instruction those flags allow, so a kernel counts as supported only
+ * when the CPU has all of them, not just the ones its intrinsics name.
  */
 #include "rope/kernels.h"
 
@@ -26,7 +33,9 @@ int rope_kernel_supported(rope_kernel k) {
     case ROPE_KERNEL_AVX2:
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case ROPE_KERNEL_AVX512:
-        return __builtin_cpu_supports("avx512f");
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
     case ROPE_KERNEL_AVX2:
     case ROPE_KERNEL_AVX512: return 0;

@@ -1,0 +1,332 @@
+/*
+ * cmd_train.c — `ropegpt train`: parses and cross-checks every flag, loads
+ * the data, then hands a trainer (train.h) an output folder and a progress
+ * callback. All checks that can fail on bad input run before anything is
+ * created under --out, so a rejected command leaves no files behind.
+ * Ctrl-C sets a flag; the loop finishes its step, saves model.bin and the
+ * command exits 130 (the shell convention 128 + SIGINT); a second Ctrl-C
+ * kills at once (SA_RESETHAND).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "model/cmd_train.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "data/dataset.h"
+#include "model/checkpoint.h"
+#include "model/gpt.h"
+#include "model/train.h"
+#include "util/args.h"
+#include "util/io.h"
+
+#define PROG "ropegpt train"
+
+static volatile sig_atomic_t g_interrupted;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    g_interrupted = 1;
+}
+
+/* ---------------------------------------------------------------- progress */
+
+typedef struct {
+    int tty;     /* stderr is a terminal: live \r line */
+    int quiet;
+    int live;    /* a live line is on screen (needs clearing) */
+} progress_ui;
+
+static void fmt_duration(char *out, size_t n, double s) {
+    if (!isfinite(s) || s < 0) { snprintf(out, n, "?"); return; }
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(out, n, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    else if (t >= 60) snprintf(out, n, "%ldm%02lds", t / 60, t % 60);
+    else snprintf(out, n, "%lds", t);
+}
+
+static void on_step(void *ctx, const train_progress *p) {
+    progress_ui *ui = ctx;
+    if (ui->quiet) return;
+    char eta[32], el[32], val[32], tl[32];
+    fmt_duration(eta, sizeof eta, p->eta_s);
+    fmt_duration(el, sizeof el, p->elapsed_s);
+    if (isnan(p->val_loss)) snprintf(val, sizeof val, "-");
+    else snprintf(val, sizeof val, "%.4f", (double)p->val_loss);
+    if (isnan(p->train_loss)) snprintf(tl, sizeof tl, "-");
+    else snprintf(tl, sizeof tl, "%.4f", (double)p->train_loss);
+    if (p->evaluated) {
+        /* A permanent line per evaluation, on a terminal or not. */
+        char tps[48] = "";
+        if (p->step > 0) snprintf(tps, sizeof tps, " | %.0f tok/s", p->tokens_per_s);
+        fprintf(stderr, "%sstep %lld/%lld | train %s | val %s%s | %s elapsed\n", ui->live ? "\r\033[K" : "",
+                (long long)p->step, (long long)p->steps, tl, val, tps, el);
+        ui->live = 0;
+    } else if (ui->tty) {
+        fprintf(stderr, "\r\033[Kstep %lld/%lld | loss %s | val %s | lr %.2e | %.0f tok/s | ETA %s",
+                (long long)p->step, (long long)p->steps, tl, val, p->lr, p->tokens_per_s, eta);
+        ui->live = 1;
+    }
+    fflush(stderr);
+}
+
+/* ---------------------------------------------------------------- flags */
+
+typedef struct {
+    gpt_config cfg;
+    train_config tc;
+    int pe, layout;
+    const char *data, *out, *resume;
+    int64_t stop_after;
+    int force, quiet;
+} train_opts;
+
+enum { F_PE, F_LAYERS, F_HEADS, F_DIM, F_CTX, F_LAYOUT, F_BASE, F_FRACTION, F_BATCH, F_STEPS, F_LR,
+       F_MINLR, F_WARMUP, F_BETA2, F_WD, F_CLIP, F_ACCUM, F_EVERY, F_EBATCH, F_SEED, F_THREADS,
+       F_SAVE, F_DATA, F_OUT, F_RESUME, F_STOP, F_FORCE, F_QUIET, F_COUNT };
+
+static const char *pe_choices[PE_COUNT + 1];
+static const char *const layout_choices[] = { "interleaved", "half", NULL };
+
+static void build_specs(args_spec *s, train_opts *o) {
+    for (int i = 0; i < PE_COUNT; i++) pe_choices[i] = pe_type_name((pe_type)i);
+    pe_choices[PE_COUNT] = NULL;
+    const double INF = INFINITY;
+    args_spec t[F_COUNT] = {
+        [F_PE] = { "--pe", ARG_CHOICE, &o->pe, "position encoding", 0, 0, 0, 0, pe_choices, 0 },
+        [F_LAYERS] = { "--layers", ARG_INT, &o->cfg.L, "transformer blocks", 1, 4096, 0, 0, NULL, 0 },
+        [F_HEADS] = { "--heads", ARG_INT, &o->cfg.NH, "attention heads", 1, 4096, 0, 0, NULL, 0 },
+        [F_DIM] = { "--dim", ARG_INT, &o->cfg.C, "channels (multiple of --heads)", 1, 65536, 0, 0, NULL, 0 },
+        [F_CTX] = { "--ctx", ARG_INT, &o->cfg.maxT, "context length in tokens", 1, 1 << 20, 0, 0, NULL, 0 },
+        [F_LAYOUT] = { "--rope-layout", ARG_CHOICE, &o->layout, "rope pair layout", 0, 0, 0, 0,
+                       layout_choices, 0 },
+        [F_BASE] = { "--rope-base", ARG_DOUBLE, &o->cfg.rope_base, "rope theta base", 0, INF, 1, 0, NULL, 0 },
+        [F_FRACTION] = { "--rope-fraction", ARG_DOUBLE, &o->cfg.rope_fraction,
+                         "fraction of each head rotated by rope", 0, 1, 1, 0, NULL, 0 },
+        [F_BATCH] = { "--batch", ARG_INT, &o->tc.B, "sequences per micro-batch", 1, 1 << 20, 0, 0, NULL, 0 },
+        [F_STEPS] = { "--steps", ARG_I64, &o->tc.steps, "optimizer steps (cosine decay length)", 1, 1e12, 0, 0,
+                      NULL, 0 },
+        [F_LR] = { "--lr", ARG_DOUBLE, &o->tc.lr, "peak learning rate", 0, INF, 1, 0, NULL, 0 },
+        [F_MINLR] = { "--min-lr", ARG_DOUBLE, &o->tc.min_lr, "final learning rate (<= --lr)", 0, INF, 0, 0,
+                      NULL, 0 },
+        [F_WARMUP] = { "--warmup", ARG_I64, &o->tc.warmup, "linear warmup steps", 0, 1e12, 0, 0, NULL, 0 },
+        [F_BETA2] = { "--beta2", ARG_DOUBLE, &o->tc.beta2, "AdamW beta2", 0, 1, 0, 1, NULL, 0 },
+        [F_WD] = { "--weight-decay", ARG_DOUBLE, &o->tc.weight_decay, "AdamW decoupled weight decay", 0, INF,
+                   0, 0, NULL, 0 },
+        [F_CLIP] = { "--grad-clip", ARG_DOUBLE, &o->tc.grad_clip, "global gradient-norm clip, 0 = off", 0, INF,
+                     0, 0, NULL, 0 },
+        [F_ACCUM] = { "--accum", ARG_INT, &o->tc.accum, "micro-batches per step", 1, 1 << 20, 0, 0, NULL, 0 },
+        [F_EVERY] = { "--eval-every", ARG_I64, &o->tc.eval_every, "steps between evaluations", 1, 1e12, 0, 0,
+                      NULL, 0 },
+        [F_EBATCH] = { "--eval-batches", ARG_INT, &o->tc.eval_batches, "validation batches per evaluation", 1,
+                       1 << 20, 0, 0, NULL, 0 },
+        [F_SEED] = { "--seed", ARG_U64, &o->tc.seed, "seed of model init and training batches", 0, 0, 0, 0,
+                     NULL, 0 },
+        [F_THREADS] = { "--threads", ARG_INT, &o->tc.threads, "OpenMP threads, 0 = OpenMP default", 0, 4096, 0,
+                        0, NULL, 0 },
+        [F_SAVE] = { "--save-every", ARG_I64, &o->tc.save_every, "checkpoint every N steps, 0 = only at the end",
+                     0, 1e12, 0, 0, NULL, 0 },
+        [F_DATA] = { "--data", ARG_STR, &o->data, "training text (bytes are tokens; 90/10 split)", 0, 0, 0, 0,
+                     NULL, 0 },
+        [F_OUT] = { "--out", ARG_STR, &o->out, "output folder for log.csv and model.bin; none = runs/<pe>", 0, 0, 0,
+                    0, NULL, 0 },
+        [F_RESUME] = { "--resume", ARG_STR, &o->resume, "continue the run saved in this folder", 0, 0, 0, 0,
+                       NULL, 0 },
+        [F_STOP] = { "--stop-after", ARG_I64, &o->stop_after, "stop and save after this step, 0 = no", 0, 1e12,
+                     0, 0, NULL, 0 },
+        [F_FORCE] = { "--force", ARG_FLAG, &o->force, "overwrite a run already in --out", 0, 0, 0, 0, NULL, 0 },
+        [F_QUIET] = { "--quiet", ARG_FLAG, &o->quiet, "no progress output", 0, 0, 0, 0, NULL, 0 },
+    };
+    memcpy(s, t, sizeof t);
+}
+
+static void print_help(const args_spec *s) {
+    printf("usage: ropegpt train [flags]\n"
+           "Trains a byte-level GPT on --data and writes <out>/log.csv (one row per step) and\n"
+           "<out>/model.bin (a checkpoint; --resume <out> continues it bit-identically).\n"
+           "Ctrl-C finishes the step, saves and exits 130. Flags:\n");
+    args_print_help(stdout, s, F_COUNT);
+}
+
+/* Cross-flag checks that args_parse cannot do; returns 2 after one line. */
+static int check_model_flags(const train_opts *o, const args_spec *s) {
+    const gpt_config *c = &o->cfg;
+    if (c->C % c->NH != 0)
+        return args_report(PROG, "--dim %d is not divisible by --heads %d", c->C, c->NH);
+    if (c->pe != PE_ROPE) {
+        const int rope_flags[] = { F_LAYOUT, F_BASE, F_FRACTION };
+        for (int i = 0; i < 3; i++)
+            if (s[rope_flags[i]].seen)
+                return args_report(PROG, "%s only applies to --pe rope (got --pe %s)", s[rope_flags[i]].name,
+                                   pe_type_name(c->pe));
+    } else {
+        int HS = c->C / c->NH;
+        if (HS % 2 != 0)
+            return args_report(PROG, "--pe rope rotates channel pairs and needs an even head size; "
+                                     "--dim %d / --heads %d = %d", c->C, c->NH, HS);
+        if (gpt_rotary_dim(c) < 2)
+            return args_report(PROG, "--rope-fraction %g of head size %d rotates fewer than 2 channels",
+                               c->rope_fraction, HS);
+    }
+    const char *msg = gpt_config_validate(c);
+    if (msg) return args_report(PROG, "invalid model: %s", msg);
+    if (o->tc.min_lr > o->tc.lr)
+        return args_report(PROG, "--min-lr %g is larger than --lr %g", o->tc.min_lr, o->tc.lr);
+    msg = train_config_validate(&o->tc);
+    if (msg) return args_report(PROG, "invalid training settings: %s", msg);
+    return 0;
+}
+
+/* Loads --data and checks it against the context; 2 after one line on error. */
+static int load_data(dataset *ds, const char *path, int ctx) {
+    data_status st = dataset_load(ds, path, 0);
+    if (st != DATA_OK) return args_report(PROG, "--data '%s': %s", path, data_status_str(st));
+    if (dataset_check_T(ds, ctx) != DATA_OK) {
+        int rc = args_report(PROG, "--ctx %d is too long for --data '%s': each split needs more than %d tokens "
+                                   "(train %zu, validation %zu)", ctx, path, ctx, ds->n_train, ds->n_val);
+        dataset_free(ds);
+        return rc;
+    }
+    return 0;
+}
+
+static int finish(const trainer *tr, train_status st, const train_result *res, const char *out, const char *err,
+                  progress_ui *ui) {
+    if (ui->live) fprintf(stderr, "\n");
+    char ckpt[4096];
+    if (io_path_join(ckpt, sizeof ckpt, out, "model.bin")) snprintf(ckpt, sizeof ckpt, "%s", out);
+    if (st == TRAIN_OK) {
+        char el[32];
+        fmt_duration(el, sizeof el, res->elapsed_s);
+        printf("done: %lld steps, train loss %.4f, val loss %.4f, %s; saved %s\n", (long long)res->steps_done,
+               (double)res->final_train_loss, (double)res->final_val_loss, el, ckpt);
+        return 0;
+    }
+    if (st == TRAIN_STOPPED) {
+        fprintf(stderr, "%s: %s at step %lld/%lld; saved %s; continue with: ropegpt train --resume %s\n", PROG,
+                g_interrupted ? "interrupted" : "stopped", (long long)tr->step, (long long)tr->tc.steps, ckpt,
+                out);
+        return g_interrupted ? 130 : 0;
+    }
+    fprintf(stderr, "%s: %s\n", PROG, err);
+    return (st == TRAIN_EIO || st == TRAIN_ECONFIG || st == TRAIN_EDATA) ? 2 : 1;
+}
+
+int cmd_train(int argc, char **argv) {
+    train_opts o;
+    memset(&o, 0, sizeof o);
+    o.cfg = gpt_config_default();
+    o.tc = train_config_default();
+    o.pe = (int)o.cfg.pe;
+    o.layout = (int)o.cfg.rope_layout;
+    o.data = "data/tinyshakespeare.txt";
+    o.out = NULL;
+    args_spec s[F_COUNT];
+    build_specs(s, &o);
+    char err[1024];
+    int pr = args_parse(s, F_COUNT, argc, argv, err, sizeof err);
+    if (pr == 1) {
+        print_help(s);
+        return 0;
+    }
+    if (pr) return args_report(PROG, "%s", err);
+    o.cfg.pe = (pe_type)o.pe;
+    o.cfg.rope_layout = (rope_layout)o.layout;
+
+    char out_buf[4096];
+    const char *out = o.out;
+    char ckpt[4096];
+    trainer tr;
+    dataset ds;
+    memset(&ds, 0, sizeof ds);
+    int rc;
+    if (o.resume) {
+        /* A resumed run keeps every saved setting: only these may be given. */
+        const int allowed[] = { F_RESUME, F_THREADS, F_DATA, F_STOP, F_QUIET };
+        for (int i = 0; i < F_COUNT; i++) {
+            int ok = 0;
+            for (size_t k = 0; k < sizeof allowed / sizeof allowed[0]; k++) ok |= (i == allowed[k]);
+            if (s[i].seen && !ok)
+                return args_report(PROG, "%s cannot be combined with --resume (a resumed run keeps its saved "
+                                         "settings)", s[i].name);
+        }
+        out = o.resume;
+        if (io_path_join(ckpt, sizeof ckpt, out, "model.bin"))
+            return args_report(PROG, "--resume: path too long");
+        checkpoint meta;
+        if (checkpoint_load(ckpt, &meta, 0, err, sizeof err)) return args_report(PROG, "--resume: %s", err);
+        const char *data = s[F_DATA].seen ? o.data : meta.data_path;
+        int64_t saved_threads = meta.tc.threads;
+        int ctx = meta.cfg.maxT;
+        char data_buf[1024];
+        snprintf(data_buf, sizeof data_buf, "%s", data);
+        checkpoint_free(&meta);
+        if ((rc = load_data(&ds, data_buf, ctx))) return rc;
+        train_status st = trainer_resume(&tr, ckpt, &ds, err, sizeof err);
+        if (st != TRAIN_OK) {
+            dataset_free(&ds);
+            return args_report(PROG, "--resume: %s", err);
+        }
+        tr.tc.threads = s[F_THREADS].seen ? o.tc.threads : (int)saved_threads;
+    } else {
+        if ((rc = check_model_flags(&o, s))) return rc;
+        if (!out) {
+            snprintf(out_buf, sizeof out_buf, "runs/%s", pe_type_name(o.cfg.pe));
+            out = out_buf;
+        }
+        if (io_path_join(ckpt, sizeof ckpt, out, "model.bin")) return args_report(PROG, "--out: path too long");
+        if (io_exists(ckpt) && !o.force)
+            return args_report(PROG, "--out '%s' already holds a run; continue it with --resume %s or "
+                                     "overwrite it with --force", out, out);
+        if ((rc = load_data(&ds, o.data, o.cfg.maxT))) return rc;
+        train_status st = trainer_init(&tr, &o.cfg, &o.tc, &ds, o.data, err, sizeof err);
+        if (st != TRAIN_OK) {
+            dataset_free(&ds);
+            return args_report(PROG, "%s", err);
+        }
+    }
+    /* The out folder is created only now, after every input check passed. */
+    if (io_mkdir_p(out, err, sizeof err)) {
+        trainer_free(&tr);
+        dataset_free(&ds);
+        return args_report(PROG, "--out: %s", err);
+    }
+#ifdef _OPENMP
+    if (tr.tc.threads > 0) omp_set_num_threads(tr.tc.threads);
+    int nthreads = tr.tc.threads > 0 ? tr.tc.threads : omp_get_max_threads();
+#else
+    int nthreads = 1;
+#endif
+    progress_ui ui = { isatty(STDERR_FILENO), o.quiet, 0 };
+    if (!o.quiet) {
+        const gpt_config *c = &tr.cfg;
+        fprintf(stderr, "train: pe %s | L%d NH%d C%d ctx %d | %.2fM params | B%d x%d | %lld steps%s | "
+                        "data %s (%zu/%zu tokens) | %d threads | out %s\n",
+                pe_type_name(c->pe), c->L, c->NH, c->C, c->maxT, (double)tr.model.num_params / 1e6, tr.tc.B,
+                tr.tc.accum, (long long)tr.tc.steps, tr.resumed ? " (resumed)" : "", tr.data_path, ds.n_train,
+                ds.n_val, nthreads, out);
+    }
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    g_interrupted = 0;
+    sigaction(SIGINT, &sa, &old);
+    train_hooks hooks = { on_step, &ui, &g_interrupted, o.stop_after };
+    train_result res;
+    train_status st = trainer_run(&tr, &hooks, out, &res, err, sizeof err);
+    sigaction(SIGINT, &old, NULL);
+    rc = finish(&tr, st, &res, out, err, &ui);
+    train_result_free(&res);
+    trainer_free(&tr);
+    dataset_free(&ds);
+    return rc;
+}

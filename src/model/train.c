@@ -1,0 +1,496 @@
+/*
+ * train.c — the training loop shared by `ropegpt train` and `ropegpt
+ * compare` (see train.h for the step numbering and the log.csv format).
+ * Bit-identical resume rests on three things: every bit of state that later
+ * steps read is in the checkpoint (params, AdamW m, v and t, the data RNG,
+ * the step), the learning rate is a pure function of the step, and the
+ * evaluation batches come from their own fixed seed rather than the data RNG.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "model/train.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model/checkpoint.h"
+#include "util/io.h"
+
+/* Stream ids of one seed: 0 and 1 are the model init (gpt.h); the training
+ * batches take their own so they never overlap the init draws. */
+#define TRAIN_DATA_STREAM 2u
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------- config */
+
+train_config train_config_default(void) {
+    train_config tc;
+    memset(&tc, 0, sizeof tc);
+    tc.B = 12;
+    tc.steps = 2000;
+    tc.lr = 1e-3;
+    tc.min_lr = 1e-4;
+    tc.warmup = 100;
+    tc.beta1 = 0.9;
+    tc.beta2 = 0.99;
+    tc.eps = 1e-8;
+    tc.weight_decay = 0.1;
+    tc.grad_clip = 1.0;
+    tc.accum = 1;
+    tc.eval_every = 100;
+    tc.eval_batches = 20;
+    tc.seed = 1337;
+    tc.threads = 0;
+    tc.save_every = 0;
+    return tc;
+}
+
+const char *train_config_validate(const train_config *tc) {
+    if (!tc) return "train config is NULL";
+    if (tc->B < 1) return "batch must be >= 1";
+    if (tc->steps < 1) return "steps must be >= 1";
+    if (!isfinite(tc->lr) || !(tc->lr > 0)) return "lr must be a finite number > 0";
+    if (!isfinite(tc->min_lr) || tc->min_lr < 0 || tc->min_lr > tc->lr) return "min-lr must be in [0, lr]";
+    if (tc->warmup < 0) return "warmup must be >= 0";
+    if (!isfinite(tc->beta1) || tc->beta1 < 0 || tc->beta1 >= 1) return "beta1 must be in [0, 1)";
+    if (!isfinite(tc->beta2) || tc->beta2 < 0 || tc->beta2 >= 1) return "beta2 must be in [0, 1)";
+    if (!isfinite(tc->eps) || !(tc->eps > 0)) return "eps must be a finite number > 0";
+    if (!isfinite(tc->weight_decay) || tc->weight_decay < 0) return "weight-decay must be >= 0";
+    if (!isfinite(tc->grad_clip) || tc->grad_clip < 0) return "grad-clip must be >= 0 (0 = off)";
+    if (tc->accum < 1) return "accum must be >= 1";
+    if (tc->eval_every < 1) return "eval-every must be >= 1";
+    if (tc->eval_batches < 1) return "eval-batches must be >= 1";
+    if (tc->threads < 0) return "threads must be >= 0";
+    if (tc->save_every < 0) return "save-every must be >= 0";
+    return NULL;
+}
+
+const char *train_status_str(train_status s) {
+    switch (s) {
+    case TRAIN_OK: return "ok";
+    case TRAIN_STOPPED: return "stopped on request";
+    case TRAIN_ECONFIG: return "invalid configuration";
+    case TRAIN_EMODEL: return "model error";
+    case TRAIN_EDATA: return "data error";
+    case TRAIN_EIO: return "file error";
+    case TRAIN_ENOMEM: return "out of memory";
+    default: return "unknown status";
+    }
+}
+
+void train_result_free(train_result *r) {
+    if (!r) return;
+    free(r->evals);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---------------------------------------------------------------- trainer */
+
+void trainer_free(trainer *tr) {
+    if (!tr) return;
+    gpt_free(&tr->model);
+    free(tr->evals);
+    free(tr->inp);
+    free(tr->tgt);
+    memset(tr, 0, sizeof *tr);
+}
+
+static int push_eval(trainer *tr, int64_t step, float loss) {
+    if (tr->n_evals == tr->cap_evals) {
+        int cap = tr->cap_evals ? 2 * tr->cap_evals : 32;
+        train_eval_point *e = realloc(tr->evals, (size_t)cap * sizeof *e);
+        if (!e) return -1;
+        tr->evals = e;
+        tr->cap_evals = cap;
+    }
+    tr->evals[tr->n_evals].step = step;
+    tr->evals[tr->n_evals].val_loss = loss;
+    tr->n_evals++;
+    return 0;
+}
+
+train_status trainer_init(trainer *tr, const gpt_config *cfg, const train_config *tc,
+                          const dataset *ds, const char *data_path, char *err, size_t errlen) {
+    memset(tr, 0, sizeof *tr);
+    const char *msg = gpt_config_validate(cfg);
+    if (msg) { fail(err, errlen, "model config: %s", msg); return TRAIN_ECONFIG; }
+    msg = train_config_validate(tc);
+    if (msg) { fail(err, errlen, "train config: %s", msg); return TRAIN_ECONFIG; }
+    if (!ds || !ds->bytes) { fail(err, errlen, "no dataset"); return TRAIN_EDATA; }
+    if (dataset_check_T(ds, cfg->maxT) != DATA_OK) {
+        fail(err, errlen, "data: ctx %d needs more than %d tokens in each split (train %zu, val %zu)",
+             cfg->maxT, cfg->maxT, ds->n_train, ds->n_val);
+        return TRAIN_EDATA;
+    }
+    tr->cfg = *cfg;
+    tr->tc = *tc;
+    tr->ds = ds;
+    tr->data_len = (uint64_t)ds->n;
+    tr->data_crc = io_crc32(0, ds->bytes, ds->n);
+    snprintf(tr->data_path, sizeof tr->data_path, "%s", data_path ? data_path : "");
+    gpt_status st = gpt_init(&tr->model, cfg, tc->seed);
+    if (st != GPT_OK) {
+        fail(err, errlen, "model init: %s", gpt_status_str(st));
+        trainer_free(tr);
+        return st == GPT_ENOMEM ? TRAIN_ENOMEM : TRAIN_EMODEL;
+    }
+    tr->opt = adamw_default();
+    tr->opt.lr = (float)tc->lr;
+    tr->opt.beta1 = (float)tc->beta1;
+    tr->opt.beta2 = (float)tc->beta2;
+    tr->opt.eps = (float)tc->eps;
+    tr->opt.weight_decay = (float)tc->weight_decay;
+    tr->opt.grad_clip = (float)tc->grad_clip;
+    tr->opt.t = 0;
+    rng_init(&tr->data_rng, tc->seed, TRAIN_DATA_STREAM);
+    size_t bt = (size_t)tc->B * (size_t)cfg->maxT;
+    tr->inp = malloc(bt * sizeof *tr->inp);
+    tr->tgt = malloc(bt * sizeof *tr->tgt);
+    if (!tr->inp || !tr->tgt) {
+        trainer_free(tr);
+        fail(err, errlen, "out of memory for the batch buffers");
+        return TRAIN_ENOMEM;
+    }
+    return TRAIN_OK;
+}
+
+train_status trainer_resume(trainer *tr, const char *path, const dataset *ds, char *err, size_t errlen) {
+    memset(tr, 0, sizeof *tr);
+    checkpoint ck;
+    if (checkpoint_load(path, &ck, 1, err, errlen)) return TRAIN_EIO;
+    if (!ds || (uint64_t)ds->n != ck.data_len || io_crc32(0, ds->bytes, ds->n) != ck.data_crc) {
+        fail(err, errlen, "%s: the data differs from the data this run trained on ('%s', %llu bytes)", path,
+             ck.data_path, (unsigned long long)ck.data_len);
+        checkpoint_free(&ck);
+        return TRAIN_EDATA;
+    }
+    train_status ts = trainer_init(tr, &ck.cfg, &ck.tc, ds, ck.data_path, err, errlen);
+    if (ts != TRAIN_OK) {
+        checkpoint_free(&ck);
+        return ts;
+    }
+    gpt_status st = gpt_set_params(&tr->model, ck.params, ck.n_params);
+    if (st != GPT_OK) {
+        fail(err, errlen, "%s: %s", path, gpt_status_str(st));
+        checkpoint_free(&ck);
+        trainer_free(tr);
+        return TRAIN_EMODEL;
+    }
+    memcpy(tr->model.m_memory, ck.m, ck.n_params * sizeof(float));
+    memcpy(tr->model.v_memory, ck.v, ck.n_params * sizeof(float));
+    tr->opt.t = ck.adamw_t;
+    tr->data_rng = ck.data_rng;
+    tr->step = ck.step;
+    tr->elapsed_s = ck.elapsed_s;
+    for (uint32_t i = 0; i < ck.n_evals; i++) {
+        if (push_eval(tr, ck.evals[i].step, ck.evals[i].val_loss)) {
+            checkpoint_free(&ck);
+            trainer_free(tr);
+            fail(err, errlen, "out of memory");
+            return TRAIN_ENOMEM;
+        }
+    }
+    tr->resumed = 1;
+    checkpoint_free(&ck);
+    return TRAIN_OK;
+}
+
+float trainer_evaluate(trainer *tr) {
+    const int B = tr->tc.B, T = tr->cfg.maxT;
+    double sum = 0.0;   /* double: 20+ batch means summed without drift */
+    for (int k = 0; k < tr->tc.eval_batches; k++) {
+        if (dataset_eval_batch(tr->ds, SPLIT_VAL, k, B, T, tr->inp, tr->tgt) != DATA_OK) return NAN;
+        float loss = gpt_eval_loss(&tr->model, tr->inp, tr->tgt, B, T);
+        if (isnan(loss)) return NAN;
+        sum += (double)loss;
+    }
+    return (float)(sum / (double)tr->tc.eval_batches);
+}
+
+train_status trainer_save(const trainer *tr, const char *path, char *err, size_t errlen) {
+    checkpoint ck;
+    memset(&ck, 0, sizeof ck);
+    ck.cfg = tr->cfg;
+    ck.tc = tr->tc;
+    ck.tokenizer = CHECKPOINT_TOKENIZER_BYTES;
+    ck.vocab = (uint32_t)tr->cfg.V;
+    ck.step = tr->step;
+    ck.data_rng = tr->data_rng;
+    ck.adamw_t = tr->opt.t;
+    ck.elapsed_s = tr->elapsed_s;
+    snprintf(ck.data_path, sizeof ck.data_path, "%s", tr->data_path);
+    ck.data_len = tr->data_len;
+    ck.data_crc = tr->data_crc;
+    ck.n_evals = (uint32_t)tr->n_evals;
+    ck.evals = tr->evals;
+    ck.n_params = tr->model.num_params;
+    ck.params = tr->model.params_memory;
+    ck.m = tr->model.m_memory;
+    ck.v = tr->model.v_memory;
+    ck.owned = 0;
+    return checkpoint_save(path, &ck, err, errlen) ? TRAIN_EIO : TRAIN_OK;
+}
+
+/* ---------------------------------------------------------------- log.csv */
+
+static const char LOG_HEADER[] = "step,train_loss,val_loss,lr,elapsed_s,tokens_per_s\n";
+
+/* Fresh run: log.csv = header only. Resumed run: keep the header and the rows
+ * of steps <= tr->step (rows written after the checkpoint by an interrupted
+ * session would otherwise appear twice). Both rewrite atomically, then open
+ * for appending. */
+static FILE *log_open(const trainer *tr, const char *path, char *err, size_t errlen) {
+    io_buf b = { 0 };
+    io_buf_bytes(&b, LOG_HEADER, sizeof LOG_HEADER - 1);
+    unsigned char *old = NULL;
+    size_t n = 0;
+    if (tr->resumed && io_read_file(path, &old, &n, NULL, 0) == 0) {
+        const char *p = (const char *)old, *end = p + n;
+        const char *nl = memchr(p, '\n', n);   /* skip the old header */
+        p = nl ? nl + 1 : end;
+        while (p < end) {
+            nl = memchr(p, '\n', (size_t)(end - p));
+            if (!nl) break;   /* a half-written last line is dropped */
+            char *e = NULL;
+            long long s = strtoll(p, &e, 10);
+            if (e != p && *e == ',' && s <= tr->step) io_buf_bytes(&b, p, (size_t)(nl - p + 1));
+            p = nl + 1;
+        }
+    }
+    free(old);
+    if (b.oom) {
+        io_buf_free(&b);
+        fail(err, errlen, "%s: out of memory", path);
+        return NULL;
+    }
+    int rc = io_write_atomic(path, b.data, b.len, err, errlen);
+    io_buf_free(&b);
+    if (rc) return NULL;
+    FILE *f = fopen(path, "a");
+    if (!f) fail(err, errlen, "cannot append to '%s'", path);
+    return f;
+}
+
+static void fmt_or_empty(char *out, size_t n, double v, const char *fmt) {
+    if (isnan(v)) out[0] = 0;
+    else snprintf(out, n, fmt, v);
+}
+
+static int log_row(FILE *f, int64_t step, double train_loss, double val_loss, double lr, double elapsed,
+                   double tps) {
+    if (!f) return 0;
+    char tl[40], vl[40], lrs[40], tp[40];
+    fmt_or_empty(tl, sizeof tl, train_loss, "%.9g");
+    fmt_or_empty(vl, sizeof vl, val_loss, "%.9g");
+    fmt_or_empty(lrs, sizeof lrs, lr, "%.9g");
+    fmt_or_empty(tp, sizeof tp, tps, "%.1f");
+    fprintf(f, "%lld,%s,%s,%s,%.3f,%s\n", (long long)step, tl, vl, lrs, elapsed, tp);
+    /* Flushed per row so `tail -f` and a crash both see whole rows. */
+    return fflush(f) == 0 ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- run */
+
+static int copy_result(train_result *res, const trainer *tr, float last_train, int stopped) {
+    if (!res) return 0;
+    res->final_train_loss = last_train;
+    res->final_val_loss = tr->n_evals ? tr->evals[tr->n_evals - 1].val_loss : NAN;
+    res->steps_done = tr->step;
+    res->stopped = stopped;
+    res->elapsed_s = tr->elapsed_s;
+    res->n_evals = tr->n_evals;
+    res->evals = malloc((size_t)(tr->n_evals ? tr->n_evals : 1) * sizeof *res->evals);
+    if (!res->evals) return -1;
+    if (tr->n_evals) memcpy(res->evals, tr->evals, (size_t)tr->n_evals * sizeof *res->evals);
+    return 0;
+}
+
+train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_dir,
+                         train_result *res, char *err, size_t errlen) {
+    if (res) {
+        memset(res, 0, sizeof *res);
+        res->final_val_loss = res->final_train_loss = NAN;
+    }
+    const train_config *tc = &tr->tc;
+    const int B = tc->B, T = tr->cfg.maxT;
+    char ckpt_path[4096] = "", log_path[4096] = "";
+    FILE *log = NULL;
+    train_status ret = TRAIN_OK;
+    if (out_dir) {
+        if (io_mkdir_p(out_dir, err, errlen)) return TRAIN_EIO;
+        if (io_path_join(ckpt_path, sizeof ckpt_path, out_dir, "model.bin") ||
+            io_path_join(log_path, sizeof log_path, out_dir, "log.csv")) {
+            fail(err, errlen, "%s: path too long", out_dir);
+            return TRAIN_EIO;
+        }
+        log = log_open(tr, log_path, err, errlen);
+        if (!log) return TRAIN_EIO;
+    }
+    const double t0 = now_s(), elapsed0 = tr->elapsed_s;
+    double train_time = 0.0;        /* this session, optimizer steps only */
+    int64_t session_steps = 0;
+    float last_train = NAN;
+    float last_val = tr->n_evals ? tr->evals[tr->n_evals - 1].val_loss : NAN;
+    int stopped = 0;
+    train_progress p;
+    memset(&p, 0, sizeof p);
+    p.steps = tc->steps;
+
+    if (!tr->resumed && tr->step == 0 && tr->n_evals == 0) {
+        last_val = trainer_evaluate(tr);
+        if (isnan(last_val)) {
+            fail(err, errlen, "evaluation failed at step 0: %s", gpt_status_str(tr->model.status));
+            ret = TRAIN_EMODEL;
+            goto out;
+        }
+        if (push_eval(tr, 0, last_val)) { ret = TRAIN_ENOMEM; fail(err, errlen, "out of memory"); goto out; }
+        tr->elapsed_s = elapsed0 + (now_s() - t0);
+        if (log_row(log, 0, NAN, last_val, NAN, tr->elapsed_s, NAN)) {
+            fail(err, errlen, "write error on '%s'", log_path);
+            ret = TRAIN_EIO;
+            goto out;
+        }
+        p.step = 0;
+        p.train_loss = NAN;
+        p.val_loss = last_val;
+        p.evaluated = 1;
+        p.lr = NAN;
+        p.grad_norm = NAN;
+        p.elapsed_s = tr->elapsed_s;
+        p.tokens_per_s = 0;
+        p.eta_s = NAN;
+        if (hooks && hooks->on_step) hooks->on_step(hooks->ctx, &p);
+    }
+
+    while (tr->step < tc->steps) {
+        const double ts = now_s();
+        const float lr = lr_at(tr->step, tc->steps, tc->warmup, (float)tc->lr, (float)tc->min_lr);
+        tr->opt.lr = lr;
+        gpt_zero_grad(&tr->model);
+        double loss_sum = 0.0;
+        for (int a = 0; a < tc->accum; a++) {
+            if (dataset_batch(tr->ds, SPLIT_TRAIN, &tr->data_rng, B, T, tr->inp, tr->tgt) != DATA_OK) {
+                fail(err, errlen, "could not draw a training batch at step %lld", (long long)tr->step + 1);
+                ret = TRAIN_EDATA;
+                goto out;
+            }
+            float loss = gpt_forward(&tr->model, tr->inp, tr->tgt, B, T);
+            if (!isfinite(loss)) {
+                if (tr->model.status != GPT_OK)
+                    fail(err, errlen, "forward failed at step %lld: %s", (long long)tr->step + 1,
+                         gpt_status_str(tr->model.status));
+                else
+                    fail(err, errlen, "training diverged: loss %g at step %lld (try a lower --lr)",
+                         (double)loss, (long long)tr->step + 1);
+                ret = TRAIN_EMODEL;
+                goto out;
+            }
+            gpt_status st = gpt_backward_scaled(&tr->model, 1.0f / (float)tc->accum);
+            if (st != GPT_OK) {
+                fail(err, errlen, "backward failed at step %lld: %s", (long long)tr->step + 1, gpt_status_str(st));
+                ret = TRAIN_EMODEL;
+                goto out;
+            }
+            loss_sum += (double)loss;
+        }
+        double gnorm = adamw_step(&tr->opt, tr->model.params_memory, tr->model.grads_memory, tr->model.m_memory,
+                                  tr->model.v_memory, tr->model.decay_mask, tr->model.num_params);
+        tr->step++;
+        session_steps++;
+        last_train = (float)(loss_sum / (double)tc->accum);
+        const double step_time = now_s() - ts;
+        train_time += step_time;
+
+        int evaluated = (tr->step % tc->eval_every == 0) || tr->step == tc->steps;
+        if (evaluated) {
+            last_val = trainer_evaluate(tr);
+            if (isnan(last_val)) {
+                fail(err, errlen, "evaluation failed at step %lld: %s", (long long)tr->step,
+                     gpt_status_str(tr->model.status));
+                ret = TRAIN_EMODEL;
+                goto out;
+            }
+            if (push_eval(tr, tr->step, last_val)) { ret = TRAIN_ENOMEM; fail(err, errlen, "out of memory"); goto out; }
+        }
+        const double tokens_step = (double)B * (double)T * (double)tc->accum;
+        const double session = now_s() - t0;
+        tr->elapsed_s = elapsed0 + session;
+        if (log_row(log, tr->step, last_train, evaluated ? last_val : NAN, lr, tr->elapsed_s,
+                    step_time > 0 ? tokens_step / step_time : NAN)) {
+            fail(err, errlen, "write error on '%s'", log_path);
+            ret = TRAIN_EIO;
+            goto out;
+        }
+        p.step = tr->step;
+        p.train_loss = last_train;
+        p.val_loss = last_val;
+        p.evaluated = evaluated;
+        p.lr = lr;
+        p.grad_norm = gnorm;
+        p.elapsed_s = tr->elapsed_s;
+        p.tokens_per_s = train_time > 0 ? tokens_step * (double)session_steps / train_time : 0;
+        p.eta_s = session / (double)session_steps * (double)(tc->steps - tr->step);
+        if (hooks && hooks->on_step) hooks->on_step(hooks->ctx, &p);
+
+        stopped = hooks && ((hooks->stop && *hooks->stop) ||
+                            (hooks->stop_after > 0 && tr->step >= hooks->stop_after));
+        int last = tr->step == tc->steps;
+        if (out_dir && (stopped || last || (tc->save_every > 0 && tr->step % tc->save_every == 0))) {
+            if (trainer_save(tr, ckpt_path, err, errlen) != TRAIN_OK) {
+                ret = TRAIN_EIO;
+                goto out;
+            }
+        }
+        if (stopped && !last) {
+            ret = TRAIN_STOPPED;
+            break;
+        }
+        stopped = 0;
+    }
+out:
+    if (log && fclose(log) != 0 && ret == TRAIN_OK) {
+        fail(err, errlen, "write error on '%s'", log_path);
+        ret = TRAIN_EIO;
+    }
+    if ((ret == TRAIN_OK || ret == TRAIN_STOPPED) && copy_result(res, tr, last_train, stopped)) {
+        fail(err, errlen, "out of memory");
+        ret = TRAIN_ENOMEM;
+    }
+    return ret;
+}
+
+train_status train_run(const gpt_config *cfg, const train_config *tc, const dataset *ds,
+                       const train_hooks *hooks, const char *out_dir, train_result *res,
+                       char *err, size_t errlen) {
+    trainer tr;
+    train_status st = trainer_init(&tr, cfg, tc, ds, NULL, err, errlen);
+    if (st != TRAIN_OK) {
+        if (res) {
+            memset(res, 0, sizeof *res);
+            res->final_val_loss = res->final_train_loss = NAN;
+        }
+        return st;
+    }
+    st = trainer_run(&tr, hooks, out_dir, res, err, errlen);
+    trainer_free(&tr);
+    return st;
+}

@@ -1,0 +1,176 @@
+/*
+ * train.h — the reusable GPT training loop. `ropegpt train` and `ropegpt
+ * compare` both drive it: a trainer owns one model, its AdamW state and the
+ * data RNG; trainer_run() takes optimizer steps, evaluates on the fixed
+ * evaluation batches (dataset_eval_batch, seeded independently of the
+ * training seed, so every run is scored on the same windows), reports each
+ * step through a callback, and, given an output folder, appends log.csv and
+ * saves checkpoints (model.bin) that resume bit-identically. Nothing here
+ * prints or exits; errors come back as a train_status plus a one-line message.
+ *
+ * Step numbering: step k (1..steps) is the k-th optimizer update; it uses
+ * lr_at(k - 1, ...) (nanoGPT's iteration index). The model is evaluated once
+ * before training (step 0, unless resuming), after every step k with
+ * k % eval_every == 0, and after the last step.
+ *
+ * log.csv columns: step,train_loss,val_loss,lr,elapsed_s,tokens_per_s.
+ * A field that does not apply is EMPTY (not "nan"): val_loss on steps that
+ * were not evaluated; train_loss, lr and tokens_per_s on the step-0 row.
+ * Losses and lr are printed with 9 significant digits (float round trip).
+ */
+#ifndef ROPEGPT_TRAIN_H
+#define ROPEGPT_TRAIN_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data/dataset.h"
+#include "model/adamw.h"
+#include "model/gpt.h"
+#include "util/rng.h"
+
+/* Training settings (the model's shape is gpt_config; the context T is
+ * gpt_config.maxT). */
+typedef struct {
+    int B;               /* rows per micro-batch (12) */
+    int64_t steps;       /* optimizer steps; also the cosine decay length (2000) */
+    double lr;           /* peak learning rate (1e-3) */
+    double min_lr;       /* floor of the cosine decay (1e-4) */
+    int64_t warmup;      /* linear warmup steps (100) */
+    double beta1;        /* 0.9 */
+    double beta2;        /* 0.99 */
+    double eps;          /* 1e-8 */
+    double weight_decay; /* 0.1 on 2-D weights */
+    double grad_clip;    /* global-norm clip (1.0); 0 = off */
+    int accum;           /* micro-batches per step (1) */
+    int64_t eval_every;  /* evaluate every this many steps (100) */
+    int eval_batches;    /* batches of B x T per evaluation (20) */
+    uint64_t seed;       /* model init and training batches (1337) */
+    int threads;         /* OpenMP threads the run used (0 = default); recorded for resume */
+    int64_t save_every;  /* checkpoint every this many steps; 0 = only at the end */
+} train_config;
+
+/* nanoGPT's shakespeare_char CPU settings (the values in the comments above). */
+train_config train_config_default(void);
+
+/* NULL if tc is valid, else a static one-line message naming the first bad
+ * field (B, steps, accum, eval_every, eval_batches >= 1; lr > 0;
+ * 0 <= min_lr <= lr; warmup >= 0 (warmup > steps is allowed: the run
+ * then never leaves the warmup ramp); beta1, beta2 in [0, 1); eps > 0;
+ * weight_decay >= 0; grad_clip >= 0; save_every >= 0; every double finite). */
+const char *train_config_validate(const train_config *tc);
+
+typedef enum {
+    TRAIN_OK = 0,
+    TRAIN_STOPPED,   /* stopped early on request (hooks); state saved if out_dir */
+    TRAIN_ECONFIG,   /* a config is invalid */
+    TRAIN_EMODEL,    /* the model returned an error (or a loss went NaN) */
+    TRAIN_EDATA,     /* the dataset is too short for the context or a batch failed */
+    TRAIN_EIO,       /* out folder, log or checkpoint could not be written */
+    TRAIN_ENOMEM,
+    TRAIN_STATUS_COUNT
+} train_status;
+
+const char *train_status_str(train_status s);
+
+/* What the callback sees after each step (and after the step-0 evaluation). */
+typedef struct {
+    int64_t step;           /* steps done (0 for the initial evaluation) */
+    int64_t steps;          /* total steps of the run */
+    float train_loss;       /* mean loss of this step's batches (NAN at step 0) */
+    float val_loss;         /* latest validation loss (NAN before the first eval) */
+    int evaluated;          /* 1 if val_loss was computed at this step */
+    double lr;              /* learning rate this step used */
+    double grad_norm;       /* global gradient norm before clipping */
+    double elapsed_s;       /* wall time of the whole run, resumed sessions included */
+    double tokens_per_s;    /* training tokens per second over this session */
+    double eta_s;           /* estimated seconds to the last step (this session's pace) */
+} train_progress;
+
+typedef struct {
+    /* Called after every step; may be NULL. */
+    void (*on_step)(void *ctx, const train_progress *p);
+    void *ctx;
+    /* If non-NULL and *stop becomes nonzero (e.g. from a SIGINT handler), the
+     * loop finishes the current step, saves a checkpoint (if out_dir) and
+     * returns TRAIN_STOPPED. */
+    const volatile sig_atomic_t *stop;
+    /* > 0: stop the same way right after this step (splitting a run). */
+    int64_t stop_after;
+} train_hooks;
+
+typedef struct {
+    int64_t step;
+    float val_loss;
+} train_eval_point;
+
+typedef struct {
+    float final_val_loss;     /* latest validation loss (NAN if none) */
+    float final_train_loss;   /* loss of the last step run (NAN if none) */
+    int64_t steps_done;       /* optimizer steps done, resumed ones included */
+    int stopped;              /* 1 if stopped early */
+    double elapsed_s;
+    int n_evals;
+    train_eval_point *evals;  /* (n_evals) every evaluation of the run, in order; owned */
+} train_result;
+
+void train_result_free(train_result *r);
+
+/* One training run in progress. Fields are readable; change them only
+ * through the functions below. */
+typedef struct {
+    gpt_config cfg;
+    train_config tc;
+    gpt model;                /* params, grads, AdamW m and v */
+    adamw opt;
+    rng_state data_rng;       /* training batches; saved in checkpoints */
+    int64_t step;             /* optimizer steps done */
+    double elapsed_s;         /* wall time of earlier sessions (resume) */
+    const dataset *ds;        /* borrowed */
+    uint64_t data_len;        /* fingerprint of ds, checked on resume */
+    uint32_t data_crc;
+    char data_path[1024];     /* informational (stored in the checkpoint) */
+    int n_evals, cap_evals;
+    train_eval_point *evals;
+    int *inp, *tgt;           /* (B, T) batch buffers */
+    int resumed;              /* 1: state came from a checkpoint (no step-0 eval) */
+} trainer;
+
+/* A fresh run: gpt_init(cfg, tc->seed), data RNG seeded (tc->seed, stream 2),
+ * AdamW from tc. ds is borrowed and must outlive the trainer; data_path may
+ * be NULL. Checks both configs and that ds holds more than maxT tokens in
+ * each split. On error *tr is zeroed (safe to trainer_free). */
+train_status trainer_init(trainer *tr, const gpt_config *cfg, const train_config *tc,
+                          const dataset *ds, const char *data_path, char *err, size_t errlen);
+
+/* Continues the run saved in the checkpoint at path (see checkpoint.h). ds
+ * must hold exactly the data the run trained on (length and CRC-32 are
+ * compared). The caller may then change tc.threads (informational). */
+train_status trainer_resume(trainer *tr, const char *path, const dataset *ds,
+                            char *err, size_t errlen);
+
+/* Mean validation loss over tc.eval_batches fixed evaluation batches
+ * (dataset_eval_batch k = 0..eval_batches-1), summed in double. NAN on error. */
+float trainer_evaluate(trainer *tr);
+
+/* Runs steps tr->step+1 .. tc.steps. out_dir NULL: nothing is written.
+ * Otherwise the folder is created if needed, log.csv is started (fresh run)
+ * or cut back to the checkpoint's step (resumed run) and appended per step,
+ * and model.bin is saved every save_every steps, when stopped, and at the
+ * end. res (may be NULL) receives the outcome; free it with
+ * train_result_free. Returns TRAIN_OK when all steps are done. */
+train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_dir,
+                         train_result *res, char *err, size_t errlen);
+
+/* Saves the trainer's whole state to path atomically (checkpoint format). */
+train_status trainer_save(const trainer *tr, const char *path, char *err, size_t errlen);
+
+void trainer_free(trainer *tr);
+
+/* init + run + free in one call (what `compare` needs per run). */
+train_status train_run(const gpt_config *cfg, const train_config *tc, const dataset *ds,
+                       const train_hooks *hooks, const char *out_dir, train_result *res,
+                       char *err, size_t errlen);
+
+#endif

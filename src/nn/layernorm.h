@@ -1,0 +1,23 @@
+/*
+ * layernorm.h — LayerNorm over the last dimension (Ba et al. 2016), eps 1e-5
+ * as in GPT-2 / PyTorch's default.
+ */
+#ifndef ROPEGPT_NN_LAYERNORM_H
+#define ROPEGPT_NN_LAYERNORM_H
+
+/* out[n,:] = (inp[n,:] - mean[n]) * rstd[n] * weight + bias, with the biased
+ * variance (divide by C); mean and rstd are saved for the backward.
+ *   out (N,C)  mean (N)  rstd (N)  inp (N,C)  weight (C)  bias (C) */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                       const float *weight, const float *bias, int N, int C);
+
+/* Accumulates (+=) dinp, dweight and dbias. Deterministic for any thread
+ * count: rows of dinp are independent; dweight/dbias columns are each summed
+ * over rows 0..N-1 in order by one thread.
+ *   dinp (N,C)  dweight (C)  dbias (C)  dout (N,C)  inp (N,C)  weight (C)
+ *   mean (N)  rstd (N) */
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, const float *mean,
+                        const float *rstd, int N, int C);
+
+#endif

@@ -1,0 +1,467 @@
+/*
+ * matmul.c — the linear layer: backend dispatch, the scalar reference twins
+ * and the OpenBLAS path. The own packed SIMD kernels live in matmul_avx512.c
+ * and matmul_avx2.c; the blocking driver that feeds them is here.
+ */
+#include "nn/matmul.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef ROPEGPT_HAVE_BLAS
+#include <cblas.h>
+#endif
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define MATMUL_X86 1
+#endif
+
+/* ---------------------------------------------------------------- naive -- */
+
+void matmul_forward_naive(float *out, const float *inp, const float *weight, const float *bias,
+                          int N, int C, int OC) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *y = out + (size_t)n * OC;
+        for (int o = 0; o < OC; o++) {
+            const float *w = weight + (size_t)o * C;
+            float s = bias ? bias[o] : 0.0f;
+            for (int c = 0; c < C; c++) s += x[c] * w[c];
+            y[o] = s;
+        }
+    }
+}
+
+void matmul_backward_naive(float *dinp, float *dweight, float *dbias, const float *dout,
+                           const float *inp, const float *weight, int N, int C, int OC) {
+    /* Each loop writes disjoint rows, and every element is summed by one
+     * thread in plain index order: the same bits for any thread count. */
+    if (dinp) {
+#pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++) {
+            const float *g = dout + (size_t)n * OC;
+            float *dx = dinp + (size_t)n * C;
+            for (int o = 0; o < OC; o++) {
+                const float *w = weight + (size_t)o * C;
+                float go = g[o];
+                for (int c = 0; c < C; c++) dx[c] += go * w[c];
+            }
+        }
+    }
+    if (dweight || dbias) {
+#pragma omp parallel for schedule(static)
+        for (int o = 0; o < OC; o++) {
+            float *dw = dweight ? dweight + (size_t)o * C : NULL;
+            float db = 0.0f;
+            for (int n = 0; n < N; n++) {
+                float go = dout[(size_t)n * OC + o];
+                db += go;
+                if (dw) {
+                    const float *x = inp + (size_t)n * C;
+                    for (int c = 0; c < C; c++) dw[c] += go * x[c];
+                }
+            }
+            if (dbias) dbias[o] += db;
+        }
+    }
+}
+
+/* -------------------------------------------------------------- context -- */
+
+void matmul_ctx_init(matmul_ctx *ctx, matmul_backend backend) {
+    ctx->backend = backend;
+    ctx->isa = MATMUL_ISA_AUTO;
+    ctx->scratch = NULL;
+    ctx->scratch_floats = 0;
+}
+
+void matmul_ctx_free(matmul_ctx *ctx) {
+    free(ctx->scratch);
+    ctx->scratch = NULL;
+    ctx->scratch_floats = 0;
+}
+
+const char *matmul_backend_name(matmul_backend b) {
+    switch (b) {
+    case MATMUL_OWN: return "own";
+    case MATMUL_NAIVE: return "naive";
+    case MATMUL_BLAS: return "blas";
+    }
+    return "unknown";
+}
+
+const char *matmul_isa_name(matmul_isa isa) {
+    switch (isa) {
+    case MATMUL_ISA_AUTO: return "auto";
+    case MATMUL_ISA_SCALAR: return "scalar";
+    case MATMUL_ISA_AVX2: return "avx2";
+    case MATMUL_ISA_AVX512: return "avx512";
+    }
+    return "unknown";
+}
+
+int matmul_isa_supported(matmul_isa isa) {
+    switch (isa) {
+    case MATMUL_ISA_AUTO:
+    case MATMUL_ISA_SCALAR: return 1;
+#ifdef MATMUL_X86
+    case MATMUL_ISA_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case MATMUL_ISA_AVX512: return __builtin_cpu_supports("avx512f");
+#else
+    case MATMUL_ISA_AVX2:
+    case MATMUL_ISA_AVX512: return 0;
+#endif
+    }
+    return 0;
+}
+
+matmul_isa matmul_isa_best(void) {
+    if (matmul_isa_supported(MATMUL_ISA_AVX512)) return MATMUL_ISA_AVX512;
+    if (matmul_isa_supported(MATMUL_ISA_AVX2)) return MATMUL_ISA_AVX2;
+    return MATMUL_ISA_SCALAR;
+}
+
+int matmul_have_blas(void) {
+#ifdef ROPEGPT_HAVE_BLAS
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* --------------------------------------------------------- own backend -- */
+
+/* Portable micro-kernel (4 x 16) for CPUs without AVX2; the same blocking,
+ * so it also tests the driver on any machine. */
+#define MR_SCALAR 4
+#define NR_SCALAR 16
+static void ukr_scalar(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                       int mode, const float *bias) {
+    float acc[MR_SCALAR][NR_SCALAR] = {{0}};
+    for (size_t k = 0; k < kc; k++) {
+        for (int i = 0; i < MR_SCALAR; i++)
+            for (int j = 0; j < NR_SCALAR; j++) acc[i][j] += a[i] * b[j];
+        a += MR_SCALAR;
+        b += NR_SCALAR;
+    }
+    for (int i = 0; i < MR_SCALAR; i++) {
+        float *ci = c + (size_t)i * ldc;
+        for (int j = 0; j < NR_SCALAR; j++) {
+            if (mode == MATMUL_UKR_ADD) ci[j] += acc[i][j];
+            else if (mode == MATMUL_UKR_SET_BIAS) ci[j] = acc[i][j] + bias[j];
+            else ci[j] = acc[i][j];
+        }
+    }
+}
+
+typedef struct {
+    int mr, nr;
+    matmul_ukr_fn fn;
+} ukr_desc;
+
+static ukr_desc ukr_pick(matmul_isa isa) {
+    if (isa == MATMUL_ISA_AUTO || !matmul_isa_supported(isa)) isa = matmul_isa_best();
+    ukr_desc d = {MR_SCALAR, NR_SCALAR, ukr_scalar};
+#ifdef MATMUL_X86
+    if (isa == MATMUL_ISA_AVX512) d = (ukr_desc){MATMUL_MR_AVX512, MATMUL_NR_AVX512, matmul_ukr_avx512};
+    else if (isa == MATMUL_ISA_AVX2) d = (ukr_desc){MATMUL_MR_AVX2, MATMUL_NR_AVX2, matmul_ukr_avx2};
+#endif
+    return d;
+}
+
+/* Blocking (Goto & van de Geijn 2008, "Anatomy of high-performance matrix
+ * multiplication"; loop order as in BLIS): a KC x NC block of B is packed once
+ * and shared by all threads (it lives in L2/L3), each thread packs its own
+ * MC x KC block of A (L2), and the micro-kernel streams one KC x NR B panel
+ * (L1) against MR-row A panels. KC is a fixed constant, so every output element
+ * is summed in the same k order whatever the thread count. */
+#define KC 256
+#define NC 4096
+#define MC_MAX 384
+
+static int max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int thread_num(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+
+/* Floats of scratch gemm_own needs: the shared B block plus one A block per
+ * thread (+16 so each can be 64-byte aligned). */
+static size_t gemm_scratch_floats(const ukr_desc *u, int nthreads) {
+    return (size_t)KC * round_up(NC, (size_t)u->nr) + 16 +
+           (size_t)nthreads * ((size_t)KC * round_up(MC_MAX, (size_t)u->mr) + 16);
+}
+
+static float *align64(float *p) {
+    return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
+}
+
+/* dst[k*mr + i] = A(i0+i, p0+k), rows past M zero. A(i,k) = A[i*rsa + k*csa]. */
+static void pack_a(float *dst, const float *A, size_t rsa, size_t csa, int i0, int mr, int M,
+                   int p0, int kc) {
+    int rows = M - i0 < mr ? M - i0 : mr;
+    if (rsa == 1) { /* columns of A are contiguous: copy mr at a time */
+        for (int k = 0; k < kc; k++) {
+            const float *src = A + (size_t)i0 + (size_t)(p0 + k) * csa;
+            float *d = dst + (size_t)k * mr;
+            for (int i = 0; i < rows; i++) d[i] = src[i];
+            for (int i = rows; i < mr; i++) d[i] = 0.0f;
+        }
+    } else {
+        for (int i = 0; i < rows; i++) {
+            const float *src = A + (size_t)(i0 + i) * rsa + (size_t)p0 * csa;
+            for (int k = 0; k < kc; k++) dst[(size_t)k * mr + i] = src[(size_t)k * csa];
+        }
+        for (int i = rows; i < mr; i++)
+            for (int k = 0; k < kc; k++) dst[(size_t)k * mr + i] = 0.0f;
+    }
+}
+
+/* dst[k*nr + j] = B(p0+k, j0+j), columns past Ncols zero. B(k,j) = B[k*rsb + j*csb]. */
+static void pack_b(float *dst, const float *B, size_t rsb, size_t csb, int j0, int nr, int Ncols,
+                   int p0, int kc) {
+    int cols = Ncols - j0 < nr ? Ncols - j0 : nr;
+    if (csb == 1) { /* rows of B are contiguous: copy nr at a time */
+        for (int k = 0; k < kc; k++) {
+            const float *src = B + (size_t)(p0 + k) * rsb + (size_t)j0;
+            float *d = dst + (size_t)k * nr;
+            for (int j = 0; j < cols; j++) d[j] = src[j];
+            for (int j = cols; j < nr; j++) d[j] = 0.0f;
+        }
+    } else {
+        for (int j = 0; j < cols; j++) {
+            const float *src = B + (size_t)(j0 + j) * csb + (size_t)p0 * rsb;
+            for (int k = 0; k < kc; k++) dst[(size_t)k * nr + j] = src[(size_t)k * rsb];
+        }
+        for (int j = cols; j < nr; j++)
+            for (int k = 0; k < kc; k++) dst[(size_t)k * nr + j] = 0.0f;
+    }
+}
+
+/* Cm(M,Ncols) (=|+=) A(M,K) @ B(K,Ncols) [+ bias(Ncols)], row stride ldc.
+ * accumulate=0: Cm = A@B + bias (bias may be NULL); accumulate=1: Cm += A@B.
+ * scratch holds gemm_scratch_floats(u, max_threads()) floats. */
+static void gemm_own(const ukr_desc *u, int M, int Ncols, int K, const float *A, size_t rsa,
+                     size_t csa, const float *B, size_t rsb, size_t csb, float *Cm, size_t ldc,
+                     int accumulate, const float *bias, float *scratch) {
+    if (M <= 0 || Ncols <= 0) return;
+    const int mr = u->mr, nr = u->nr;
+    if (K <= 0) {
+        if (accumulate) return;
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < Ncols; j++) Cm[(size_t)i * ldc + j] = bias ? bias[j] : 0.0f;
+        return;
+    }
+    const int nthreads = max_threads();
+    float *bpack = align64(scratch);
+    float *apack0 = align64(bpack + (size_t)KC * round_up(NC, (size_t)nr));
+    const size_t apack_stride = (size_t)KC * round_up(MC_MAX, (size_t)mr) + 16;
+
+    /* Split M into one block per thread when that fits, so small-M products
+     * (the 124M config has only B*T = 256 rows) still use every thread; when
+     * there are fewer M blocks than threads, also split the B panels. */
+    int mc = (int)round_up((size_t)((M + nthreads - 1) / nthreads), (size_t)mr);
+    if (mc > MC_MAX) mc = MC_MAX - MC_MAX % mr;
+    const int n_ic = (M + mc - 1) / mc;
+    const int n_js = n_ic >= nthreads ? 1 : nthreads / n_ic;
+
+#pragma omp parallel
+    {
+        float *apack = align64(apack0 + (size_t)thread_num() * apack_stride);
+        float tile[32 * 32] __attribute__((aligned(64))); /* edge tiles: mr, nr <= 32 */
+        for (int jc = 0; jc < Ncols; jc += NC) {
+            const int nc = Ncols - jc < NC ? Ncols - jc : NC;
+            const int npanels = (nc + nr - 1) / nr;
+            for (int pc = 0; pc < K; pc += KC) {
+                const int kc = K - pc < KC ? K - pc : KC;
+                const int mode = pc > 0 || accumulate ? MATMUL_UKR_ADD
+                                 : bias            ? MATMUL_UKR_SET_BIAS
+                                                   : MATMUL_UKR_SET;
+#pragma omp for schedule(static)
+                for (int q = 0; q < npanels; q++)
+                    pack_b(bpack + (size_t)q * kc * nr, B, rsb, csb, jc + q * nr, nr, Ncols, pc, kc);
+#pragma omp for schedule(static)
+                for (int task = 0; task < n_ic * n_js; task++) {
+                    const int ic = (task / n_js) * mc, js = task % n_js;
+                    const int mcur = M - ic < mc ? M - ic : mc;
+                    const int q0 = (int)((int64_t)npanels * js / n_js);
+                    const int q1 = (int)((int64_t)npanels * (js + 1) / n_js);
+                    for (int ir = 0; ir < mcur; ir += mr)
+                        pack_a(apack + (size_t)ir * kc, A, rsa, csa, ic + ir, mr, M, pc, kc);
+                    for (int q = q0; q < q1; q++) {
+                        const int j = jc + q * nr;
+                        const int ncur = Ncols - j < nr ? Ncols - j : nr;
+                        const float *bp = bpack + (size_t)q * kc * nr;
+                        const float *bb = bias ? bias + j : NULL;
+                        for (int ir = 0; ir < mcur; ir += mr) {
+                            const int mcur_r = mcur - ir < mr ? mcur - ir : mr;
+                            float *c = Cm + (size_t)(ic + ir) * ldc + j;
+                            const float *ap = apack + (size_t)ir * kc;
+                            if (mcur_r == mr && ncur == nr) {
+                                u->fn((size_t)kc, ap, bp, c, ldc, mode, bb);
+                                continue;
+                            }
+                            /* Edge tile: full tile into scratch, then the valid part. */
+                            u->fn((size_t)kc, ap, bp, tile, (size_t)nr, MATMUL_UKR_SET, NULL);
+                            for (int i = 0; i < mcur_r; i++)
+                                for (int jj = 0; jj < ncur; jj++) {
+                                    float *cij = c + (size_t)i * ldc + jj;
+                                    float t = tile[i * nr + jj];
+                                    if (mode == MATMUL_UKR_ADD) *cij += t;
+                                    else if (mode == MATMUL_UKR_SET_BIAS) *cij = t + bb[jj];
+                                    else *cij = t;
+                                }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* dbias[o] += sum_n dout[n,o]: each o summed by one thread in n order. */
+static void bias_backward(float *dbias, const float *dout, int N, int OC) {
+    enum { CHUNK = 256 };
+    const int nchunks = (OC + CHUNK - 1) / CHUNK;
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < nchunks; ch++) {
+        const int o0 = ch * CHUNK, o1 = OC - o0 < CHUNK ? OC : o0 + CHUNK;
+        float acc[CHUNK];
+        for (int o = o0; o < o1; o++) acc[o - o0] = 0.0f;
+        for (int n = 0; n < N; n++) {
+            const float *g = dout + (size_t)n * OC;
+            for (int o = o0; o < o1; o++) acc[o - o0] += g[o];
+        }
+        for (int o = o0; o < o1; o++) dbias[o] += acc[o - o0];
+    }
+}
+
+/* Scratch from ctx (grown, kept) or, without ctx, allocated for this call
+ * only (*owned set). NULL if the allocation fails. */
+static float *scratch_get(matmul_ctx *ctx, size_t nfloats, float **owned) {
+    *owned = NULL;
+    if (ctx && ctx->scratch_floats >= nfloats) return ctx->scratch;
+    float *p = malloc(nfloats * sizeof(float));
+    if (!p) return NULL;
+    if (ctx) {
+        free(ctx->scratch);
+        ctx->scratch = p;
+        ctx->scratch_floats = nfloats;
+    } else {
+        *owned = p;
+    }
+    return p;
+}
+
+/* ---------------------------------------------------------------- BLAS -- */
+
+#ifdef ROPEGPT_HAVE_BLAS
+static void blas_forward(float *out, const float *inp, const float *weight, const float *bias,
+                         int N, int C, int OC) {
+    if (bias)
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C,
+                bias ? 1.0f : 0.0f, out, OC);
+}
+
+static void blas_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                          const float *weight, int N, int C, int OC) {
+    if (dinp)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C,
+                    1.0f, dinp, C);
+    if (dweight)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C,
+                    1.0f, dweight, C);
+}
+#endif
+
+/* ------------------------------------------------------------- dispatch -- */
+
+void matmul_forward_ctx(matmul_ctx *ctx, float *out, const float *inp, const float *weight,
+                        const float *bias, int N, int C, int OC) {
+    matmul_backend be = ctx ? ctx->backend : MATMUL_OWN;
+    if (N <= 0 || OC <= 0) return;
+    if (be == MATMUL_NAIVE) {
+        matmul_forward_naive(out, inp, weight, bias, N, C, OC);
+        return;
+    }
+#ifdef ROPEGPT_HAVE_BLAS
+    if (be == MATMUL_BLAS && C > 0) {
+        blas_forward(out, inp, weight, bias, N, C, OC);
+        return;
+    }
+#endif
+    ukr_desc u = ukr_pick(ctx ? ctx->isa : MATMUL_ISA_AUTO);
+    float *owned;
+    float *scratch = scratch_get(ctx, gemm_scratch_floats(&u, max_threads()), &owned);
+    if (!scratch) { /* out of memory: the reference path needs no scratch */
+        matmul_forward_naive(out, inp, weight, bias, N, C, OC);
+        return;
+    }
+    /* out(N,OC) = inp(N,C) @ weight^T: B(k=c, j=o) = weight[o*C + c]. */
+    gemm_own(&u, N, OC, C, inp, (size_t)C, 1, weight, 1, (size_t)C, out, (size_t)OC, 0, bias,
+             scratch);
+    free(owned);
+}
+
+void matmul_backward_ctx(matmul_ctx *ctx, float *dinp, float *dweight, float *dbias,
+                         const float *dout, const float *inp, const float *weight,
+                         int N, int C, int OC) {
+    matmul_backend be = ctx ? ctx->backend : MATMUL_OWN;
+    if (N <= 0 || C < 0 || OC <= 0) return;
+    if (be == MATMUL_NAIVE) {
+        matmul_backward_naive(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+        return;
+    }
+    if (dbias) bias_backward(dbias, dout, N, OC);
+    if (C == 0 || (!dinp && !dweight)) return;
+#ifdef ROPEGPT_HAVE_BLAS
+    if (be == MATMUL_BLAS) {
+        blas_backward(dinp, dweight, dout, inp, weight, N, C, OC);
+        return;
+    }
+#endif
+    ukr_desc u = ukr_pick(ctx ? ctx->isa : MATMUL_ISA_AUTO);
+    float *owned;
+    float *scratch = scratch_get(ctx, gemm_scratch_floats(&u, max_threads()), &owned);
+    if (!scratch) {
+        matmul_backward_naive(dinp, dweight, NULL, dout, inp, weight, N, C, OC);
+        return;
+    }
+    /* dinp(N,C) += dout(N,OC) @ weight(OC,C) */
+    if (dinp)
+        gemm_own(&u, N, C, OC, dout, (size_t)OC, 1, weight, (size_t)C, 1, dinp, (size_t)C, 1,
+                 NULL, scratch);
+    /* dweight(OC,C) += dout^T(OC,N) @ inp(N,C): A(i=o, k=n) = dout[n*OC + o]. */
+    if (dweight)
+        gemm_own(&u, OC, C, N, dout, 1, (size_t)OC, inp, (size_t)C, 1, dweight, (size_t)C, 1,
+                 NULL, scratch);
+    free(owned);
+}
+
+void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
+                    int N, int C, int OC) {
+    matmul_forward_ctx(NULL, out, inp, weight, bias, N, C, OC);
+}
+
+void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                     const float *inp, const float *weight, int N, int C, int OC) {
+    matmul_backward_ctx(NULL, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+}

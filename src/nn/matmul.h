@@ -1,0 +1,107 @@
+/*
+ * matmul.h — the linear layer of the GPT trainer (out = inp @ weight^T + bias)
+ * and its backward pass. This is where the trainer spends most of its time, so
+ * there are several backends behind one contract: a plain scalar reference
+ * (the *_naive twins), our own packed, cache-blocked SIMD kernels (AVX-512 /
+ * AVX2 / portable C, picked at run time from the CPU), and OpenBLAS when the
+ * build found it (ROPEGPT_HAVE_BLAS). All backends agree within float rounding.
+ *
+ * Determinism: with the naive and own-kernel backends every output element is
+ * reduced by exactly one thread in a fixed k order, so results are the same
+ * bits for any thread count. The BLAS backend is deterministic for a fixed
+ * thread count as far as OpenBLAS is; it is never the default.
+ *
+ * Backend choice is explicit: matmul_forward/matmul_backward use the default
+ * (own kernels); callers that want another backend, or want the packing
+ * buffers kept between calls, pass a matmul_ctx to the *_ctx variants.
+ */
+#ifndef ROPEGPT_NN_MATMUL_H
+#define ROPEGPT_NN_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    MATMUL_OWN = 0,    /* own packed SIMD kernels, best ISA this CPU has (default) */
+    MATMUL_NAIVE = 1,  /* the scalar reference twins */
+    MATMUL_BLAS = 2    /* cblas_sgemm; falls back to MATMUL_OWN without ROPEGPT_HAVE_BLAS */
+} matmul_backend;
+
+/* Which micro-kernel MATMUL_OWN runs. AUTO = best the CPU supports. */
+typedef enum {
+    MATMUL_ISA_AUTO = 0,
+    MATMUL_ISA_SCALAR = 1,  /* portable C micro-kernel (same blocking) */
+    MATMUL_ISA_AVX2 = 2,
+    MATMUL_ISA_AVX512 = 3
+} matmul_isa;
+
+/* Backend choice plus packing scratch kept between calls. Fill with
+ * matmul_ctx_init, release with matmul_ctx_free. One context must not be used
+ * by two calls at the same time (the calls themselves run OpenMP inside). */
+typedef struct {
+    matmul_backend backend;
+    matmul_isa isa;
+    float *scratch;        /* owned; grown on demand, 64-byte aligned */
+    size_t scratch_floats; /* capacity of scratch */
+} matmul_ctx;
+
+void matmul_ctx_init(matmul_ctx *ctx, matmul_backend backend);
+void matmul_ctx_free(matmul_ctx *ctx);
+
+const char *matmul_backend_name(matmul_backend b);
+const char *matmul_isa_name(matmul_isa isa);
+int matmul_isa_supported(matmul_isa isa);  /* 1 if this CPU and build can run it */
+matmul_isa matmul_isa_best(void);
+int matmul_have_blas(void);                /* 1 if built with ROPEGPT_HAVE_BLAS */
+
+/* out = inp @ weight^T + bias (out is overwritten). bias may be NULL.
+ * Default backend (MATMUL_OWN); scratch allocated per call (falls back to the
+ * naive path if that allocation fails). */
+void matmul_forward(float *out /*(N,OC)*/, const float *inp /*(N,C)*/, const float *weight /*(OC,C)*/,
+                    const float *bias /*(OC) or NULL*/, int N, int C, int OC);
+/* ACCUMULATES: dinp += dout @ weight; dweight += dout^T @ inp; dbias += sum_n dout.
+ * Any of dinp, dweight, dbias may be NULL (that gradient is skipped). */
+void matmul_backward(float *dinp /*(N,C) or NULL*/, float *dweight /*(OC,C) or NULL*/,
+                     float *dbias /*(OC) or NULL*/, const float *dout /*(N,OC)*/,
+                     const float *inp /*(N,C)*/, const float *weight /*(OC,C)*/, int N, int C, int OC);
+
+/* Same contracts, backend and scratch from ctx (ctx NULL = default backend). */
+void matmul_forward_ctx(matmul_ctx *ctx, float *out /*(N,OC)*/, const float *inp /*(N,C)*/,
+                        const float *weight /*(OC,C)*/, const float *bias /*(OC) or NULL*/,
+                        int N, int C, int OC);
+void matmul_backward_ctx(matmul_ctx *ctx, float *dinp /*(N,C) or NULL*/, float *dweight /*(OC,C) or NULL*/,
+                         float *dbias /*(OC) or NULL*/, const float *dout /*(N,OC)*/,
+                         const float *inp /*(N,C)*/, const float *weight /*(OC,C)*/, int N, int C, int OC);
+
+/* Scalar reference twins (OpenMP over output rows, float accumulation in
+ * plain k order). Same contracts as above. */
+void matmul_forward_naive(float *out /*(N,OC)*/, const float *inp /*(N,C)*/, const float *weight /*(OC,C)*/,
+                          const float *bias /*(OC) or NULL*/, int N, int C, int OC);
+void matmul_backward_naive(float *dinp /*(N,C) or NULL*/, float *dweight /*(OC,C) or NULL*/,
+                           float *dbias /*(OC) or NULL*/, const float *dout /*(N,OC)*/,
+                           const float *inp /*(N,C)*/, const float *weight /*(OC,C)*/, int N, int C, int OC);
+
+/* ---- internal: shared between matmul.c and the per-ISA kernel files ----
+ * A micro-kernel computes one MR x NR tile: acc = sum_{k<kc} a[k*MR+i] * b[k*NR+j]
+ * in plain k order from zero (a, b packed, zero-padded, 64-byte aligned), then
+ * writes it to c (row stride ldc) per mode: SET c = acc, ADD c += acc,
+ * SET_BIAS c = acc + bias[j]. Callers pass full tiles only. */
+enum { MATMUL_UKR_SET = 0, MATMUL_UKR_ADD = 1, MATMUL_UKR_SET_BIAS = 2 };
+typedef void (*matmul_ukr_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                              int mode, const float *bias);
+#define MATMUL_MR_AVX512 8
+#define MATMUL_NR_AVX512 32
+#define MATMUL_MR_AVX2 6
+#define MATMUL_NR_AVX2 16
+void matmul_ukr_avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                       int mode, const float *bias);
+void matmul_ukr_avx2(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                     int mode, const float *bias);
+
+/* Peak FMA probe (benchmarks): returns a value only to keep the work alive;
+ * does iters * MATMUL_PEAK_CHAINS * (16 or 8 lanes) * 2 flops. */
+#define MATMUL_PEAK_CHAINS 16
+float matmul_fma_loop_avx512(int64_t iters);
+float matmul_fma_loop_avx2(int64_t iters);
+
+#endif

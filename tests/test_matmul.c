@@ -1,0 +1,239 @@
+/*
+ * test_matmul.c — every matmul backend (naive twin, own kernels for each ISA
+ * this CPU runs, OpenBLAS when built with it) against a double-precision
+ * reference at sizes that are not multiples of the tiles or blocks, with and
+ * without bias, with NULL gradients, checking the += contract and that the
+ * own backend gives the same bits for any thread count.
+ */
+#include <float.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "nn/matmul.h"
+#include "test.h"
+
+typedef struct { uint64_t s; } trng;
+static float trng_uniform(trng *r) { /* splitmix64 -> [-1, 1) */
+    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (float)((double)(z >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
+}
+static float *rand_buf(size_t n, trng *r) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = trng_uniform(r);
+    return p;
+}
+static float *copy_buf(const float *src, size_t n) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    if (n) memcpy(p, src, n * sizeof(float));
+    return p;
+}
+
+/* Float error bound for a K-term dot product added to one more value:
+ * recursive summation gives |fl - exact| <= gamma_{K+1} * sum|terms| with
+ * gamma_n ~ n*u, u = FLT_EPSILON/2 (Higham, "Accuracy and Stability of
+ * Numerical Algorithms", 2nd ed., eq. 3.5); any summation order (blocked,
+ * BLAS) obeys the same bound, so (K+2)*FLT_EPSILON*sum|terms| has 2x slack. */
+static double tol_for(int K, double abssum) { return (K + 2) * (double)FLT_EPSILON * abssum + 1e-30; }
+
+typedef struct {
+    const char *name;
+    matmul_ctx ctx;
+    int use_ctx; /* 0: the plain matmul_forward/matmul_backward */
+} backend_case;
+
+static int backend_cases(backend_case *bc) {
+    int n = 0;
+    bc[n] = (backend_case){"plain", {0}, 0};
+    n++;
+    static const matmul_isa isas[] = {MATMUL_ISA_SCALAR, MATMUL_ISA_AVX2, MATMUL_ISA_AVX512};
+    bc[n].name = "naive";
+    matmul_ctx_init(&bc[n].ctx, MATMUL_NAIVE);
+    bc[n++].use_ctx = 1;
+    for (int i = 0; i < 3; i++) {
+        if (!matmul_isa_supported(isas[i])) continue;
+        bc[n].name = matmul_isa_name(isas[i]);
+        matmul_ctx_init(&bc[n].ctx, MATMUL_OWN);
+        bc[n].ctx.isa = isas[i];
+        bc[n++].use_ctx = 1;
+    }
+    if (matmul_have_blas()) {
+        bc[n].name = "blas";
+        matmul_ctx_init(&bc[n].ctx, MATMUL_BLAS);
+        bc[n++].use_ctx = 1;
+    }
+    return n;
+}
+
+static void run_forward(backend_case *b, float *out, const float *inp, const float *w,
+                        const float *bias, int N, int C, int OC) {
+    if (b->use_ctx) matmul_forward_ctx(&b->ctx, out, inp, w, bias, N, C, OC);
+    else matmul_forward(out, inp, w, bias, N, C, OC);
+}
+static void run_backward(backend_case *b, float *dinp, float *dw, float *db, const float *dout,
+                         const float *inp, const float *w, int N, int C, int OC) {
+    if (b->use_ctx) matmul_backward_ctx(&b->ctx, dinp, dw, db, dout, inp, w, N, C, OC);
+    else matmul_backward(dinp, dw, db, dout, inp, w, N, C, OC);
+}
+
+/* Odd sizes: not multiples of MR (4/6/8) or NR (16/32); K past 2*KC (256) in
+ * every product; M past MC_MAX (384); Ncols past NC (4096). */
+static const int sizes[][3] = {
+    {1, 1, 1},   {7, 33, 129}, {33, 129, 7}, {129, 7, 33}, {1, 300, 65},
+    {70, 513, 40}, {520, 17, 9}, {400, 40, 33}, {9, 20, 400}, {3, 5, 4100},
+};
+#define NSIZES (int)(sizeof sizes / sizeof sizes[0])
+
+static int failures_before;
+static void report(const char *what, const char *backend, int N, int C, int OC) {
+    if (test_failures > failures_before)
+        printf("    (%s, backend %s, N=%d C=%d OC=%d)\n", what, backend, N, C, OC);
+    failures_before = test_failures;
+}
+
+TEST(matmul_forward_matches_double_reference) {
+    backend_case bc[8];
+    int nb = backend_cases(bc);
+    trng r = {1};
+    failures_before = test_failures;
+    for (int s = 0; s < NSIZES; s++) {
+        int N = sizes[s][0], C = sizes[s][1], OC = sizes[s][2];
+        float *inp = rand_buf((size_t)N * C, &r), *w = rand_buf((size_t)OC * C, &r);
+        float *bias = rand_buf((size_t)OC, &r);
+        float *out = malloc((size_t)N * OC * sizeof(float));
+        double *ref = malloc((size_t)N * OC * sizeof(double)), *mag = malloc((size_t)N * OC * sizeof(double));
+        for (int with_bias = 0; with_bias < 2; with_bias++) {
+            for (int n = 0; n < N; n++)
+                for (int o = 0; o < OC; o++) {
+                    double acc = with_bias ? bias[o] : 0.0, m = with_bias ? fabs(bias[o]) : 0.0;
+                    for (int c = 0; c < C; c++) {
+                        double t = (double)inp[(size_t)n * C + c] * w[(size_t)o * C + c];
+                        acc += t;
+                        m += fabs(t);
+                    }
+                    ref[(size_t)n * OC + o] = acc;
+                    mag[(size_t)n * OC + o] = m;
+                }
+            for (int b = 0; b < nb; b++) {
+                for (size_t i = 0; i < (size_t)N * OC; i++) out[i] = NAN; /* must be overwritten */
+                run_forward(&bc[b], out, inp, w, with_bias ? bias : NULL, N, C, OC);
+                for (size_t i = 0; i < (size_t)N * OC; i++)
+                    CHECK_NEAR(out[i], ref[i], tol_for(C, mag[i])); /* see tol_for */
+                report(with_bias ? "forward+bias" : "forward", bc[b].name, N, C, OC);
+            }
+        }
+        free(inp); free(w); free(bias); free(out); free(ref); free(mag);
+    }
+    for (int b = 0; b < nb; b++) matmul_ctx_free(&bc[b].ctx);
+}
+
+/* grads: bit 0 dinp, bit 1 dweight, bit 2 dbias; the others are NULL. */
+static void check_backward(backend_case *b, int N, int C, int OC, int grads, trng *r) {
+    float *inp = rand_buf((size_t)N * C, r), *w = rand_buf((size_t)OC * C, r);
+    float *dout = rand_buf((size_t)N * OC, r);
+    /* Start from nonzero gradients: the contract is +=. */
+    float *dinp0 = rand_buf((size_t)N * C, r), *dw0 = rand_buf((size_t)OC * C, r);
+    float *db0 = rand_buf((size_t)OC, r);
+    float *dinp = copy_buf(dinp0, (size_t)N * C), *dw = copy_buf(dw0, (size_t)OC * C);
+    float *db = copy_buf(db0, (size_t)OC);
+    run_backward(b, grads & 1 ? dinp : NULL, grads & 2 ? dw : NULL, grads & 4 ? db : NULL, dout,
+                 inp, w, N, C, OC);
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) {
+            double acc = dinp0[(size_t)n * C + c], m = fabs(acc);
+            for (int o = 0; o < OC; o++) {
+                double t = (double)dout[(size_t)n * OC + o] * w[(size_t)o * C + c];
+                acc += t;
+                m += fabs(t);
+            }
+            if (grads & 1) CHECK_NEAR(dinp[(size_t)n * C + c], acc, tol_for(OC, m)); /* see tol_for */
+        }
+    for (int o = 0; o < OC; o++) {
+        for (int c = 0; c < C; c++) {
+            double acc = dw0[(size_t)o * C + c], m = fabs(acc);
+            for (int n = 0; n < N; n++) {
+                double t = (double)dout[(size_t)n * OC + o] * inp[(size_t)n * C + c];
+                acc += t;
+                m += fabs(t);
+            }
+            if (grads & 2) CHECK_NEAR(dw[(size_t)o * C + c], acc, tol_for(N, m)); /* see tol_for */
+        }
+        double acc = db0[o], m = fabs(acc);
+        for (int n = 0; n < N; n++) {
+            acc += dout[(size_t)n * OC + o];
+            m += fabs(dout[(size_t)n * OC + o]);
+        }
+        if (grads & 4) CHECK_NEAR(db[o], acc, tol_for(N, m)); /* see tol_for */
+    }
+    /* A NULL gradient means the caller's other buffers stay as they were. */
+    if (!(grads & 1)) CHECK(memcmp(dinp, dinp0, (size_t)N * C * sizeof(float)) == 0);
+    if (!(grads & 2)) CHECK(memcmp(dw, dw0, (size_t)OC * C * sizeof(float)) == 0);
+    if (!(grads & 4)) CHECK(memcmp(db, db0, (size_t)OC * sizeof(float)) == 0);
+    free(inp); free(w); free(dout); free(dinp0); free(dw0); free(db0); free(dinp); free(dw); free(db);
+}
+
+TEST(matmul_backward_accumulates_like_double_reference) {
+    backend_case bc[8];
+    int nb = backend_cases(bc);
+    trng r = {2};
+    failures_before = test_failures;
+    for (int s = 0; s < NSIZES; s++) {
+        int N = sizes[s][0], C = sizes[s][1], OC = sizes[s][2];
+        for (int b = 0; b < nb; b++) {
+            check_backward(&bc[b], N, C, OC, 7, &r);
+            report("backward all", bc[b].name, N, C, OC);
+        }
+    }
+    for (int b = 0; b < nb; b++) matmul_ctx_free(&bc[b].ctx);
+}
+
+TEST(matmul_backward_null_gradients) {
+    backend_case bc[8];
+    int nb = backend_cases(bc);
+    trng r = {3};
+    failures_before = test_failures;
+    static const int sz[][3] = {{7, 33, 129}, {70, 300, 40}};
+    for (int s = 0; s < 2; s++)
+        for (int b = 0; b < nb; b++)
+            for (int grads = 0; grads < 7; grads++) {
+                check_backward(&bc[b], sz[s][0], sz[s][1], sz[s][2], grads, &r);
+                report("backward subset", bc[b].name, sz[s][0], sz[s][1], sz[s][2]);
+            }
+    for (int b = 0; b < nb; b++) matmul_ctx_free(&bc[b].ctx);
+}
+
+/* The own backend sums every element in a fixed k order owned by one thread,
+ * so 1, 2 and 3 threads must give identical bits (not merely close). */
+TEST(matmul_own_same_bits_for_any_thread_count) {
+#ifdef _OPENMP
+    const int N = 150, C = 300, OC = 97;
+    trng r = {4};
+    float *inp = rand_buf((size_t)N * C, &r), *w = rand_buf((size_t)OC * C, &r);
+    float *bias = rand_buf((size_t)OC, &r), *dout = rand_buf((size_t)N * OC, &r);
+    float *res[3][4];
+    int saved = omp_get_max_threads();
+    for (int t = 0; t < 3; t++) {
+        omp_set_num_threads(t + 1);
+        res[t][0] = malloc((size_t)N * OC * sizeof(float));
+        res[t][1] = calloc((size_t)N * C, sizeof(float));
+        res[t][2] = calloc((size_t)OC * C, sizeof(float));
+        res[t][3] = calloc((size_t)OC, sizeof(float));
+        matmul_forward(res[t][0], inp, w, bias, N, C, OC);
+        matmul_backward(res[t][1], res[t][2], res[t][3], dout, inp, w, N, C, OC);
+    }
+    omp_set_num_threads(saved);
+    size_t len[4] = {(size_t)N * OC, (size_t)N * C, (size_t)OC * C, (size_t)OC};
+    for (int t = 1; t < 3; t++)
+        for (int k = 0; k < 4; k++) CHECK(memcmp(res[0][k], res[t][k], len[k] * sizeof(float)) == 0);
+    for (int t = 0; t < 3; t++)
+        for (int k = 0; k < 4; k++) free(res[t][k]);
+    free(inp); free(w); free(bias); free(dout);
+#endif
+}

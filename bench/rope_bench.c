@@ -30,11 +30,12 @@
 #define NH 32
 #define HS 128
 #define N_FLOATS ((size_t)T_TOK * NH * HS)
-/* The naive kernel is ~100x slower, so it runs on the first T_NAIVE tokens
- * only and its bytes are scaled to match (its rate is compute-bound, so the
- * smaller, cache-resident working set does not flatter it measurably). */
+/* The naive kernel is compute-bound (~17 ns per pair here: powf, cosf, sinf)
+ * and 20-30x slower, so it runs on the first T_NAIVE tokens only and its
+ * bytes are counted for those tokens; its smaller working set does not
+ * flatter it, since memory is not what limits it. */
 #define T_NAIVE 256
-#define REPEATS 7           /* timed runs per case (median reported), after 1 warm-up */
+#define REPEATS 9           /* timed runs per case (median reported), after 1 warm-up */
 #define NAIVE_REPEATS 5
 
 enum { K_SIMD, K_SCALAR, K_AVX2, K_NAIVE, K_MEMCPY, K_COUNT };
@@ -81,7 +82,10 @@ static int max_threads(void) {
  * table-driven kernels are measured against, not as a library path. */
 static void rope_naive(float *y, const float *x, const int32_t *pos, int64_t n_tok,
                        int layout, int backward, int threads) {
+    (void)threads;   /* unused without OpenMP */
+#ifdef _OPENMP
     #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+#endif
     for (int64_t t = 0; t < n_tok; t++) {
         for (int h = 0; h < NH; h++) {
             const float *xh = x + ((size_t)t * NH + (size_t)h) * HS;
@@ -103,7 +107,10 @@ static void rope_naive(float *y, const float *x, const int32_t *pos, int64_t n_t
 
 /* memcpy of x into out, split into one contiguous block per thread. */
 static void memcpy_threads(float *dst, const float *src, size_t n, int threads) {
+    (void)threads;
+#ifdef _OPENMP
     #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+#endif
     for (int i = 0; i < threads; i++) {
         size_t lo = n * (size_t)i / (size_t)threads, hi = n * (size_t)(i + 1) / (size_t)threads;
         memcpy(dst + lo, src + lo, (hi - lo) * sizeof *dst);

@@ -444,6 +444,73 @@ TEST(nn_attention_t1_is_value_copy) {
         }
 }
 
+/* Rows longer than the backward's stack chunk (1024 keys) recompute dL/dp
+ * for the tail keys; T = 1030 exercises that path against an analytic
+ * backward in double (softmax Jacobian p_j (dp_j - sum_i p_i dp_i), Vaswani
+ * et al. eq. 1 differentiated), too large for finite differences. */
+TEST(nn_attention_long_rows_backward) {
+    enum { T = 1030, C = 4, NH = 1, HS = C / NH };
+    trng r = {71};
+    size_t nqkv = (size_t)T * 3 * C;
+    float *qkv = malloc(nqkv * sizeof(float)), *out = malloc((size_t)T * C * sizeof(float));
+    float *att = malloc((size_t)T * T * sizeof(float)), *dout = malloc((size_t)T * C * sizeof(float));
+    float *dqkv = calloc(nqkv, sizeof(float));
+    double *ref = calloc(nqkv, sizeof(double)), *p = malloc(T * sizeof(double));
+    double *dp = malloc(T * sizeof(double));
+    if (!qkv || !out || !att || !dout || !dqkv || !ref || !p || !dp) {
+        CHECK(0);
+        goto done;
+    }
+    /* scores up to ~4 so the softmax rows are far from uniform */
+    fill_uniform(qkv, nqkv, &r, -2, 2);
+    fill_uniform(dout, (size_t)T * C, &r, -1, 1);
+    attention_forward(out, att, qkv, NULL, 1, T, C, NH);
+    attention_backward(dqkv, dout, qkv, att, NULL, 1, T, C, NH);
+    const double scale = 1.0 / sqrt((double)HS);
+    for (int t = 0; t < T; t++) {
+        const float *q = qkv + (size_t)t * 3 * C, *dy = dout + (size_t)t * C;
+        double mx = -INFINITY, sum = 0.0, dot = 0.0;
+        for (int j = 0; j <= t; j++) {
+            const float *k = qkv + (size_t)j * 3 * C + C;
+            double s = 0.0;
+            for (int i = 0; i < HS; i++) s += (double)q[i] * k[i];
+            p[j] = s * scale;
+            mx = fmax(mx, p[j]);
+        }
+        for (int j = 0; j <= t; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+        for (int j = 0; j <= t; j++) {
+            const float *v = qkv + (size_t)j * 3 * C + 2 * C;
+            p[j] /= sum;
+            dp[j] = 0.0;
+            for (int i = 0; i < HS; i++) {
+                dp[j] += (double)dy[i] * v[i];
+                ref[(size_t)j * 3 * C + 2 * C + i] += p[j] * dy[i];
+            }
+            dot += p[j] * dp[j];
+        }
+        for (int j = 0; j <= t; j++) {
+            double ds = p[j] * (dp[j] - dot) * scale;
+            for (int i = 0; i < HS; i++) {
+                ref[(size_t)t * 3 * C + i] += ds * qkv[(size_t)j * 3 * C + C + i];
+                ref[(size_t)j * 3 * C + C + i] += ds * q[i];
+            }
+        }
+    }
+    /* float sums over up to 1030 keys: relative rounding ~1e-6 * sqrt(T)
+     * per element; atol 1e-5 for elements that are cancelling sums
+     * (gradients here are O(0.1..1)); a wrong tail value is off by O(0.1) */
+    int bad = 0;
+    for (size_t i = 0; i < nqkv; i++) {
+        double tol = 1e-4 * fabs(ref[i]) + 1e-5, err = fabs((double)dqkv[i] - ref[i]);
+        if (!(err <= tol) && bad++ < 3)
+            test_fail(__FILE__, __LINE__, "dqkv[%zu] (token %zu): %.9g vs %.9g", i,
+                      i / (3 * C), (double)dqkv[i], ref[i]);
+    }
+    CHECK(bad == 0);
+done:
+    free(qkv); free(out); free(att); free(dout); free(dqkv); free(ref); free(p); free(dp);
+}
+
 /* ------------------------------------------------------------ crossentropy */
 
 typedef struct {

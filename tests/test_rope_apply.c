@@ -128,19 +128,34 @@ TEST(rope_apply_matches_rotation_matrix) {
     }
 }
 
-TEST(rope_apply_matrix_with_attention_factor) {
-    /* YaRN (s = 4) scales cos and sin by 0.1 ln 4 + 1; the matrix uses the
-     * table's own inv_freq and attention factor (rope_freqs is tested in
-     * test_rope_freqs.c), so this checks that apply carries the factor. */
+TEST(rope_apply_matrix_every_scaling) {
+    /* Every scaling type with non-default parameters (and an explicit
+     * attention factor once): apply must rotate by the table's own inv_freq
+     * and multiply by its attention factor, including past the table.
+     * rope_freqs itself is tested in test_rope_freqs.c. YaRN s = 4 also pins
+     * the factor to 0.1 ln 4 + 1. */
     uint64_t rs = 2;
+    double sf[24], lf[24];
+    for (int i = 0; i < 24; i++) { sf[i] = 1.0 + 0.05 * i; lf[i] = 2.0 + 0.5 * i; }
+    for (int type = 0; type <= ROPE_SCALING_COUNT; type++)
     for (int lay = 0; lay < 2; lay++) {
         rope_config cfg = config(64, 48, (rope_layout)lay, 1024);
-        cfg.scaling.type = ROPE_SCALING_YARN;
-        cfg.scaling.factor = 4;
-        cfg.scaling.original_max_positions = 256;
+        rope_scaling *sc = &cfg.scaling;
+        sc->type = (rope_scaling_type)(type % ROPE_SCALING_COUNT);
+        sc->factor = 4;
+        sc->original_max_positions = 256;
+        sc->beta_fast = 16;
+        sc->low_freq_factor = 2;
+        sc->high_freq_factor = 8;
+        sc->short_factor = sf;
+        sc->long_factor = lf;
+        sc->n_factors = 24;
+        if (type == ROPE_SCALING_COUNT) { sc->type = ROPE_SCALING_LINEAR; sc->attention_factor = 0.75; }
         rope_table t;
         CHECK_EQ_INT(rope_table_init(&t, &cfg, 1024), ROPE_OK);
-        CHECK_NEAR(t.attention_factor, 0.1 * log(4.0) + 1.0, 1e-15);  /* exact formula, double rounding */
+        if (sc->type == ROPE_SCALING_YARN)   /* exact formula; double rounding only */
+            CHECK_NEAR(t.attention_factor, 0.1 * log(4.0) + 1.0, 1e-15);
+        if (type == ROPE_SCALING_COUNT) CHECK(t.attention_factor == 0.75);
         const int32_t pos[] = { 3, 900, 4000 };
         float x[3 * 64], y[3 * 64];
         fill(x, 3 * 64, &rs);
@@ -417,4 +432,44 @@ TEST(rope_apply_passthrough_and_input_untouched) {
         free(x); free(x0); free(y);
         rope_table_free(&t);
     }
+}
+
+TEST(rope_apply_wide_head_on_the_fly) {
+    /* rotary_dim 1100 (550 pairs) rows do not fit apply's stack scratch, so
+     * positions past the table take the heap path; 64 tokens x 1100 floats is
+     * above the serial threshold, so each thread gets its own heap row. The
+     * result equals a table that holds those rows (same row function), and
+     * rope_shift on the same keys matches rope_apply at the shifted position. */
+    uint64_t rs = 9;
+    const int64_t T = 64, D = 1100;
+    rope_config small = config(1100, 1100, ROPE_LAYOUT_HALF, 8), big = config(1100, 1100, ROPE_LAYOUT_HALF, 256);
+    rope_table ts, tb;
+    CHECK_EQ_INT(rope_table_init(&ts, &small, 8), ROPE_OK);
+    CHECK_EQ_INT(rope_table_init(&tb, &big, 256), ROPE_OK);
+    CHECK_EQ_INT(rope_table_set_kernel(&ts, ROPE_KERNEL_SCALAR), ROPE_OK);
+    CHECK_EQ_INT(rope_table_set_kernel(&tb, ROPE_KERNEL_SCALAR), ROPE_OK);
+    int32_t pos[64];
+    for (int i = 0; i < T; i++) pos[i] = 100 + i;
+    size_t n = (size_t)(T * D);
+    float *x = falloc(n), *ys = falloc(n), *yb = falloc(n);
+    fill(x, n, &rs);
+    rope_view vx = rope_view_packed(x, T, 1, D), vs = rope_view_packed(ys, T, 1, D), vb = rope_view_packed(yb, T, 1, D);
+    CHECK_EQ_INT(rope_apply(&ts, ROPE_FORWARD, &vs, &vx, pos, 0), ROPE_OK);
+    CHECK_EQ_INT(rope_apply(&tb, ROPE_FORWARD, &vb, &vx, pos, 1), ROPE_OK);
+    CHECK(memcmp(ys, yb, n * sizeof(float)) == 0);
+    /* shift by +50: rotate(rotate(x, p), 50) within 2^-20 (|a|+|b|) of
+     * rotate(x, p + 50) (two roundings of <= 2^-22 (|a|+|b|) each, slack) */
+    for (int i = 0; i < T; i++) pos[i] += 50;
+    CHECK_EQ_INT(rope_shift(&ts, &vs, 50, 0), ROPE_OK);
+    CHECK_EQ_INT(rope_apply(&tb, ROPE_FORWARD, &vb, &vx, pos, 1), ROPE_OK);
+    for (int64_t tk = 0; tk < T; tk++)
+        for (int j = 0; j < 550; j++) {
+            const float *xt = x + tk * D;
+            double tol = 0x1.0p-20 * (fabs(xt[j]) + fabs(xt[j + 550]));
+            CHECK_NEAR(ys[tk * D + j], yb[tk * D + j], tol);
+            CHECK_NEAR(ys[tk * D + j + 550], yb[tk * D + j + 550], tol);
+        }
+    free(x); free(ys); free(yb);
+    rope_table_free(&ts);
+    rope_table_free(&tb);
 }

@@ -189,6 +189,8 @@ TEST(rope_errors_apply_qk_and_shift) {
     CHECK_EQ_INT(rope_apply_qk(&t, ROPE_FORWARD, &q, &kb, pos, 1), ROPE_ESHAPE);
     kb = k; kb.data = NULL;
     CHECK_EQ_INT(rope_apply_qk(&t, ROPE_FORWARD, &q, &kb, pos, 1), ROPE_ENULL);
+    kb = k; kb.data = b.x;                          /* k is q: would rotate twice */
+    CHECK_EQ_INT(rope_apply_qk(&t, ROPE_FORWARD, &q, &kb, pos, 1), ROPE_ESHAPE);
     CHECK(untouched(&b));
     CHECK_EQ_INT(rope_apply_qk(&t, ROPE_FORWARD, &q, &k, pos, 1), ROPE_OK);
     CHECK(!untouched(&b));

@@ -127,8 +127,10 @@ TEST(rope_simd_kernels_match_scalar_head_sizes) {
 
 TEST(rope_simd_kernels_match_scalar_tails) {
     /* Odd pair counts leave a partial vector (masked tail) in every width;
-     * 300 pairs spans two of the kernels' 256-pair expansion chunks. */
-    static const int pairs[] = { 1, 2, 3, 4, 5, 7, 8, 9, 12, 17, 31, 33, 300 };
+     * 65..128 pairs use the AVX-512 half kernel's widest register path and
+     * the interleaved kernels' path with cos/sin in memory; 300 pairs spans
+     * two of the kernels' 256-pair expansion chunks. */
+    static const int pairs[] = { 1, 2, 3, 4, 5, 7, 8, 9, 12, 17, 31, 33, 65, 100, 128, 129, 300 };
     for (int ki = 0; ki < N_SIMD; ki++) {
         if (skip_note(simd_kernels[ki])) continue;
         for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {

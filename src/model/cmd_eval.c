@@ -156,10 +156,10 @@ int cmd_eval(int argc, char **argv) {
     eval_result r;
     rc = eval_at_context(&m, &ds, ctx, eval_scaling_types[scaling], factor, B, batches, &r, err, sizeof err);
     double s = factor > 0 ? factor : fmax(1.0, (double)ctx / m.cfg.maxT);
-    printf("model %s: %s positions, trained context %d\n", model_path, pe_type_name(m.cfg.pe), m.cfg.maxT);
     if (rc == 1) {
-        printf("ctx %d: %s\n", ctx, err);
+        fprintf(stderr, "eval: --ctx %d: %s\n", ctx, err);
     } else if (rc == 0) {
+        printf("model %s: %s positions, trained context %d\n", model_path, pe_type_name(m.cfg.pe), m.cfg.maxT);
         if (m.cfg.pe == PE_ROPE && scaling != 0)
             printf("rope scaling: %s, factor %g, L0 %d\n", eval_scaling_names[scaling], s, m.cfg.maxT);
         printf("ctx %d (%lld windows): val loss %.4f  perplexity %.3f\n", ctx, (long long)r.windows,

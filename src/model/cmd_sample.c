@@ -16,6 +16,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "model/checkpoint.h"
 #include "model/gpt.h"
@@ -25,7 +28,7 @@
 
 #define PROG "ropegpt sample"
 
-enum { S_MODEL, S_PROMPT, S_TOKENS, S_TEMP, S_TOPK, S_SEED, S_COUNT };
+enum { S_MODEL, S_PROMPT, S_TOKENS, S_TEMP, S_TOPK, S_SEED, S_THREADS, S_COUNT };
 
 /* Picks the next token from one row of V logits. probs is scratch (V). */
 static int pick(const float *logits, int V, double temperature, int top_k, rng_state *r, double *probs) {
@@ -70,6 +73,7 @@ int cmd_sample(int argc, char **argv) {
     int tokens = 200, top_k = 0;
     double temperature = 0.8;
     uint64_t seed = 1;
+    int threads = 0;
     args_spec s[S_COUNT] = {
         [S_MODEL] = { "--model", ARG_STR, &model, "checkpoint file, or a run folder holding model.bin", 0, 0, 0,
                       0, NULL, 0 },
@@ -81,6 +85,8 @@ int cmd_sample(int argc, char **argv) {
         [S_TOPK] = { "--top-k", ARG_INT, &top_k, "sample among the k most likely bytes, 0 = all", 0, 1 << 24, 0,
                      0, NULL, 0 },
         [S_SEED] = { "--seed", ARG_U64, &seed, "sampling seed", 0, 0, 0, 0, NULL, 0 },
+        [S_THREADS] = { "--threads", ARG_INT, &threads, "OpenMP threads, 0 = OpenMP default", 0, 4096, 0, 0, NULL,
+                        0 },
     };
     char err[1024];
     int pr = args_parse(s, S_COUNT, argc, argv, err, sizeof err);
@@ -92,6 +98,9 @@ int cmd_sample(int argc, char **argv) {
     }
     if (pr) return args_report(PROG, "%s", err);
 
+#ifdef _OPENMP
+    if (threads > 0) omp_set_num_threads(threads);
+#endif
     char path[4096];
     struct stat st;
     if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) {

@@ -113,6 +113,7 @@ const char *gpt_config_validate(const gpt_config *cfg) {
         if (cfg->rope_layout != ROPE_LAYOUT_INTERLEAVED && cfg->rope_layout != ROPE_LAYOUT_HALF)
             return "unknown rope layout (interleaved or half)";
         if (!(cfg->rope_base > 0.0) || !isfinite(cfg->rope_base)) return "rope base must be positive and finite";
+        if ((cfg->C / cfg->NH) % 2 != 0) return "rope needs an even head size C / NH";
         if (!(cfg->rope_fraction > 0.0 && cfg->rope_fraction <= 1.0)) return "rope fraction must be in (0, 1]";
         if (gpt_rotary_dim(cfg) < 2) return "rope fraction * head size must give a rotary dim of at least 2";
     }

@@ -55,7 +55,8 @@ gpt_config gpt_config_default(void);
 
 /* NULL if cfg is valid, else a static one-line message naming the first bad
  * field (sizes positive, C % NH == 0, pe known, and for PE_ROPE: layout known,
- * base > 0 finite, fraction in (0, 1] giving rotary_dim >= 2). */
+ * even head size, base > 0 finite, fraction in (0, 1]
+ * giving rotary_dim >= 2; alibi: NH <= 64). */
 const char *gpt_config_validate(const gpt_config *cfg);
 
 /* rotary_dim for cfg: largest even integer <= HS * rope_fraction (0 unless PE_ROPE). */

@@ -162,14 +162,15 @@ static void ukr_scalar(size_t kc, const float *a, const float *b, float *c, size
 typedef struct {
     int mr, nr;
     matmul_ukr_fn fn;
+    int simd_pack; /* 1: AVX-512 transposing packers (mr 8, nr 32) */
 } ukr_desc;
 
 static ukr_desc ukr_pick(matmul_isa isa) {
     if (isa == MATMUL_ISA_AUTO || !matmul_isa_supported(isa)) isa = matmul_isa_best();
-    ukr_desc d = {MR_SCALAR, NR_SCALAR, ukr_scalar};
+    ukr_desc d = {MR_SCALAR, NR_SCALAR, ukr_scalar, 0};
 #ifdef MATMUL_X86
-    if (isa == MATMUL_ISA_AVX512) d = (ukr_desc){MATMUL_MR_AVX512, MATMUL_NR_AVX512, matmul_ukr_avx512};
-    else if (isa == MATMUL_ISA_AVX2) d = (ukr_desc){MATMUL_MR_AVX2, MATMUL_NR_AVX2, matmul_ukr_avx2};
+    if (isa == MATMUL_ISA_AVX512) d = (ukr_desc){MATMUL_MR_AVX512, MATMUL_NR_AVX512, matmul_ukr_avx512, 1};
+    else if (isa == MATMUL_ISA_AVX2) d = (ukr_desc){MATMUL_MR_AVX2, MATMUL_NR_AVX2, matmul_ukr_avx2, 0};
 #endif
     return d;
 }
@@ -180,9 +181,15 @@ static ukr_desc ukr_pick(matmul_isa isa) {
  * MC x KC block of A (L2), and the micro-kernel streams one KC x NR B panel
  * (L1) against MR-row A panels. KC is a fixed constant, so every output element
  * is summed in the same k order whatever the thread count. */
+#ifndef KC
 #define KC 256
+#endif
+#ifndef NC
 #define NC 4096
+#endif
+#ifndef MC_MAX
 #define MC_MAX 384
+#endif
 
 static int max_threads(void) {
 #ifdef _OPENMP
@@ -206,7 +213,7 @@ static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
  * thread (+16 so each can be 64-byte aligned). */
 static size_t gemm_scratch_floats(const ukr_desc *u, int nthreads) {
     return (size_t)KC * round_up(NC, (size_t)u->nr) + 16 +
-           (size_t)nthreads * ((size_t)KC * round_up(MC_MAX, (size_t)u->mr) + 16);
+           (size_t)nthreads * ((size_t)KC * (round_up(MC_MAX, (size_t)u->mr) + (size_t)u->mr) + 16);
 }
 
 static float *align64(float *p) {
@@ -221,6 +228,10 @@ static void pack_a(float *dst, const float *A, size_t rsa, size_t csa, int i0, i
         for (int k = 0; k < kc; k++) {
             const float *src = A + (size_t)i0 + (size_t)(p0 + k) * csa;
             float *d = dst + (size_t)k * mr;
+            if (rows == mr) {
+                memcpy(d, src, (size_t)mr * sizeof(float));
+                continue;
+            }
             for (int i = 0; i < rows; i++) d[i] = src[i];
             for (int i = rows; i < mr; i++) d[i] = 0.0f;
         }
@@ -242,6 +253,10 @@ static void pack_b(float *dst, const float *B, size_t rsb, size_t csb, int j0, i
         for (int k = 0; k < kc; k++) {
             const float *src = B + (size_t)(p0 + k) * rsb + (size_t)j0;
             float *d = dst + (size_t)k * nr;
+            if (cols == nr) {
+                memcpy(d, src, (size_t)nr * sizeof(float));
+                continue;
+            }
             for (int j = 0; j < cols; j++) d[j] = src[j];
             for (int j = cols; j < nr; j++) d[j] = 0.0f;
         }
@@ -272,7 +287,8 @@ static void gemm_own(const ukr_desc *u, int M, int Ncols, int K, const float *A,
     const int nthreads = max_threads();
     float *bpack = align64(scratch);
     float *apack0 = align64(bpack + (size_t)KC * round_up(NC, (size_t)nr));
-    const size_t apack_stride = (size_t)KC * round_up(MC_MAX, (size_t)mr) + 16;
+    /* one spare panel: the AVX-512 A packer writes panels in pairs */
+    const size_t apack_stride = (size_t)KC * (round_up(MC_MAX, (size_t)mr) + (size_t)mr) + 16;
 
     /* Split M into one block per thread when that fits, so small-M products
      * (the 124M config has only B*T = 256 rows) still use every thread; when
@@ -295,14 +311,37 @@ static void gemm_own(const ukr_desc *u, int M, int Ncols, int K, const float *A,
                                  : bias            ? MATMUL_UKR_SET_BIAS
                                                    : MATMUL_UKR_SET;
 #pragma omp for schedule(static)
-                for (int q = 0; q < npanels; q++)
-                    pack_b(bpack + (size_t)q * kc * nr, B, rsb, csb, jc + q * nr, nr, Ncols, pc, kc);
+                for (int q = 0; q < npanels; q++) {
+                    float *dst = bpack + (size_t)q * kc * nr;
+                    const int j0 = jc + q * nr;
+#ifdef MATMUL_X86
+                    if (u->simd_pack && rsb == 1) { /* B^T rows contiguous in k: transpose */
+                        const float *src = B + (size_t)j0 * csb + (size_t)pc;
+                        const int cols = Ncols - j0;
+                        matmul_pack_t16_avx512(dst, 32, src, csb, cols < 16 ? cols : 16, kc);
+                        matmul_pack_t16_avx512(dst + 16, 32, src + 16 * csb, csb,
+                                               cols < 16 ? 0 : cols < 32 ? cols - 16 : 16, kc);
+                        continue;
+                    }
+#endif
+                    pack_b(dst, B, rsb, csb, j0, nr, Ncols, pc, kc);
+                }
 #pragma omp for schedule(static)
                 for (int task = 0; task < n_ic * n_js; task++) {
                     const int ic = (task / n_js) * mc, js = task % n_js;
                     const int mcur = M - ic < mc ? M - ic : mc;
                     const int q0 = (int)((int64_t)npanels * js / n_js);
                     const int q1 = (int)((int64_t)npanels * (js + 1) / n_js);
+#ifdef MATMUL_X86
+                    if (u->simd_pack && csa == 1) { /* A rows contiguous in k: transpose */
+                        for (int ir = 0; ir < mcur; ir += 2 * mr) {
+                            const int rows = mcur - ir < 2 * mr ? mcur - ir : 2 * mr;
+                            matmul_pack_t8x2_avx512(apack + (size_t)ir * kc,
+                                                    A + (size_t)(ic + ir) * rsa + (size_t)pc, rsa,
+                                                    rows, kc);
+                        }
+                    } else
+#endif
                     for (int ir = 0; ir < mcur; ir += mr)
                         pack_a(apack + (size_t)ir * kc, A, rsa, csa, ic + ir, mr, M, pc, kc);
                     for (int q = q0; q < q1; q++) {

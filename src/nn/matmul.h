@@ -97,6 +97,12 @@ void matmul_ukr_avx512(size_t kc, const float *a, const float *b, float *c, size
                        int mode, const float *bias);
 void matmul_ukr_avx2(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                      int mode, const float *bias);
+/* Transposing packers (AVX-512): dst[k*dst_stride + r] = src[r*ld + k], r < 16
+ * (rows past `rows` zero); t8x2 writes two MR=8 A panels (rows 8..15 to
+ * dst + kc*8). */
+void matmul_pack_t16_avx512(float *dst, size_t dst_stride, const float *src, size_t ld, int rows,
+                            int kc);
+void matmul_pack_t8x2_avx512(float *dst, const float *src, size_t ld, int rows, int kc);
 
 /* Peak FMA probe (benchmarks): returns a value only to keep the work alive;
  * does iters * MATMUL_PEAK_CHAINS * (16 or 8 lanes) * 2 flops. */

@@ -52,6 +52,67 @@ void matmul_ukr_avx512(size_t kc, const float *a, const float *b, float *c, size
     ROW_STORE(4); ROW_STORE(5); ROW_STORE(6); ROW_STORE(7);
 }
 
+/* In-register 16 x 16 transpose: r[i] lane j  ->  r[j] lane i. Three unpack
+ * stages and two 128-bit-lane shuffle stages (the standard AVX-512 pattern). */
+static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    /* r[4q + m] now holds, in each 128-bit lane L, elements of rows 4q..4q+3 at
+     * column 4L + m. Combine 128-bit lanes across groups q. */
+    for (int m = 0; m < 4; m++) {
+        __m512 a = r[m], b = r[4 + m], c = r[8 + m], d = r[12 + m];
+        __m512 ab_lo = _mm512_shuffle_f32x4(a, b, 0x44), ab_hi = _mm512_shuffle_f32x4(a, b, 0xEE);
+        __m512 cd_lo = _mm512_shuffle_f32x4(c, d, 0x44), cd_hi = _mm512_shuffle_f32x4(c, d, 0xEE);
+        t[m] = _mm512_shuffle_f32x4(ab_lo, cd_lo, 0x88);      /* column m      */
+        t[4 + m] = _mm512_shuffle_f32x4(ab_lo, cd_lo, 0xDD);  /* column 4 + m  */
+        t[8 + m] = _mm512_shuffle_f32x4(ab_hi, cd_hi, 0x88);  /* column 8 + m  */
+        t[12 + m] = _mm512_shuffle_f32x4(ab_hi, cd_hi, 0xDD); /* column 12 + m */
+    }
+    for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+
+/* Transposing pack: dst[k*dst_stride + r] = src[r*ld + k] for r < 16, k < kc;
+ * rows r >= rows are written as zero. */
+void matmul_pack_t16_avx512(float *dst, size_t dst_stride, const float *src, size_t ld, int rows,
+                            int kc) {
+    for (int k0 = 0; k0 < kc; k0 += 16) {
+        const int kn = kc - k0 < 16 ? kc - k0 : 16;
+        const __mmask16 m = (__mmask16)((1u << kn) - 1u);
+        __m512 r[16];
+        for (int i = 0; i < 16; i++)
+            r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + (size_t)i * ld + k0) : _mm512_setzero_ps();
+        transpose16(r);
+        for (int k = 0; k < kn; k++) _mm512_storeu_ps(dst + (size_t)(k0 + k) * dst_stride, r[k]);
+    }
+}
+
+/* The same for two 8-row A micro-panels at once: rows 0..7 go to
+ * dst[k*8 + r], rows 8..15 to dst[kc*8 + k*8 + r - 8] (the next panel). */
+void matmul_pack_t8x2_avx512(float *dst, const float *src, size_t ld, int rows, int kc) {
+    float *dst1 = dst + (size_t)kc * 8;
+    for (int k0 = 0; k0 < kc; k0 += 16) {
+        const int kn = kc - k0 < 16 ? kc - k0 : 16;
+        const __mmask16 m = (__mmask16)((1u << kn) - 1u);
+        __m512 r[16];
+        for (int i = 0; i < 16; i++)
+            r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + (size_t)i * ld + k0) : _mm512_setzero_ps();
+        transpose16(r);
+        for (int k = 0; k < kn; k++) {
+            _mm256_storeu_ps(dst + (size_t)(k0 + k) * 8, _mm512_castps512_ps256(r[k]));
+            _mm256_storeu_ps(dst1 + (size_t)(k0 + k) * 8, _mm512_extractf32x8_ps(r[k], 1));
+        }
+    }
+}
+
 /* Peak-rate probe for benchmarks: `iters` steps of MATMUL_PEAK_CHAINS (16)
  * independent FMA chains, so FMA latency is hidden and the loop runs at the
  * core's FMA throughput (2 flops per lane per FMA). */

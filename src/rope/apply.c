@@ -149,32 +149,39 @@ static void job_token(const rope_job *j, int64_t tk, float *scratch) {
                    (size_t)(hd - rd) * sizeof(float));
 }
 
-/* Runs a job over all tokens. need_scratch: some rows are computed on the fly.
- * Allocates before writing, so ENOMEM leaves the output untouched. */
+/* cos + sin floats of a row that live on the stack (up to 512 pairs, i.e.
+ * rotary_dim 1024: every real model); larger rows use the heap and can fail
+ * with ROPE_ENOMEM, before anything is written. */
+#define ROPE_STACK_ROW 1024
+
+/* Runs a job over all tokens. need_scratch: some rows are computed on the fly. */
 static rope_status job_run(const rope_job *j, int need_scratch, int n_threads) {
     int64_t nt_tok = j->in->n_tokens;
     int64_t work = nt_tok * j->in->n_heads * (int64_t)j->t->cfg.head_dim;
     int nt = threads_for(work, n_threads);
     size_t row = 2 * (size_t)j->t->n_pairs;
-    float *scratch = NULL;
-    if (need_scratch) {
-        scratch = malloc((size_t)nt * row * sizeof(float));
-        if (!scratch) return ROPE_ENOMEM;
+    float *heap = NULL;
+    if (need_scratch && row > ROPE_STACK_ROW) {
+        heap = malloc((size_t)nt * row * sizeof(float));
+        if (!heap) return ROPE_ENOMEM;
     }
 #ifdef _OPENMP
     if (nt > 1) {
         #pragma omp parallel num_threads(nt)
         {
-            float *mine = scratch ? scratch + (size_t)omp_get_thread_num() * row : NULL;
+            float local[ROPE_STACK_ROW];
+            float *mine = heap ? heap + (size_t)omp_get_thread_num() * row : local;
             #pragma omp for schedule(static)
             for (int64_t tk = 0; tk < nt_tok; tk++) job_token(j, tk, mine);
         }
-        free(scratch);
+        free(heap);
         return ROPE_OK;
     }
 #endif
-    for (int64_t tk = 0; tk < nt_tok; tk++) job_token(j, tk, scratch);
-    free(scratch);
+    float local[ROPE_STACK_ROW];
+    float *mine = heap ? heap : local;
+    for (int64_t tk = 0; tk < nt_tok; tk++) job_token(j, tk, mine);
+    free(heap);
     return ROPE_OK;
 }
 
@@ -215,6 +222,8 @@ rope_status rope_apply_qk(const rope_table *t, rope_direction dir,
     if (k) {
         if ((st = view_check(k, hd, &span)) != ROPE_OK) return st;
         if (k->n_tokens != q->n_tokens) return ROPE_ESHAPE;
+        /* k == q would rotate every element twice */
+        if (k->n_tokens > 0 && k->data == q->data) return ROPE_ESHAPE;
     }
     if (q->n_tokens == 0) return ROPE_OK;
     if (!pos) return ROPE_ENULL;
@@ -223,8 +232,8 @@ rope_status rope_apply_qk(const rope_table *t, rope_direction dir,
     rope_token_fn fn = kernel_for(t);
     if (!fn) return ROPE_EKERNEL;
     /* q and k may interleave inside one qkv buffer, so their address ranges
-     * overlap without sharing an element; sharing one is the caller's bug and
-     * is not detected. */
+     * overlap without sharing an element; sharing one (other than the same
+     * start, caught above) is the caller's bug and is not detected. */
     rope_job jq = { t, fn, dir == ROPE_BACKWARD, q, q, 1, pos, NULL, NULL };
     if ((st = job_run(&jq, any_past, n_threads)) != ROPE_OK || !k) return st;
     rope_job jk = { t, fn, dir == ROPE_BACKWARD, k, k, 1, pos, NULL, NULL };
@@ -241,13 +250,15 @@ rope_status rope_shift(const rope_table *t, const rope_view *k, int64_t delta, i
     rope_token_fn fn = kernel_for(t);
     if (!fn) return ROPE_EKERNEL;
     size_t np = (size_t)t->n_pairs;
-    float *row = malloc(2 * np * sizeof(float));
+    float local[ROPE_STACK_ROW];
+    float *heap = 2 * np > ROPE_STACK_ROW ? malloc(2 * np * sizeof(float)) : NULL;
+    float *row = 2 * np > ROPE_STACK_ROW ? heap : local;
     if (!row) return ROPE_ENOMEM;
     /* R(p + delta) = R(delta) R(p) pair by pair; the attention factor is
      * already in the keys, so the shift rotates with factor 1. */
     rope_row_compute(t->inv_freq, t->n_pairs, 1.0, (double)delta, row, row + np);
     rope_job j = { t, fn, 0, k, k, 1, NULL, row, row + np };
     st = job_run(&j, 0, n_threads);
-    free(row);
+    free(heap);
     return st;
 }

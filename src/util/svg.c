@@ -362,12 +362,20 @@ int svg_plot_draw(svg_doc *d, double x, double y, double w, double h,
     /* Grid and tick labels. */
     double t[64], step = 0;
     char lab[48];
-    int nt = axis_ticks(ax0, ax1, p->log_x, t, 64, &step);
+    int nt = p->n_xticks > 0 && p->xticks ? (p->n_xticks < 64 ? p->n_xticks : 64)
+                                          : axis_ticks(ax0, ax1, p->log_x, t, 64, &step);
+    if (p->n_xticks > 0 && p->xticks) memcpy(t, p->xticks, (size_t)nt * sizeof *t);
     for (int i = 0; i < nt; i++) {
         double px = to_px(&mx, t[i]);
+        if (!(px >= fx - 0.5 && px <= fx + fw + 0.5)) continue;   /* outside, or NaN on a log axis */
         svg_line(d, px, fy, px, fy + fh, "#e6e6e6", 1, NULL);
         svg_line(d, px, fy + fh, px, fy + fh + 5, "#333333", 1, NULL);
-        tick_label(lab, sizeof lab, t[i], step, p->log_x && ax1 - ax0 >= 1.0);
+        if (p->n_xticks > 0 && p->xticks && p->xtick_labels && p->xtick_labels[i])
+            snprintf(lab, sizeof lab, "%s", p->xtick_labels[i]);
+        else if (p->n_xticks > 0 && p->xticks)
+            snprintf(lab, sizeof lab, "%g", t[i]);
+        else
+            tick_label(lab, sizeof lab, t[i], step, p->log_x && ax1 - ax0 >= 1.0);
         svg_text(d, px, fy + fh + 19, 12, "middle", "#333333", 0, 0, lab);
     }
     nt = axis_ticks(ay0, ay1, p->log_y, t, 64, &step);

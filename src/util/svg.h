@@ -94,6 +94,11 @@ typedef struct {
     const svg_refline *refs;
     int n_refs;
     int legend;               /* 0 none, 1 top right, 2 top left, 3 bottom left, 4 bottom right */
+    /* Optional fixed x ticks (data units) with their labels (NULL: "%g"),
+     * instead of the automatic ones. */
+    const double *xticks;
+    const char *const *xtick_labels;
+    int n_xticks;
 } svg_plot;
 
 /* Defaults: no labels, linear axes, automatic limits, legend top right. */

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""gen_gpt_ref.py -- writes tests/ref/gpt_ref_<pe>.bin, the PyTorch reference
+"""gen_gpt_ref.py -- writes tests/ref/gpt_ref_<pe>.bin (pe = none, learned,
+sinusoidal, rope, alibi), the PyTorch reference
 that tests/test_gpt_ref.c compares the C GPT (src/model/gpt.c, adamw.c)
 against, tensor by tensor.
 
@@ -14,6 +15,10 @@ The model is re-implemented here in PyTorch float64 from the design contract
   RoPE (Su et al. 2021, RoFormer eq. 34): q and k of every head rotated after
   the projection, INTERLEAVED pairs (2i, 2i+1), angle t * base^(-2i/HS),
   base 10000, full rotary, positions t = 0..T-1 in every batch row.
+  Sinusoidal (Vaswani et al. 2017 §3.4-3.5): x = wte[tok] * sqrt(C) + PE[t],
+  PE[t, 2i] = sin(t / 10000^(2i/C)), PE[t, 2i+1] = cos(same).
+  ALiBi (Press et al. 2022): score(t, j) -= m_h * (t - j), m_h = 2^(-8h/NH).
+  None: no position signal beyond the causal mask.
   Optimizer: torch.optim.AdamW (betas 0.9/0.99, eps 1e-8), weight decay 0.1 on
   the 2-D weights (wte, wpe, qkvw, attprojw, fcw, fcprojw) and 0 elsewhere;
   gradients clipped to global norm 1.0 first (g *= 1/norm when norm > 1, the
@@ -30,6 +35,7 @@ File layout (little-endian, fields one by one; see tests/test_gpt_ref.c):
   char magic[8] = "RGPTREF1"; u32 version = 1; u32 header_bytes
   i32 V, L, NH, C, maxT, B, T, pe (gpt.h pe_type: 1 learned, 3 rope),
       rope_layout (0 interleaved), rotary_dim, n_steps, warmup, max_steps
+      (pe: 0 none, 1 learned, 2 sinusoidal, 3 rope, 4 alibi)
   f64 rope_base, lr, min_lr, beta1, beta2, eps, weight_decay, grad_clip
   u64 num_params
   f32 params[num_params]            (flat order of gpt_design.md)
@@ -53,7 +59,7 @@ import torch.nn.functional as F
 
 torch.set_default_dtype(torch.float64)
 
-PE_LEARNED, PE_ROPE = 1, 3
+PE_NONE, PE_LEARNED, PE_SINUSOIDAL, PE_ROPE, PE_ALIBI = 0, 1, 2, 3, 4
 CFG = dict(V=37, L=2, NH=2, C=16, maxT=8, B=2, T=8)
 OPT = dict(n_steps=10, warmup=2, max_steps=10, lr=2e-2, min_lr=1e-3, beta1=0.9, beta2=0.99,
            eps=1e-8, weight_decay=0.1, grad_clip=1.0, rope_base=10000.0)
@@ -106,6 +112,13 @@ def forward(p, pe, inp, tgt):
     x = p["wte"][inp]
     if pe == PE_LEARNED:
         x = x + p["wpe"][:T][None]
+    elif pe == PE_SINUSOIDAL:
+        i2 = torch.arange(0, C, 2, dtype=torch.float64)
+        ang = torch.arange(T, dtype=torch.float64)[:, None] / 10000.0 ** (i2 / C)[None, :]
+        table = torch.stack((torch.sin(ang), torch.cos(ang)), dim=-1).flatten(-2)[:, :C]
+        x = x * math.sqrt(C) + table[None]
+    slopes = 2.0 ** (-8.0 * torch.arange(1, NH + 1, dtype=torch.float64) / NH)
+    dist = (torch.arange(T)[:, None] - torch.arange(T)[None, :]).double()   # t - j
     mask = torch.tril(torch.ones(T, T, dtype=torch.bool))
     for l in range(L):
         h = F.layer_norm(x, (C,), p["ln1w"][l], p["ln1b"][l], eps=1e-5)
@@ -116,6 +129,8 @@ def forward(p, pe, inp, tgt):
             q = rope_interleaved(q, OPT["rope_base"])
             k = rope_interleaved(k, OPT["rope_base"])
         s = (q @ k.transpose(-1, -2)) / math.sqrt(HS)
+        if pe == PE_ALIBI:
+            s = s - slopes[None, :, None, None] * dist[None, None]
         s = s.masked_fill(~mask, float("-inf"))
         y = F.softmax(s, dim=-1) @ v
         y = y.transpose(1, 2).reshape(B, T, C)
@@ -216,7 +231,9 @@ def generate(pe, seed):
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    for pe, name, seed in ((PE_LEARNED, "learned", 1234), (PE_ROPE, "rope", 1234)):
+    for pe, name in ((PE_NONE, "none"), (PE_LEARNED, "learned"), (PE_SINUSOIDAL, "sinusoidal"),
+                     (PE_ROPE, "rope"), (PE_ALIBI, "alibi")):
+        seed = 1234
         body, loss0, sl, sn = generate(pe, seed)
         path = os.path.join(here, "gpt_ref_%s.bin" % name)
         tmp = path + ".tmp"

@@ -1,0 +1,231 @@
+/*
+ * train_bench.c — training-step speed of the GPT trainer against this
+ * machine's FP32 FMA peak, measured in the same run. For (a) the nanoGPT CPU
+ * config and (b) the GPT-2 124M shape, with learned and RoPE positions, it
+ * times full steps (forward + backward + AdamW through gpt.h / adamw.h),
+ * reports the median step after warm-up, the model FLOP/s by nanoGPT's
+ * estimate (6 N + 12 L NH HS T flops per token, N = parameters without wpe;
+ * Chowdhery et al. 2022, PaLM, App. B), the peak from independent FMA chains
+ * on every thread, their ratio, and the process's peak RSS beside the bytes
+ * the model's buffers need. Each case runs in its own child process so its
+ * peak RSS is its own (the parent never starts OpenMP, so forking is safe).
+ * One line per case:
+ *   train_bench config=a|b pe=<pe> threads=<n> ms_per_step=<x> gflops=<y>
+ *               peak_gflops=<z> peak_fraction=<f> rss_mb=<r> need_mb=<m>
+ * Usage: train_bench [--config a|b|all] [--pe learned|rope|all]
+ *                    [--steps N] [--backend own|blas|naive]
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef ROPEGPT_HAVE_BLAS
+char *openblas_get_corename(void);
+#endif
+
+#include "model/adamw.h"
+#include "model/gpt.h"
+#include "nn/matmul.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int nthreads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* All-thread FP32 FMA peak in GFLOP/s: every thread runs independent FMA
+ * chains (AVX-512 if the CPU has it); best of 15 short runs, since the host
+ * is shared and a slice lost to another process only lowers a run. */
+static double peak_gflops(void) {
+    matmul_isa isa = matmul_isa_best();
+    if (isa == MATMUL_ISA_SCALAR) return 0.0;
+    const int lanes = isa == MATMUL_ISA_AVX512 ? 16 : 8;
+    const int64_t iters = 4 * 1000 * 1000;
+    double best = 0.0;
+    volatile float sink = 0.0f;
+    for (int rep = 0; rep < 15; rep++) {
+        double t0 = now_s();
+        float s = 0.0f;
+#pragma omp parallel reduction(+ : s)
+        s += isa == MATMUL_ISA_AVX512 ? matmul_fma_loop_avx512(iters) : matmul_fma_loop_avx2(iters);
+        double dt = now_s() - t0;
+        sink += s;
+        double g = (double)nthreads() * (double)iters * MATMUL_PEAK_CHAINS * lanes * 2.0 / dt * 1e-9;
+        if (g > best) best = g;
+    }
+    (void)sink;
+    return best;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct {
+    char name;  /* 'a' or 'b' */
+    int L, NH, C, T, B, V, V_real;
+} bench_config;
+
+static const bench_config configs[2] = {
+    {'a', 4, 4, 128, 64, 12, 256, 256},          /* nanoGPT shakespeare_char on CPU */
+    {'b', 12, 12, 768, 64, 4, 50304, 50257},     /* GPT-2 124M, vocab padded to 64 */
+};
+
+/* Runs one case; prints its line; returns 0, or 1 on a failed check. */
+static int run_case(const bench_config *bc, pe_type pe, int steps, matmul_backend backend) {
+    const int warmup = 2;
+    double peak = peak_gflops();
+    gpt_config cfg = gpt_config_default();
+    cfg.V = bc->V;
+    cfg.L = bc->L;
+    cfg.NH = bc->NH;
+    cfg.C = bc->C;
+    cfg.maxT = bc->T;
+    cfg.pe = pe;
+    gpt m;
+    gpt_status st = gpt_init(&m, &cfg, 1337);
+    if (st != GPT_OK) {
+        fprintf(stderr, "train_bench: gpt_init failed: %s\n", gpt_status_str(st));
+        return 1;
+    }
+    m.mm.backend = backend;
+    const int B = bc->B, T = bc->T;
+    const size_t BT = (size_t)B * T;
+    int *tok = malloc((BT + 1) * sizeof(int));
+    uint64_t s = 42;
+    for (size_t i = 0; i <= BT; i++) { /* random tokens: speed does not depend on them */
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        tok[i] = (int)((s >> 33) % (uint64_t)bc->V_real);
+    }
+    adamw opt = adamw_default();
+    double *dt = malloc((size_t)steps * sizeof(double));
+    int ok = 1;
+    for (int step = 0; step < warmup + steps; step++) {
+        double t0 = now_s();
+        float loss = gpt_forward(&m, tok, tok + 1, B, T);
+        gpt_zero_grad(&m);
+        gpt_backward(&m);
+        opt.lr = 1e-4f;
+        adamw_step(&opt, m.params_memory, m.grads_memory, m.m_memory, m.v_memory, m.decay_mask,
+                   m.num_params);
+        double t1 = now_s();
+        /* Check before trusting the timing: the first loss of a fresh GPT-2
+         * init is near ln(V) (near-uniform predictions); never NaN. */
+        if (step == 0 && !(fabs(loss - log((double)bc->V)) < 1.0)) {
+            fprintf(stderr, "train_bench: config %c first loss %g, expected about ln(V) = %g\n",
+                    bc->name, loss, log((double)bc->V));
+            ok = 0;
+        }
+        if (!isfinite(loss)) {
+            fprintf(stderr, "train_bench: config %c step %d loss %g\n", bc->name, step, loss);
+            ok = 0;
+        }
+        if (step >= warmup) dt[step - warmup] = t1 - t0;
+    }
+    qsort(dt, (size_t)steps, sizeof dt[0], cmp_d);
+    double med = steps % 2 ? dt[steps / 2] : 0.5 * (dt[steps / 2 - 1] + dt[steps / 2]);
+
+    /* nanoGPT estimate_mfu: N = all parameters except wpe (the tied wte is the
+     * LM head, which is real compute); attention 12 L NH HS T per token. */
+    size_t sizes[GPT_NUM_TENSORS];
+    size_t nparams = gpt_tensor_sizes(&cfg, sizes);
+    double N = (double)(nparams - sizes[1]);
+    double HS = (double)bc->C / bc->NH;
+    double flops_per_token = 6.0 * N + 12.0 * bc->L * bc->NH * HS * T;
+    double gflops = flops_per_token * (double)BT / med * 1e-9;
+
+    /* Bytes the model's own buffers need: params, grads, AdamW m and v
+     * (4 floats per parameter) + the decay mask (1 byte) + saved and
+     * gradient activations + the matmul packing scratch. */
+    double need = 16.0 * (double)m.num_params + (double)m.num_params +
+                  4.0 * ((double)m.acts_capacity + (double)m.gacts_capacity + (double)m.mm.scratch_floats);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss_mb = (double)ru.ru_maxrss / 1024.0; /* Linux: kilobytes */
+    printf("train_bench config=%c pe=%s threads=%d ms_per_step=%.1f gflops=%.1f peak_gflops=%.1f "
+           "peak_fraction=%.3f rss_mb=%.1f need_mb=%.1f\n",
+           bc->name, pe_type_name(pe), nthreads(), med * 1e3, gflops, peak,
+           peak > 0 ? gflops / peak : 0.0, rss_mb, need / (1024.0 * 1024.0));
+    fflush(stdout);
+    free(dt);
+    free(tok);
+    gpt_free(&m);
+    return ok ? 0 : 1;
+}
+
+static int usage(const char *msg, const char *val) {
+    fprintf(stderr, "train_bench: %s '%s' (usage: train_bench [--config a|b|all] "
+                    "[--pe learned|rope|all] [--steps N>=1] [--backend own|blas|naive])\n", msg, val);
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    const char *config = "all", *pes = "all";
+    int steps = 10;
+    matmul_backend backend = MATMUL_OWN;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) return usage("missing value after", a);
+        if (strcmp(a, "--config") == 0) {
+            if (strcmp(v, "a") && strcmp(v, "b") && strcmp(v, "all")) return usage("--config expects a, b or all, got", v);
+            config = v;
+        } else if (strcmp(a, "--pe") == 0) {
+            if (strcmp(v, "learned") && strcmp(v, "rope") && strcmp(v, "all")) return usage("--pe expects learned, rope or all, got", v);
+            pes = v;
+        } else if (strcmp(a, "--steps") == 0) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*end || n < 1 || n > 100000) return usage("--steps expects an integer >= 1, got", v);
+            steps = (int)n;
+        } else if (strcmp(a, "--backend") == 0) {
+            if (strcmp(v, "own") == 0) backend = MATMUL_OWN;
+            else if (strcmp(v, "blas") == 0) backend = MATMUL_BLAS;
+            else if (strcmp(v, "naive") == 0) backend = MATMUL_NAIVE;
+            else return usage("--backend expects own, blas or naive, got", v);
+        } else {
+            return usage("unknown flag", a);
+        }
+        i++;
+    }
+    printf("train_bench isa=%s backend=%s", matmul_isa_name(matmul_isa_best()), matmul_backend_name(backend));
+#ifdef ROPEGPT_HAVE_BLAS
+    printf(" openblas_core=%s", openblas_get_corename());
+#endif
+    printf(" steps=%d (median after 2 warm-up)\n", steps);
+    fflush(stdout);
+    int rc = 0;
+    for (int c = 0; c < 2; c++) {
+        if (strcmp(config, "all") && config[0] != configs[c].name) continue;
+        for (int p = 0; p < 2; p++) {
+            pe_type pe = p == 0 ? PE_LEARNED : PE_ROPE;
+            if (strcmp(pes, "all") && strcmp(pes, pe_type_name(pe))) continue;
+            pid_t pid = fork();
+            if (pid < 0) {
+                fprintf(stderr, "train_bench: fork failed\n");
+                return 1;
+            }
+            if (pid == 0) _exit(run_case(&configs[c], pe, steps, backend));
+            int status = 0;
+            if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) rc = 1;
+        }
+    }
+    return rc;
+}

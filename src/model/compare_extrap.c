@@ -1,0 +1,229 @@
+/*
+ * compare_extrap.c — the length-extrapolation part of `ropegpt compare
+ * --extrapolate 1,2,4,8`: every trained run was evaluated (cmd_compare.c,
+ * eval_at_context) on validation windows of 1x..8x its training context;
+ * none, sinusoidal and alibi as they are, rope without scaling and with each
+ * context-extension scaling (factor = eval ctx / train ctx, L0 = train ctx),
+ * learned only where its position table reaches. This file writes
+ * extrapolation.csv, extrapolation.svg (left: the encodings; right: RoPE and
+ * its scalings) and prints the table, with "n/a" where a model cannot run.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "model/cmd_compare.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/stats.h"
+#include "util/io.h"
+#include "util/svg.h"
+
+typedef struct {
+    int j;        /* encoding index */
+    int v;        /* scaling index (eval_scaling_names) */
+    char label[40];
+} ext_row;
+
+static int make_rows(const compare_state *c, ext_row *rows) {
+    int n = 0;
+    for (int j = 0; j < c->n_pe; j++) {
+        int nv = c->pes[j] == PE_ROPE ? EVAL_N_SCALINGS : 1;
+        for (int v = 0; v < nv; v++) {
+            rows[n].j = j;
+            rows[n].v = v;
+            if (v == 0) snprintf(rows[n].label, sizeof rows[n].label, "%s", pe_type_name(c->pes[j]));
+            else snprintf(rows[n].label, sizeof rows[n].label, "rope+%s", eval_scaling_names[v]);
+            n++;
+        }
+    }
+    return n;
+}
+
+typedef struct {
+    double mean, std, lo, hi, beyond_mean, beyond_std;
+    int na;       /* some run could not be evaluated there (learned past its table) */
+    int n;        /* seeds with a value */
+} ext_cell;
+
+static ext_cell cell_of(const compare_state *c, const ext_row *row, int a) {
+    ext_cell e;
+    memset(&e, 0, sizeof e);
+    double *x = malloc((size_t)c->n_seeds * 2 * sizeof *x);
+    if (!x) { e.mean = e.std = e.lo = e.hi = e.beyond_mean = e.beyond_std = NAN; return e; }
+    double *y = x + c->n_seeds;
+    for (int k = 0; k < c->n_seeds; k++) {
+        const compare_run *r = &c->runs[k * c->n_pe + row->j];
+        x[k] = r->ok ? r->ext[a][row->v] : NAN;
+        y[k] = r->ok ? r->ext_beyond[a][row->v] : NAN;
+        if (r->ok && r->ext_status[a][row->v] == 1) e.na = 1;
+    }
+    e.n = stats_count(x, c->n_seeds);
+    e.mean = stats_mean(x, c->n_seeds);
+    e.std = stats_std(x, c->n_seeds);
+    e.lo = stats_min(x, c->n_seeds);
+    e.hi = stats_max(x, c->n_seeds);
+    e.beyond_mean = stats_mean(y, c->n_seeds);
+    e.beyond_std = stats_std(y, c->n_seeds);
+    free(x);
+    return e;
+}
+
+static int write_csv(const compare_state *c, const ext_row *rows, int nr, char *err, size_t errlen) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) { snprintf(err, errlen, "out of memory"); return -1; }
+    fprintf(f, "pe,scaling,mult,ctx,status,seeds,loss_mean,loss_std,loss_beyond_train_ctx_mean,"
+               "loss_beyond_train_ctx_std\n");
+    for (int i = 0; i < nr; i++)
+        for (int a = 0; a < c->n_mults; a++) {
+            ext_cell e = cell_of(c, &rows[i], a);
+            fprintf(f, "%s,%s,%d,%d,%s,%d,", pe_type_name(c->pes[rows[i].j]), eval_scaling_names[rows[i].v],
+                    c->mults[a], c->mults[a] * c->cfg.maxT, e.na ? "n/a" : (e.n ? "ok" : "failed"), e.n);
+            /* Empty fields, not "nan", where there is no value. */
+            if (isfinite(e.mean)) fprintf(f, "%.9g", e.mean);
+            fputc(',', f);
+            if (isfinite(e.std)) fprintf(f, "%.9g", e.std);
+            fputc(',', f);
+            if (isfinite(e.beyond_mean)) fprintf(f, "%.9g", e.beyond_mean);
+            fputc(',', f);
+            if (isfinite(e.beyond_std)) fprintf(f, "%.9g", e.beyond_std);
+            fputc('\n', f);
+        }
+    fclose(f);
+    char path[4096];
+    int rc = io_path_join(path, sizeof path, c->out_dir, "extrapolation.csv");
+    if (rc == 0) rc = io_write_atomic(path, buf, len, err, errlen);
+    else snprintf(err, errlen, "--out: path too long");
+    free(buf);
+    return rc;
+}
+
+static const char *scaling_color(int v) {
+    static const char *const col[EVAL_N_SCALINGS] = {"#0072B2", "#56B4E9", "#E69F00", "#CC79A7", "#009E73",
+                                                     "#D55E00"};
+    return col[v];
+}
+
+static int write_svg(const compare_state *c, const ext_row *rows, int nr, char *err, size_t errlen) {
+    int na = c->n_mults;
+    double *mem = malloc((size_t)na * (1 + 3 * (size_t)nr) * sizeof *mem);
+    svg_series *s = calloc((size_t)nr, sizeof *s);
+    if (!mem || !s) { free(mem); free(s); snprintf(err, errlen, "out of memory"); return -1; }
+    double *xs = mem;
+    static char labels[COMPARE_MAX_MULTS][32];
+    const char *lab[COMPARE_MAX_MULTS];
+    for (int a = 0; a < na; a++) {
+        xs[a] = (double)c->mults[a] * c->cfg.maxT;
+        snprintf(labels[a], sizeof labels[a], "%d (%dx)", c->mults[a] * c->cfg.maxT, c->mults[a]);
+        lab[a] = labels[a];
+    }
+    int n_left = 0, n_right = 0;
+    svg_series *left = s, *right = s + nr;   /* right grows downwards from the end */
+    for (int i = 0; i < nr; i++) {
+        double *m = mem + (size_t)na * (1 + 3 * (size_t)i), *lo = m + na, *hi = lo + na;
+        for (int a = 0; a < na; a++) {
+            ext_cell e = cell_of(c, &rows[i], a);
+            m[a] = e.mean;
+            lo[a] = e.lo;
+            hi[a] = e.hi;
+        }
+        pe_type pe = c->pes[rows[i].j];
+        svg_series ser = {.label = rows[i].label, .x = xs, .y = m, .n = na, .markers = 1,
+                          .lo = c->n_seeds > 1 ? lo : NULL, .hi = c->n_seeds > 1 ? hi : NULL};
+        if (pe == PE_ROPE) {
+            ser.color = scaling_color(rows[i].v);
+            ser.dash = rows[i].v == 0 ? NULL : "7 3";
+            *--right = ser;
+            n_right++;
+            if (rows[i].v == 0) {
+                ser.color = compare_pe_color(pe);
+                left[n_left++] = ser;
+            }
+        } else {
+            ser.color = compare_pe_color(pe);
+            ser.dash = compare_pe_dash(pe);
+            left[n_left++] = ser;
+        }
+    }
+    /* The right panel was filled backwards; put it in row order. */
+    for (int i = 0; i < n_right / 2; i++) {
+        svg_series t = right[i];
+        right[i] = right[n_right - 1 - i];
+        right[n_right - 1 - i] = t;
+    }
+    char sub[200];
+    snprintf(sub, sizeof sub, "trained at context %d; mean over %d seed%s%s; validation windows of the eval context",
+             c->cfg.maxT, c->n_seeds, c->n_seeds > 1 ? "s" : "", c->n_seeds > 1 ? " (band = min to max)" : "");
+    svg_plot pl = svg_plot_default();
+    pl.title = "Length extrapolation: encodings as trained";
+    pl.subtitle = sub;
+    pl.xlabel = "evaluation context (tokens, log scale)";
+    pl.ylabel = "validation loss over all positions (nats/token)";
+    pl.log_x = 1;
+    pl.xticks = xs;
+    pl.xtick_labels = lab;
+    pl.n_xticks = na;
+    pl.legend = 2;
+    svg_plot pr = pl;
+    pr.title = "RoPE with context-extension scalings";
+    pr.subtitle = "factor s = eval context / training context, L0 = training context";
+    svg_doc d;
+    int rc = svg_doc_begin(&d, 1200, 520);
+    svg_title(&d, "Length extrapolation by position encoding");
+    if (rc == 0 && n_left > 0) rc = svg_plot_draw(&d, 0, 0, 600, 520, &pl, left, n_left);
+    if (rc == 0 && n_right > 0) rc = svg_plot_draw(&d, 600, 0, 600, 520, &pr, right, n_right);
+    free(mem);
+    free(s);
+    if (rc != 0) { svg_doc_free(&d); snprintf(err, errlen, "extrapolation.svg: nothing finite to plot"); return -1; }
+    svg_doc_end(&d);
+    char path[4096];
+    rc = io_path_join(path, sizeof path, c->out_dir, "extrapolation.svg");
+    if (rc == 0) rc = svg_doc_save(&d, path, err, errlen);
+    else snprintf(err, errlen, "--out: path too long");
+    svg_doc_free(&d);
+    return rc;
+}
+
+static void print_table(const compare_state *c, const ext_row *rows, int nr, FILE *out) {
+    fprintf(out, "\nlength extrapolation: validation loss on windows of L tokens, mean over seeds; "
+                 "[in brackets: positions >= %d only, past the training context]\n", c->cfg.maxT);
+    fprintf(out, "%-15s", "encoding");
+    char cell[96];
+    for (int a = 0; a < c->n_mults; a++) {
+        snprintf(cell, sizeof cell, "L=%d (%dx)", c->mults[a] * c->cfg.maxT, c->mults[a]);
+        fprintf(out, " %-17s", cell);
+    }
+    fputc('\n', out);
+    for (int i = 0; i < nr; i++) {
+        fprintf(out, "%-15s", rows[i].label);
+        for (int a = 0; a < c->n_mults; a++) {
+            ext_cell e = cell_of(c, &rows[i], a);
+            if (e.na) {
+                snprintf(cell, sizeof cell, "n/a");
+            } else if (!isfinite(e.mean)) {
+                snprintf(cell, sizeof cell, "failed");
+            } else if (isfinite(e.beyond_mean)) {
+                snprintf(cell, sizeof cell, "%.3f [%.3f]", e.mean, e.beyond_mean);
+            } else {
+                snprintf(cell, sizeof cell, "%.3f", e.mean);
+            }
+            fprintf(out, " %-17s", cell);
+        }
+        fputc('\n', out);
+    }
+    for (int j = 0; j < c->n_pe; j++)
+        if (c->pes[j] == PE_LEARNED)
+            fprintf(out, "learned: n/a past L=%d: its position table has %d rows (one per trained position), "
+                         "so there is no embedding for position %d.\n", c->cfg.maxT, c->cfg.maxT, c->cfg.maxT);
+}
+
+int compare_extrapolation_report(compare_state *c, FILE *out, char *err, size_t errlen) {
+    ext_row rows[PE_COUNT * EVAL_N_SCALINGS];
+    int nr = make_rows(c, rows);
+    int rc = write_csv(c, rows, nr, err, errlen);
+    if (rc == 0) rc = write_svg(c, rows, nr, err, errlen);
+    if (rc == 0) print_table(c, rows, nr, out);
+    return rc;
+}

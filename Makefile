@@ -69,6 +69,8 @@ TOOLS     := $(patsubst tools/%.c,$(BUILD)/%,$(TOOL_SRC))
 BENCHES   := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all lib test bench demo install uninstall clean config
+# Keep objects that pattern rules chain through (tools/*.o), so relinks stay cheap.
+.SECONDARY:
 all: lib $(TOOLS) config
 lib: $(BUILD)/librope.a $(BUILD)/librope.so
 

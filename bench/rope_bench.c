@@ -1,8 +1,11 @@
 /*
  * rope_bench.c — how fast librope rotates a (T, NH, HS) = (4096, 32, 128) fp32
  * activation (positions 0..T-1), against a plain memcpy of the same buffer
- * measured in the same run: RoPE reads and writes every float once, so a
- * memcpy's rate is the ceiling and memcpy_ratio says how close a kernel gets.
+ * measured in the same run: RoPE reads and writes every float once, as a
+ * memcpy does, so memcpy_ratio says how close a kernel comes to pure data
+ * movement. In place it can pass 1: it touches one buffer where memcpy
+ * touches two (and, with a large last-level cache, one buffer may stay
+ * cached between passes where two do not).
  * Kernels: simd (the best this CPU supports, through rope_apply), scalar
  * (rope_apply with the scalar kernel), avx2 (when AVX-512 is the best, to show
  * the narrower kernel too) and naive (inside this file: powf/cosf/sinf per
@@ -30,20 +33,22 @@
 #define NH 32
 #define HS 128
 #define N_FLOATS ((size_t)T_TOK * NH * HS)
-/* The naive kernel is compute-bound (~17 ns per pair here: powf, cosf, sinf)
- * and 20-30x slower, so it runs on the first T_NAIVE tokens only and its
- * bytes are counted for those tokens; its smaller working set does not
+/* The naive kernel is compute-bound (powf, cosf and sinf per pair: tens of ns)
+ * and tens of times slower, so it runs on the first T_NAIVE tokens only and
+ * its bytes are counted for those tokens; its smaller working set does not
  * flatter it, since memory is not what limits it. */
 #define T_NAIVE 256
-#define REPEATS 9           /* timed runs per case (median reported), after 1 warm-up */
+#define REPEATS 7           /* timed runs per case (median reported), after 1 warm-up */
 #define NAIVE_REPEATS 5
+#define MIN_SAMPLE_S 0.02   /* a timed sample repeats a case for at least this long */
 
 enum { K_SIMD, K_SCALAR, K_AVX2, K_NAIVE, K_MEMCPY, K_COUNT };
 static const char *kernel_label[K_COUNT] = { "simd", "scalar", "avx2", "naive", "memcpy" };
 
 typedef struct {
     int kernel, backward, layout, in_place, threads;
-    double secs[REPEATS];
+    int inner;             /* passes per timed sample */
+    double secs[REPEATS];  /* seconds per pass, one per sample */
     double median_s, gbps;
 } bench_case;
 
@@ -255,10 +260,10 @@ int main(void) {
             for (int bwd = 0; bwd < 2; bwd++)
                 for (int layout = 0; layout < 2; layout++)
                     for (int ip = 1; ip >= 0; ip--) {
-                        bench_case c = { kernels[ki], bwd, layout, ip, threads[ti], { 0 }, 0, 0 };
+                        bench_case c = { kernels[ki], bwd, layout, ip, threads[ti], 1, { 0 }, 0, 0 };
                         cs[nc++] = c;
                     }
-        bench_case m = { K_MEMCPY, 0, 0, 0, threads[ti], { 0 }, 0, 0 };
+        bench_case m = { K_MEMCPY, 0, 0, 0, threads[ti], 1, { 0 }, 0, 0 };
         cs[nc++] = m;
     }
 
@@ -279,14 +284,24 @@ int main(void) {
            nk == 4 ? ", avx2" : "");
     memcpy(s.buf, s.x, N_FLOATS * sizeof(float));
 
-    /* Timing: one warm-up of every case, then REPEATS rounds over all cases. */
-    for (int i = 0; i < nc; i++) run_case(&s, &cs[i]);
+    /* Timing: one warm-up of every case, which also sizes each sample: a
+     * sample repeats the case `inner` times so that it lasts >= MIN_SAMPLE_S
+     * (with many threads one pass takes well under a millisecond, where
+     * thread start-up and the previous case's cache state would dominate).
+     * Then REPEATS rounds over all cases, so noise hits every case alike. */
+    for (int i = 0; i < nc; i++) {
+        double t0 = now_s();
+        run_case(&s, &cs[i]);
+        double t = now_s() - t0;
+        cs[i].inner = t >= MIN_SAMPLE_S ? 1 : (int)ceil(MIN_SAMPLE_S / (t > 1e-6 ? t : 1e-6));
+        if (cs[i].inner > 200) cs[i].inner = 200;
+    }
     for (int rep = 0; rep < REPEATS; rep++)
         for (int i = 0; i < nc; i++) {
             if (cs[i].kernel == K_NAIVE && rep >= NAIVE_REPEATS) continue;
             double t0 = now_s();
-            run_case(&s, &cs[i]);
-            cs[i].secs[rep] = now_s() - t0;
+            for (int k = 0; k < cs[i].inner; k++) run_case(&s, &cs[i]);
+            cs[i].secs[rep] = (now_s() - t0) / cs[i].inner;
         }
     for (int i = 0; i < nc; i++) {
         int n = cs[i].kernel == K_NAIVE ? NAIVE_REPEATS : REPEATS;

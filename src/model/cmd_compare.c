@@ -110,15 +110,17 @@ static void on_step(void *vctx, const train_progress *p) {
     s->last_print = now;
     int64_t total = (int64_t)s->total * s->c->tc.steps, done = s->steps_before + p->step;
     double eta_all = done > 0 ? (now - s->t_start) / (double)done * (double)(total - done) : NAN;
-    char eta_run[32], eta_tot[32], vbuf[32];
+    char eta_run[32], eta_tot[32], vbuf[32], tbuf[32];
     fmt_dur(eta_run, sizeof eta_run, p->eta_s);
     fmt_dur(eta_tot, sizeof eta_tot, eta_all);
     if (isfinite(s->last_val)) snprintf(vbuf, sizeof vbuf, "%.4f", (double)s->last_val);
     else snprintf(vbuf, sizeof vbuf, "-");
-    fprintf(s->progress, "%s[%d/%d] %-10s seed %-6llu step %6lld/%lld  train %.4f  val %s  %7.0f tok/s  "
+    if (p->step > 0) snprintf(tbuf, sizeof tbuf, "%.4f", (double)p->train_loss);
+    else snprintf(tbuf, sizeof tbuf, "-");
+    fprintf(s->progress, "%s[%d/%d] %-10s seed %-6llu step %6lld/%lld  train %s  val %s  %7.0f tok/s  "
             "run ETA %s  all ETA %s%s",
             s->tty ? "\r" : "", s->index, s->total, pe_type_name(r->pe), (unsigned long long)r->seed,
-            (long long)p->step, (long long)p->steps, p->step > 0 ? (double)p->train_loss : NAN, vbuf,
+            (long long)p->step, (long long)p->steps, tbuf, vbuf,
             p->tokens_per_s, eta_run, eta_tot, s->tty ? "\033[K" : "\n");
     fflush(s->progress);
 }

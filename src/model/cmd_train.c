@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -39,10 +40,17 @@ static void on_sigint(int sig) {
 /* ---------------------------------------------------------------- progress */
 
 typedef struct {
-    int tty;     /* stderr is a terminal: live \r line */
+    int tty;          /* stderr is a terminal: live \r line */
     int quiet;
-    int live;    /* a live line is on screen (needs clearing) */
+    int live;         /* a live line is on screen (needs clearing) */
+    double last_out;  /* monotonic time of the last line written */
 } progress_ui;
+
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static void fmt_duration(char *out, size_t n, double s) {
     if (!isfinite(s) || s < 0) { snprintf(out, n, "?"); return; }
@@ -55,6 +63,12 @@ static void fmt_duration(char *out, size_t n, double s) {
 static void on_step(void *ctx, const train_progress *p) {
     progress_ui *ui = ctx;
     if (ui->quiet) return;
+    /* Rate limits: the live line at most 10 times a second (tiny models take
+     * thousands of steps a second); without a terminal, evaluation lines plus
+     * a plain line at least every 30 s so a long --eval-every still shows life. */
+    double now = mono_s();
+    if (!p->evaluated && p->step != p->steps && now - ui->last_out < (ui->tty ? 0.1 : 30.0)) return;
+    ui->last_out = now;
     char eta[32], el[32], val[32], tl[32];
     fmt_duration(eta, sizeof eta, p->eta_s);
     fmt_duration(el, sizeof el, p->elapsed_s);
@@ -62,8 +76,8 @@ static void on_step(void *ctx, const train_progress *p) {
     else snprintf(val, sizeof val, "%.4f", (double)p->val_loss);
     if (isnan(p->train_loss)) snprintf(tl, sizeof tl, "-");
     else snprintf(tl, sizeof tl, "%.4f", (double)p->train_loss);
-    if (p->evaluated) {
-        /* A permanent line per evaluation, on a terminal or not. */
+    if (p->evaluated || !ui->tty) {
+        /* A permanent line per evaluation (and, off a terminal, per 30 s). */
         char tps[48] = "";
         if (p->step > 0) snprintf(tps, sizeof tps, " | %.0f tok/s", p->tokens_per_s);
         fprintf(stderr, "%sstep %lld/%lld | train %s | val %s%s | %s elapsed\n", ui->live ? "\r\033[K" : "",
@@ -304,7 +318,7 @@ int cmd_train(int argc, char **argv) {
 #else
     int nthreads = 1;
 #endif
-    progress_ui ui = { isatty(STDERR_FILENO), o.quiet, 0 };
+    progress_ui ui = { isatty(STDERR_FILENO), o.quiet, 0, mono_s() };
     if (!o.quiet) {
         const gpt_config *c = &tr.cfg;
         fprintf(stderr, "train: pe %s | L%d NH%d C%d ctx %d | %.2fM params | B%d x%d | %lld steps%s | "
@@ -316,7 +330,8 @@ int cmd_train(int argc, char **argv) {
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
-    sa.sa_flags = SA_RESETHAND;
+    /* SA_RESTART: a log write or fsync in flight is resumed, not failed with EINTR. */
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;
     sigemptyset(&sa.sa_mask);
     g_interrupted = 0;
     sigaction(SIGINT, &sa, &old);

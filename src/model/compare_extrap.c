@@ -112,7 +112,7 @@ static int write_svg(const compare_state *c, const ext_row *rows, int nr, char *
     svg_series *s = calloc((size_t)nr, sizeof *s);
     if (!mem || !s) { free(mem); free(s); snprintf(err, errlen, "out of memory"); return -1; }
     double *xs = mem;
-    static char labels[COMPARE_MAX_MULTS][32];
+    char labels[COMPARE_MAX_MULTS][32];
     const char *lab[COMPARE_MAX_MULTS];
     for (int a = 0; a < na; a++) {
         xs[a] = (double)c->mults[a] * c->cfg.maxT;
@@ -165,7 +165,6 @@ static int write_svg(const compare_state *c, const ext_row *rows, int nr, char *
     pl.xticks = xs;
     pl.xtick_labels = lab;
     pl.n_xticks = na;
-    pl.legend = 2;
     svg_plot pr = pl;
     pr.title = "RoPE with context-extension scalings";
     pr.subtitle = "factor s = eval context / training context, L0 = training context";

@@ -228,7 +228,7 @@ static int curve_plot(compare_state *c, int train, char *err, size_t errlen) {
         for (int i = 0; i < n; i++)
             if (xs[i] >= 0.1 * (double)c->tc.steps && isfinite(hi[i])) { ycap = fmax(ycap, hi[i]); break; }
     }
-    char sub[512], ylab[64];
+    char sub[512], ylab[64], tl[96];
     model_desc(c, sub, sizeof sub, c->n_seeds > 1 ? "line = mean, band = min to max" : "one run each");
     svg_plot p = svg_plot_default();
     p.title = train ? "Training loss by position encoding" : "Validation loss by position encoding";
@@ -239,7 +239,6 @@ static int curve_plot(compare_state *c, int train, char *err, size_t errlen) {
     p.log_x = c->log_x && !train;
     if (!p.log_x && isfinite(ycap)) p.ymax = ycap;
     if (train) {
-        static char tl[96];
         snprintf(tl, sizeof tl, "Training loss by position encoding (mean of each %lld-step window)", (long long)w);
         p.title = w > 1 ? tl : p.title;
     }

@@ -107,7 +107,7 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                 if (j < ATT_DATT_CHUNK) {
                     d = datt[j];
                 } else {
-                    const float *v = k;
+                    const float *v = k + C;
                     d = 0.0f;
                     for (int i = 0; i < HS; i++) d += dy[i] * v[i];
                 }

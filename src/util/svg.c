@@ -190,7 +190,7 @@ svg_plot svg_plot_default(void) {
     svg_plot p;
     memset(&p, 0, sizeof p);
     p.xmin = p.xmax = p.ymin = p.ymax = NAN;
-    p.legend = 1;
+    p.legend = 5;
     return p;
 }
 
@@ -315,8 +315,24 @@ static const char *series_color(const svg_series *s, int k) {
     return s->color ? s->color : svg_palette[k % SVG_PALETTE_N];
 }
 
+/* Points (and band edges) of every series that fall in the box. */
+static int points_in(const svg_series *s, int ns, const axis_map *mx, const axis_map *my,
+                     double x0, double y0, double w, double h) {
+    int n = 0;
+    for (int k = 0; k < ns; k++)
+        for (int i = 0; i < s[k].n; i++) {
+            double px = to_px(mx, s[k].x[i]);
+            double ys[3] = {s[k].y[i], s[k].lo ? s[k].lo[i] : NAN, s[k].hi ? s[k].hi[i] : NAN};
+            for (int j = 0; j < 3; j++) {
+                double py = to_px(my, ys[j]);
+                if (px >= x0 && px <= x0 + w && py >= y0 && py <= y0 + h) n++;
+            }
+        }
+    return n;
+}
+
 static void draw_legend(svg_doc *d, const svg_plot *p, const svg_series *s, int ns,
-                        double fx, double fy, double fw, double fh) {
+                        const axis_map *mx, const axis_map *my, double fx, double fy, double fw, double fh) {
     int n = 0;
     size_t maxlen = 0;
     for (int k = 0; k < ns; k++)
@@ -325,8 +341,21 @@ static void draw_legend(svg_doc *d, const svg_plot *p, const svg_series *s, int 
     /* About 0.6 em per character at 12 px: wide enough for Helvetica digits
      * and lower-case text. */
     double row = 18, w = 44 + 7.0 * (double)maxlen, h = 8 + row * n;
-    double lx = (p->legend == 2 || p->legend == 3) ? fx + 10 : fx + fw - w - 10;
-    double ly = (p->legend == 3 || p->legend == 4) ? fy + fh - h - 10 : fy + 10;
+    int corner = p->legend;
+    if (corner < 1 || corner > 4) {
+        /* Auto: the corner that hides the fewest data points (top right on a tie). */
+        const int order[4] = {1, 2, 4, 3};
+        int best = -1;
+        for (int c = 0; c < 4; c++) {
+            int cc = order[c];
+            double bx = (cc == 2 || cc == 3) ? fx + 10 : fx + fw - w - 10;
+            double by = (cc == 3 || cc == 4) ? fy + fh - h - 10 : fy + 10;
+            int cnt = points_in(s, ns, mx, my, bx - 6, by - 6, w + 12, h + 12);
+            if (best < 0 || cnt < best) { best = cnt; corner = cc; }
+        }
+    }
+    double lx = (corner == 2 || corner == 3) ? fx + 10 : fx + fw - w - 10;
+    double ly = (corner == 3 || corner == 4) ? fy + fh - h - 10 : fy + 10;
     svg_rect(d, lx, ly, w, h, "#bbbbbb", "#ffffff", 0.9);
     int r = 0;
     for (int k = 0; k < ns; k++) {
@@ -440,7 +469,7 @@ int svg_plot_draw(svg_doc *d, double x, double y, double w, double h,
     free(py);
     appendf(d, "</g>\n");
     svg_rect(d, fx, fy, fw, fh, "#333333", "none", 0);
-    draw_legend(d, p, s, n_series, fx, fy, fw, fh);
+    draw_legend(d, p, s, n_series, &mx, &my, fx, fy, fw, fh);
     return d->err ? -1 : 0;
 }
 

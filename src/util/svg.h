@@ -93,7 +93,8 @@ typedef struct {
     double xmin, xmax, ymin, ymax;
     const svg_refline *refs;
     int n_refs;
-    int legend;               /* 0 none, 1 top right, 2 top left, 3 bottom left, 4 bottom right */
+    int legend;               /* 0 none, 1 top right, 2 top left, 3 bottom left, 4 bottom right,
+                                 5 auto: the corner hiding the fewest points */
     /* Optional fixed x ticks (data units) with their labels (NULL: "%g"),
      * instead of the automatic ones. */
     const double *xticks;
@@ -101,7 +102,7 @@ typedef struct {
     int n_xticks;
 } svg_plot;
 
-/* Defaults: no labels, linear axes, automatic limits, legend top right. */
+/* Defaults: no labels, linear axes, automatic limits, legend placed automatically. */
 svg_plot svg_plot_default(void);
 
 /* Draws the plot into the rectangle (x, y, w, h) of d: frame, grid, ticks,

@@ -377,6 +377,19 @@ TEST(cli_same_seed_same_log) {
     CHECK(strlen(la) > 100);
     CHECK(strcmp(la, lb) == 0);
     CHECK(strcmp(la, lc) != 0);   /* the comparison can fail */
+    /* and with two threads (the layers' OpenMP loops keep a fixed order) */
+    char d[600], e[600];
+    tmp_path(d, sizeof d, "cli_det_d");
+    tmp_path(e, sizeof e, "cli_det_e");
+    for (int i = 0; i < 2; i++) {
+        const char *args[] = { "train", TINY, "--threads", "2", "--pe", "alibi", "--steps", "6", "--eval-every", "3",
+                               "--data", small_data(), "--out", i ? e : d, NULL };
+        CHECK_EQ_INT(run(args, NULL, 0, NULL, 0), 0);
+    }
+    log_losses(d, la, sizeof la);
+    log_losses(e, lb, sizeof lb);
+    CHECK(strlen(la) > 50);
+    CHECK(strcmp(la, lb) == 0);
 }
 
 TEST(cli_sigint_saves_and_exits_130) {

@@ -294,3 +294,23 @@ TEST(viz_writes_three_wellformed_figures) {
     char *bad[] = {"--head-dim", "63"};
     CHECK_EQ_INT(cmd_viz(2, bad), 2);
 }
+
+TEST(eval_command_on_compare_checkpoints) {
+    CHECK_EQ_INT(run_tiny_compare(), 0);
+    char model[700];
+    snprintf(model, sizeof model, "%s/rope_s7/model.bin", cmp_dir);
+    char *a1[] = {"--model", model, "--ctx", "64", "--rope-scaling", "yarn", "--batches", "1", "--batch", "2",
+                  "--data", (char *)DATA};
+    CHECK_EQ_INT(cmd_eval(12, a1), 0);
+    /* A learned-position model cannot go past its table: a clear error, exit 2. */
+    snprintf(model, sizeof model, "%s/learned_s7/model.bin", cmp_dir);
+    char *a2[] = {"--model", model, "--ctx", "64", "--batches", "1", "--batch", "2", "--data", (char *)DATA};
+    CHECK_EQ_INT(cmd_eval(10, a2), 2);
+    char *a3[] = {"--model", model, "--ctx", "16", "--batches", "1", "--batch", "2", "--data", (char *)DATA};
+    CHECK_EQ_INT(cmd_eval(10, a3), 0);
+    /* Scaling is for rope models only. */
+    char *a4[] = {"--model", model, "--rope-scaling", "ntk", "--data", (char *)DATA};
+    CHECK_EQ_INT(cmd_eval(6, a4), 2);
+    char *a5[] = {"--model", "/nonexistent/model.bin"};
+    CHECK_EQ_INT(cmd_eval(2, a5), 2);
+}

@@ -22,6 +22,7 @@
 
 #include "util/args.h"
 #include "util/io.h"
+#include "util/plotpng.h"
 
 const char *compare_pe_color(pe_type pe) {
     /* Okabe-Ito: rope blue, learned vermillion, alibi bluish green,
@@ -358,6 +359,7 @@ int compare_main(int argc, char **argv, FILE *out, FILE *progress) {
          .help = "evaluation batches per extrapolation point", .min = 1, .max = 1 << 20},
         {.name = "--log-x", .kind = ARG_FLAG, .dst = &c.log_x, .help = "log-scaled step axis in val_loss.svg"},
         {.name = "--quiet", .kind = ARG_FLAG, .dst = &c.quiet, .help = "no progress lines"},
+        {.name = "--png", .kind = ARG_FLAG, .dst = &c.png, .help = "also write PNG copies (needs gnuplot)"},
     };
     int ns = (int)(sizeof specs / sizeof specs[0]);
     char err[1024];
@@ -391,6 +393,10 @@ int compare_main(int argc, char **argv, FILE *out, FILE *progress) {
 #ifdef _OPENMP
     if (threads > 0) omp_set_num_threads(threads);
 #endif
+    if (c.png && !plotpng_available()) {
+        fprintf(stderr, "compare: --png: gnuplot not found, writing SVG figures only\n");
+        c.png = 0;
+    }
     dataset ds;
     data_status dst = dataset_load(&ds, c.data_path, c.cfg.maxT);
     if (dst != DATA_OK) {

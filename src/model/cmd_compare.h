@@ -61,6 +61,7 @@ typedef struct {
     const char *data_path;
     int log_x;               /* val_loss.svg on a log-scaled step axis */
     int quiet;               /* no progress lines */
+    int png;                 /* also PNG copies of the figures through gnuplot */
     int mults[COMPARE_MAX_MULTS];
     int n_mults;             /* 0: no extrapolation */
     int ext_batches;         /* evaluation batches per extrapolation point */

@@ -17,6 +17,7 @@
 
 #include "model/stats.h"
 #include "util/io.h"
+#include "util/plotpng.h"
 #include "util/svg.h"
 
 typedef struct {
@@ -173,15 +174,30 @@ static int write_svg(const compare_state *c, const ext_row *rows, int nr, char *
     svg_title(&d, "Length extrapolation by position encoding");
     if (rc == 0 && n_left > 0) rc = svg_plot_draw(&d, 0, 0, 600, 520, &pl, left, n_left);
     if (rc == 0 && n_right > 0) rc = svg_plot_draw(&d, 600, 0, 600, 520, &pr, right, n_right);
-    free(mem);
-    free(s);
-    if (rc != 0) { svg_doc_free(&d); snprintf(err, errlen, "extrapolation.svg: nothing finite to plot"); return -1; }
+    if (rc != 0) {
+        free(mem);
+        free(s);
+        svg_doc_free(&d);
+        snprintf(err, errlen, "extrapolation.svg: nothing finite to plot");
+        return -1;
+    }
     svg_doc_end(&d);
     char path[4096];
     rc = io_path_join(path, sizeof path, c->out_dir, "extrapolation.svg");
     if (rc == 0) rc = svg_doc_save(&d, path, err, errlen);
     else snprintf(err, errlen, "--out: path too long");
     svg_doc_free(&d);
+    if (rc == 0 && c->png) {
+        plotpng_panel pn[2] = {{&pl, left, n_left}, {&pr, right, n_right}};
+        int np = 0;
+        plotpng_panel use[2];
+        for (int i = 0; i < 2; i++)
+            if (pn[i].n_series > 0) use[np++] = pn[i];
+        rc = io_path_join(path, sizeof path, c->out_dir, "extrapolation.png");
+        if (rc == 0) rc = plotpng_write(path, 1200, 520, use, np, err, errlen);
+    }
+    free(mem);
+    free(s);
     return rc;
 }
 

@@ -18,6 +18,7 @@
 
 #include "model/stats.h"
 #include "util/io.h"
+#include "util/plotpng.h"
 #include "util/svg.h"
 
 /* Runs of encoding j, one per seed (k-th at [k]). */
@@ -246,6 +247,11 @@ static int curve_plot(compare_state *c, int train, char *err, size_t errlen) {
     int rc = io_path_join(path, sizeof path, c->out_dir, train ? "train_loss.svg" : "val_loss.svg");
     if (rc == 0) rc = svg_plot_write(path, 900, 540, &p, s, c->n_pe, err, errlen);
     else snprintf(err, errlen, "--out: path too long");
+    if (rc == 0 && c->png) {
+        plotpng_panel pn = {&p, s, c->n_pe};
+        rc = io_path_join(path, sizeof path, c->out_dir, train ? "train_loss.png" : "val_loss.png");
+        if (rc == 0) rc = plotpng_write(path, 900, 540, &pn, 1, err, errlen);
+    }
     free(mem);
     free(s);
     return rc;
@@ -326,7 +332,8 @@ int compare_report(compare_state *c, FILE *out, char *err, size_t errlen) {
     if (rc == 0) print_table(c, out);
     if (rc == 0 && c->n_mults > 0) rc = compare_extrapolation_report(c, out, err, errlen);
     if (rc == 0)
-        fprintf(out, "\nwrote %s/{runs.csv, summary.csv, val_loss.svg, train_loss.svg%s} and <pe>_s<seed>/log.csv\n",
-                c->out_dir, c->n_mults > 0 ? ", extrapolation.csv, extrapolation.svg" : "");
+        fprintf(out, "\nwrote %s/{runs.csv, summary.csv, val_loss.svg, train_loss.svg%s%s} and <pe>_s<seed>/log.csv\n",
+                c->out_dir, c->n_mults > 0 ? ", extrapolation.csv, extrapolation.svg" : "",
+                c->png ? " + .png copies" : "");
     return rc;
 }

@@ -270,6 +270,29 @@ static void pack_b(float *dst, const float *B, size_t rsb, size_t csb, int j0, i
     }
 }
 
+#ifndef MATMUL_LOOP_AB
+#define MATMUL_LOOP_AB 0
+#endif
+
+/* One MR x NR tile of C; an edge tile (rows < mr or cols < nr) is computed
+ * whole into `tile` and its valid part combined with C by the same rule. */
+static inline void run_tile(const ukr_desc *u, size_t kc, const float *ap, const float *bp, float *c,
+                            size_t ldc, int mode, const float *bb, int rows, int cols, float *tile) {
+    if (rows == u->mr && cols == u->nr) {
+        u->fn(kc, ap, bp, c, ldc, mode, bb);
+        return;
+    }
+    u->fn(kc, ap, bp, tile, (size_t)u->nr, MATMUL_UKR_SET, NULL);
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
+            float *cij = c + (size_t)i * ldc + j;
+            float t = tile[i * u->nr + j];
+            if (mode == MATMUL_UKR_ADD) *cij += t;
+            else if (mode == MATMUL_UKR_SET_BIAS) *cij = t + bb[j];
+            else *cij = t;
+        }
+}
+
 /* Cm(M,Ncols) (=|+=) A(M,K) @ B(K,Ncols) [+ bias(Ncols)], row stride ldc.
  * accumulate=0: Cm = A@B + bias (bias may be NULL); accumulate=1: Cm += A@B.
  * scratch holds gemm_scratch_floats(u, max_threads()) floats. */
@@ -344,31 +367,21 @@ static void gemm_own(const ukr_desc *u, int M, int Ncols, int K, const float *A,
 #endif
                     for (int ir = 0; ir < mcur; ir += mr)
                         pack_a(apack + (size_t)ir * kc, A, rsa, csa, ic + ir, mr, M, pc, kc);
-                    for (int q = q0; q < q1; q++) {
-                        const int j = jc + q * nr;
-                        const int ncur = Ncols - j < nr ? Ncols - j : nr;
-                        const float *bp = bpack + (size_t)q * kc * nr;
-                        const float *bb = bias ? bias + j : NULL;
-                        for (int ir = 0; ir < mcur; ir += mr) {
-                            const int mcur_r = mcur - ir < mr ? mcur - ir : mr;
-                            float *c = Cm + (size_t)(ic + ir) * ldc + j;
-                            const float *ap = apack + (size_t)ir * kc;
-                            if (mcur_r == mr && ncur == nr) {
-                                u->fn((size_t)kc, ap, bp, c, ldc, mode, bb);
-                                continue;
-                            }
-                            /* Edge tile: full tile into scratch, then the valid part. */
-                            u->fn((size_t)kc, ap, bp, tile, (size_t)nr, MATMUL_UKR_SET, NULL);
-                            for (int i = 0; i < mcur_r; i++)
-                                for (int jj = 0; jj < ncur; jj++) {
-                                    float *cij = c + (size_t)i * ldc + jj;
-                                    float t = tile[i * nr + jj];
-                                    if (mode == MATMUL_UKR_ADD) *cij += t;
-                                    else if (mode == MATMUL_UKR_SET_BIAS) *cij = t + bb[jj];
-                                    else *cij = t;
-                                }
+#if MATMUL_LOOP_AB
+                    /* A micro-panel held in L1, B panels streamed from L2 */
+                    for (int ir = 0; ir < mcur; ir += mr)
+                        for (int q = q0; q < q1; q++)
+#else
+                    /* B micro-panel held in L1, A micro-panels streamed from L2 (BLIS) */
+                    for (int q = q0; q < q1; q++)
+                        for (int ir = 0; ir < mcur; ir += mr)
+#endif
+                        {
+                            const int j = jc + q * nr;
+                            run_tile(u, (size_t)kc, apack + (size_t)ir * kc, bpack + (size_t)q * kc * nr,
+                                     Cm + (size_t)(ic + ir) * ldc + j, ldc, mode, bias ? bias + j : NULL,
+                                     mcur - ir < mr ? mcur - ir : mr, Ncols - j < nr ? Ncols - j : nr, tile);
                         }
-                    }
                 }
             }
         }

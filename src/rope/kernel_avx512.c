@@ -15,9 +15,10 @@
  *
  * Speed (measured with bench/rope_bench.c and scratch variants): RoPE moves
  * 8 bytes per float and computes little, so what matters is how memory is
- * touched. (1) For rotary_dim <= 128 the cos/sin vectors of the token stay in
- * registers for all heads and each head is one fully unrolled block, so every
- * load instruction walks the buffer with a fixed stride. (2) Out of place,
+ * touched. (1) For rotary_dim <= 128 (interleaved) or <= 256 (half) the
+ * cos/sin vectors of the token stay in registers for all heads and each head
+ * is one fully unrolled block, so every load instruction walks the buffer
+ * with a fixed stride. (2) Out of place,
  * each output line must first be fetched (read for ownership); the kernels
  * prefetch the output of the head two ahead and write each head front to
  * back: writing the half layout's two halves alternately was ~1/3 slower.
@@ -40,6 +41,14 @@
 
 /* How many heads ahead the output is prefetched when out of place. */
 #define ROPE_AVX512_PF_HEADS 2
+
+/* Full unrolling of the loops over a head's vectors (a constant count after
+ * inlining) turns the small arrays of vectors into registers. */
+#if defined(__clang__)
+#define ROPE_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define ROPE_UNROLL _Pragma("GCC unroll 8")
+#endif
 
 /* Only AVX-512F intrinsics are used (the float xor is DQ, so the sign flip
  * goes through the integer domain); cpu.c still checks BW/VL/DQ too, since
@@ -86,7 +95,7 @@ heads_interleaved_reg(float *y, const float *x, int64_t n_heads, int64_t y_head_
                       __mmask16 last, int nf, int pf) {
     __m512 c[ROPE_AVX512_REG_VECS], s[ROPE_AVX512_REG_VECS];
     /* Full unrolling turns c[] and s[] into registers (else they live on the stack). */
-#pragma GCC unroll 8
+ROPE_UNROLL
     for (int v = 0; v < nv; v++) {
         c[v] = _mm512_load_ps(cc + 16 * v);
         s[v] = _mm512_load_ps(ss + 16 * v);
@@ -95,7 +104,7 @@ heads_interleaved_reg(float *y, const float *x, int64_t n_heads, int64_t y_head_
         const float *xh = x + h * x_head_stride;
         float *yh = y + h * y_head_stride;
         if (pf) prefetch_floats(yh, ROPE_AVX512_PF_HEADS * y_head_stride, nf);
-#pragma GCC unroll 8
+ROPE_UNROLL
         for (int v = 0; v < nv - 1; v++)
             _mm512_storeu_ps(yh + 16 * v, rot_interleaved16(_mm512_loadu_ps(xh + 16 * v), c[v], s[v]));
         const int v = nv - 1;
@@ -182,7 +191,7 @@ heads_half_reg(float *y, const float *x, int64_t n_heads, int64_t y_head_stride,
                int64_t x_head_stride, const float *cos, const float *sin, __m512i neg,
                int n_pairs, const int nv, __mmask16 last, int pf) {
     __m512 c[ROPE_AVX512_REG_VECS], s[ROPE_AVX512_REG_VECS];
-#pragma GCC unroll 8
+ROPE_UNROLL
     for (int v = 0; v < nv; v++) {
         const __mmask16 m = v == nv - 1 ? last : (__mmask16)0xFFFF;
         c[v] = _mm512_maskz_loadu_ps(m, cos + 16 * v);
@@ -193,20 +202,20 @@ heads_half_reg(float *y, const float *x, int64_t n_heads, int64_t y_head_stride,
         float *ya = y + h * y_head_stride, *yb = ya + n_pairs;
         if (pf) prefetch_floats(ya, ROPE_AVX512_PF_HEADS * y_head_stride, 2 * n_pairs);
         __m512 a[ROPE_AVX512_REG_VECS], b[ROPE_AVX512_REG_VECS];
-#pragma GCC unroll 8
+ROPE_UNROLL
         for (int v = 0; v < nv; v++)
             a[v] = v == nv - 1 ? _mm512_maskz_loadu_ps(last, xa + 16 * v) : _mm512_loadu_ps(xa + 16 * v);
-#pragma GCC unroll 8
+ROPE_UNROLL
         for (int v = 0; v < nv; v++)
             b[v] = v == nv - 1 ? _mm512_maskz_loadu_ps(last, xb + 16 * v) : _mm512_loadu_ps(xb + 16 * v);
-#pragma GCC unroll 8
+ROPE_UNROLL
         for (int v = 0; v < nv; v++) rot_half16(a[v], b[v], c[v], s[v], &a[v], &b[v]);
-#pragma GCC unroll 8
+ROPE_UNROLL
         for (int v = 0; v < nv; v++) {
             if (v == nv - 1) _mm512_mask_storeu_ps(ya + 16 * v, last, a[v]);
             else _mm512_storeu_ps(ya + 16 * v, a[v]);
         }
-#pragma GCC unroll 8
+ROPE_UNROLL
         for (int v = 0; v < nv; v++) {
             if (v == nv - 1) _mm512_mask_storeu_ps(yb + 16 * v, last, b[v]);
             else _mm512_storeu_ps(yb + 16 * v, b[v]);

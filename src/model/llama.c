@@ -1,0 +1,344 @@
+/*
+ * llama.c — Llama-2 architecture forward pass with a KV cache (see llama.h).
+ * Per block (Touvron et al. 2023, §2; the llama2.c run.c forward is the same
+ * computation):
+ *   x += Wo · attn(RoPE(Wq·n), RoPE(Wk·n), Wv·n),  n = RMSNorm(x) * rms_att
+ *   x += W2 · (silu(W1·n) ⊙ W3·n),                 n = RMSNorm(x) * rms_ffn
+ * then logits = Wcls · RMSNorm(x) * rms_final. Attention scale 1/sqrt(HS);
+ * query head h reads kv head h / (NH / n_kv_heads) (grouped-query attention,
+ * Ainslie et al. 2023). The softmax subtracts the row max and sums in float
+ * over the causal prefix only.
+ *
+ * Determinism: every output element is reduced by one thread in a fixed
+ * order (matvec, matmul's own kernels, attention per (token, head)), so the
+ * bits do not depend on the thread count.
+ */
+#include "model/llama.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "nn/matvec.h"
+#include "nn/rmsnorm.h"
+#include "nn/swiglu.h"
+#include "util/rng.h"
+
+const char *llama_status_str(int s) {
+    switch (s) {
+    case LLAMA_OK: return "ok";
+    case LLAMA_ENULL: return "a required pointer is NULL";
+    case LLAMA_EDIM: return "a dimension is <= 0 or absurdly large";
+    case LLAMA_EHEADS: return "head counts do not divide (dim % n_heads, n_heads % n_kv_heads) or odd head size";
+    case LLAMA_ETOKEN: return "token id outside the vocabulary";
+    case LLAMA_EPOS: return "positions outside the KV cache or too many tokens for one call";
+    case LLAMA_EROPE: return "librope refused the RoPE table or rotation";
+    case LLAMA_ENOMEM: return "out of memory";
+    }
+    return "unknown status";
+}
+
+llama_config llama_config_default(void) {
+    llama_config c;
+    c.dim = 288;
+    c.hidden_dim = 768;
+    c.n_layers = 6;
+    c.n_heads = 6;
+    c.n_kv_heads = 6;
+    c.vocab_size = 32000;
+    c.seq_len = 256;
+    c.shared_classifier = 1;
+    c.rope_base = 10000.0;
+    c.norm_eps = 1e-5f;
+    return c;
+}
+
+static int fail(char *err, size_t errlen, int code, const char *msg, long long v) {
+    if (err && errlen) snprintf(err, errlen, "%s (got %lld)", msg, v);
+    return code;
+}
+
+int llama_config_validate(const llama_config *c, char *err, size_t errlen) {
+    if (!c) return fail(err, errlen, LLAMA_ENULL, "config is NULL", 0);
+    if (c->dim <= 0 || c->dim > LLAMA_MAX_DIM) return fail(err, errlen, LLAMA_EDIM, "dim must be in [1, 65536]", c->dim);
+    if (c->hidden_dim <= 0 || c->hidden_dim > LLAMA_MAX_HIDDEN)
+        return fail(err, errlen, LLAMA_EDIM, "hidden_dim must be in [1, 262144]", c->hidden_dim);
+    if (c->n_layers <= 0 || c->n_layers > LLAMA_MAX_LAYERS)
+        return fail(err, errlen, LLAMA_EDIM, "n_layers must be in [1, 1024]", c->n_layers);
+    if (c->vocab_size <= 0 || c->vocab_size > LLAMA_MAX_VOCAB)
+        return fail(err, errlen, LLAMA_EDIM, "vocab_size must be in [1, 4194304]", c->vocab_size);
+    if (c->seq_len <= 0 || c->seq_len > LLAMA_MAX_SEQ)
+        return fail(err, errlen, LLAMA_EDIM, "seq_len must be in [1, 1048576]", c->seq_len);
+    if (c->n_heads <= 0 || c->n_heads > c->dim) return fail(err, errlen, LLAMA_EDIM, "n_heads must be in [1, dim]", c->n_heads);
+    if (c->n_kv_heads <= 0 || c->n_kv_heads > c->n_heads)
+        return fail(err, errlen, LLAMA_EDIM, "n_kv_heads must be in [1, n_heads]", c->n_kv_heads);
+    if (c->dim % c->n_heads != 0) return fail(err, errlen, LLAMA_EHEADS, "n_heads must divide dim", c->n_heads);
+    if (c->n_heads % c->n_kv_heads != 0)
+        return fail(err, errlen, LLAMA_EHEADS, "n_kv_heads must divide n_heads", c->n_kv_heads);
+    if ((c->dim / c->n_heads) % 2 != 0)
+        return fail(err, errlen, LLAMA_EHEADS, "head size dim/n_heads must be even for RoPE", c->dim / c->n_heads);
+    if (!(c->rope_base > 0.0) || !isfinite(c->rope_base)) return fail(err, errlen, LLAMA_EDIM, "rope_base must be > 0", 0);
+    if (!(c->norm_eps > 0.0f) || !isfinite(c->norm_eps)) return fail(err, errlen, LLAMA_EDIM, "norm_eps must be > 0", 0);
+    return LLAMA_OK;
+}
+
+static size_t kv_dim_of(const llama_config *c) {
+    return (size_t)c->n_kv_heads * (size_t)(c->dim / c->n_heads);
+}
+
+size_t llama_weights_floats(const llama_config *c) {
+    size_t C = (size_t)c->dim, H = (size_t)c->hidden_dim, L = (size_t)c->n_layers;
+    size_t V = (size_t)c->vocab_size, kvd = kv_dim_of(c);
+    size_t n = V * C;                  /* token_embedding */
+    n += L * C;                        /* rms_att */
+    n += L * C * C + 2 * L * kvd * C;  /* wq, wk, wv */
+    n += L * C * C;                    /* wo */
+    n += L * C;                        /* rms_ffn */
+    n += 3 * L * H * C;                /* w1, w2, w3 */
+    n += C;                            /* rms_final */
+    if (!c->shared_classifier) n += V * C;
+    return n;
+}
+
+void llama_weights_point(llama_weights *w, const llama_config *c, const float *p, size_t gap) {
+    size_t C = (size_t)c->dim, H = (size_t)c->hidden_dim, L = (size_t)c->n_layers;
+    size_t V = (size_t)c->vocab_size, kvd = kv_dim_of(c);
+    w->token_embedding = p; p += V * C;
+    w->rms_att = p; p += L * C;
+    w->wq = p; p += L * C * C;
+    w->wk = p; p += L * kvd * C;
+    w->wv = p; p += L * kvd * C;
+    w->wo = p; p += L * C * C;
+    w->rms_ffn = p; p += L * C;
+    w->w1 = p; p += L * H * C;
+    w->w2 = p; p += L * C * H;
+    w->w3 = p; p += L * H * C;
+    w->rms_final = p; p += C;
+    w->wcls = c->shared_classifier ? w->token_embedding : p + gap;
+}
+
+static int max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int thread_num(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* Everything but the weights: RoPE table, KV cache, scratch. */
+static int state_alloc(llama_model *m, int max_T) {
+    const llama_config *c = &m->cfg;
+    if (max_T < 1 || max_T > c->seq_len) return LLAMA_EPOS;
+    m->max_T = max_T;
+    size_t C = (size_t)c->dim, H = (size_t)c->hidden_dim, T = (size_t)max_T;
+    size_t kv = (size_t)c->n_layers * (size_t)c->seq_len * kv_dim_of(c);
+    m->n_att = max_threads();
+    m->key_cache = calloc(kv, sizeof(float));
+    m->value_cache = calloc(kv, sizeof(float));
+    m->x = malloc(T * C * sizeof(float));
+    m->xb = malloc(T * C * sizeof(float));
+    m->xb2 = malloc(T * C * sizeof(float));
+    m->q = malloc(T * C * sizeof(float));
+    m->hb = malloc(T * H * sizeof(float));
+    m->hb2 = malloc(T * H * sizeof(float));
+    m->att = malloc((size_t)m->n_att * (size_t)c->seq_len * sizeof(float));
+    m->logits = malloc((size_t)c->vocab_size * sizeof(float));
+    m->pos = malloc(T * sizeof(int32_t));
+    if (!m->key_cache || !m->value_cache || !m->x || !m->xb || !m->xb2 || !m->q || !m->hb ||
+        !m->hb2 || !m->att || !m->logits || !m->pos)
+        return LLAMA_ENOMEM;
+    rope_config rc = rope_config_default();
+    rc.head_dim = c->dim / c->n_heads;
+    rc.rotary_dim = rc.head_dim;
+    rc.base = c->rope_base;
+    rc.layout = ROPE_LAYOUT_INTERLEAVED;   /* Meta's Llama and llama2.c pair (2i, 2i+1) */
+    rc.max_positions = c->seq_len;
+    rc.strict_range = 1;
+    rope_status rs = rope_table_init(&m->rope, &rc, c->seq_len);
+    if (rs == ROPE_ENOMEM) return LLAMA_ENOMEM;
+    if (rs != ROPE_OK) return LLAMA_EROPE;
+    matmul_ctx_init(&m->mm, MATMUL_OWN);
+    return LLAMA_OK;
+}
+
+int llama_init_borrowed(llama_model *m, const llama_config *cfg, const llama_weights *w, int max_T) {
+    if (!m) return LLAMA_ENULL;
+    memset(m, 0, sizeof *m);
+    if (!cfg || !w) return LLAMA_ENULL;
+    int rc = llama_config_validate(cfg, NULL, 0);
+    if (rc) return rc;
+    m->cfg = *cfg;
+    m->w = *w;
+    rc = state_alloc(m, max_T);
+    if (rc) llama_free(m);
+    return rc;
+}
+
+int llama_init_random(llama_model *m, const llama_config *cfg, uint64_t seed, float std, int max_T) {
+    if (!m) return LLAMA_ENULL;
+    memset(m, 0, sizeof *m);
+    if (!cfg) return LLAMA_ENULL;
+    int rc = llama_config_validate(cfg, NULL, 0);
+    if (rc) return rc;
+    m->cfg = *cfg;
+    size_t n = llama_weights_floats(cfg);
+    m->params = malloc(n * sizeof(float));
+    if (!m->params) {
+        llama_free(m);
+        return LLAMA_ENOMEM;
+    }
+    rng_state r;
+    rng_init(&r, seed, 0);
+    rng_fill_normal(&r, m->params, n, 0.0f, std);
+    llama_weights_point(&m->w, cfg, m->params, 0);
+    /* RMSNorm weights scatter around 1 (their trained values are O(1)). */
+    size_t LC = (size_t)cfg->n_layers * (size_t)cfg->dim;
+    float *ra = m->params + (m->w.rms_att - m->params);
+    float *rf = m->params + (m->w.rms_ffn - m->params);
+    float *rn = m->params + (m->w.rms_final - m->params);
+    for (size_t i = 0; i < LC; i++) {
+        ra[i] += 1.0f;
+        rf[i] += 1.0f;
+    }
+    for (int i = 0; i < cfg->dim; i++) rn[i] += 1.0f;
+    rc = state_alloc(m, max_T);
+    if (rc) llama_free(m);
+    return rc;
+}
+
+void llama_free(llama_model *m) {
+    if (!m) return;
+    free(m->params);
+    rope_table_free(&m->rope);
+    matmul_ctx_free(&m->mm);
+    free(m->key_cache);
+    free(m->value_cache);
+    free(m->x);
+    free(m->xb);
+    free(m->xb2);
+    free(m->q);
+    free(m->hb);
+    free(m->hb2);
+    free(m->att);
+    free(m->logits);
+    free(m->all_logits);
+    free(m->pos);
+    memset(m, 0, sizeof *m);
+}
+
+/* out (T,OC) = inp (T,C) @ w^T: one token reads each weight once (matvec);
+ * several share each weight read through the blocked matmul. */
+static void linear(llama_model *m, float *out, const float *inp, const float *w, int T, int C, int OC) {
+    if (T == 1) matvec_forward(out, inp, w, C, OC);
+    else matmul_forward_ctx(&m->mm, out, inp, w, NULL, T, C, OC);
+}
+
+/* Causal grouped-query attention of T new tokens over the cache. */
+static void attention(llama_model *m, int l, int T, int pos0) {
+    const llama_config *c = &m->cfg;
+    int NH = c->n_heads, HS = c->dim / c->n_heads, group = c->n_heads / c->n_kv_heads;
+    size_t kvd = kv_dim_of(c), C = (size_t)c->dim;
+    const float *kc = m->key_cache + (size_t)l * (size_t)c->seq_len * kvd;
+    const float *vc = m->value_cache + (size_t)l * (size_t)c->seq_len * kvd;
+    float scale = 1.0f / sqrtf((float)HS);
+    int n = T * NH;
+    long long work = (long long)n * (pos0 + T) * HS;
+#pragma omp parallel for schedule(static) if (work >= 32768)
+    for (int th = 0; th < n; th++) {
+        int t = th / NH, h = th % NH;
+        int p = pos0 + t;
+        const float *q = m->q + (size_t)t * C + (size_t)h * HS;
+        size_t koff = (size_t)(h / group) * HS;
+        float *att = m->att + (size_t)thread_num() * (size_t)c->seq_len;
+        float mx = -INFINITY;
+        for (int j = 0; j <= p; j++) {
+            const float *k = kc + (size_t)j * kvd + koff;
+            float s = 0.0f;
+            for (int i = 0; i < HS; i++) s += q[i] * k[i];
+            s *= scale;
+            att[j] = s;
+            if (s > mx) mx = s;
+        }
+        float sum = 0.0f;
+        for (int j = 0; j <= p; j++) {
+            att[j] = expf(att[j] - mx);   /* subtract the max: no overflow */
+            sum += att[j];
+        }
+        float inv = 1.0f / sum;
+        float *o = m->xb + (size_t)t * C + (size_t)h * HS;
+        for (int i = 0; i < HS; i++) o[i] = 0.0f;
+        for (int j = 0; j <= p; j++) {
+            const float *v = vc + (size_t)j * kvd + koff;
+            float a = att[j] * inv;
+            for (int i = 0; i < HS; i++) o[i] += a * v[i];
+        }
+    }
+}
+
+int llama_forward(llama_model *m, const int *tokens, int T, int pos0, int all_logits) {
+    if (!m || !tokens) return LLAMA_ENULL;
+    const llama_config *c = &m->cfg;
+    if (T < 1 || T > m->max_T || pos0 < 0 || (int64_t)pos0 + T > c->seq_len) return LLAMA_EPOS;
+    for (int t = 0; t < T; t++)
+        if (tokens[t] < 0 || tokens[t] >= c->vocab_size) return LLAMA_ETOKEN;
+    if (all_logits && !m->all_logits) {
+        m->all_logits = malloc((size_t)m->max_T * (size_t)c->vocab_size * sizeof(float));
+        if (!m->all_logits) return LLAMA_ENOMEM;
+    }
+    int C = c->dim, H = c->hidden_dim, NH = c->n_heads, HS = C / NH, V = c->vocab_size;
+    int kvd = (int)kv_dim_of(c);
+    size_t Cs = (size_t)C, Hs = (size_t)H, L_stride = (size_t)c->seq_len * (size_t)kvd;
+    const llama_weights *w = &m->w;
+
+    for (int t = 0; t < T; t++) {
+        memcpy(m->x + (size_t)t * Cs, w->token_embedding + (size_t)tokens[t] * Cs, Cs * sizeof(float));
+        m->pos[t] = pos0 + t;
+    }
+    for (int l = 0; l < c->n_layers; l++) {
+        size_t lq = (size_t)l * Cs * Cs, lk = (size_t)l * (size_t)kvd * Cs, lh = (size_t)l * Hs * Cs;
+        float *kc = m->key_cache + (size_t)l * L_stride + (size_t)pos0 * kvd;
+        float *vc = m->value_cache + (size_t)l * L_stride + (size_t)pos0 * kvd;
+
+        rmsnorm_forward(m->xb, NULL, m->x, w->rms_att + (size_t)l * Cs, T, C, c->norm_eps);
+        linear(m, m->q, m->xb, w->wq + lq, T, C, C);
+        linear(m, kc, m->xb, w->wk + lk, T, C, kvd);
+        linear(m, vc, m->xb, w->wv + lk, T, C, kvd);
+        /* Rotate q and the new keys at their absolute positions; cached keys
+         * stay rotated, so later tokens never touch them again. */
+        rope_view qv = { m->q, T, NH, C, HS };
+        rope_view kv = { kc, T, c->n_kv_heads, kvd, HS };
+        if (rope_apply_qk(&m->rope, ROPE_FORWARD, &qv, &kv, m->pos, 0) != ROPE_OK) return LLAMA_EROPE;
+        attention(m, l, T, pos0);
+        linear(m, m->xb2, m->xb, w->wo + lq, T, C, C);
+        for (size_t i = 0; i < (size_t)T * Cs; i++) m->x[i] += m->xb2[i];
+
+        rmsnorm_forward(m->xb, NULL, m->x, w->rms_ffn + (size_t)l * Cs, T, C, c->norm_eps);
+        linear(m, m->hb, m->xb, w->w1 + lh, T, C, H);
+        linear(m, m->hb2, m->xb, w->w3 + lh, T, C, H);
+        swiglu_forward(m->hb, m->hb, m->hb2, (size_t)T * Hs);
+        linear(m, m->xb2, m->hb, w->w2 + lh, T, H, C);
+        for (size_t i = 0; i < (size_t)T * Cs; i++) m->x[i] += m->xb2[i];
+    }
+    if (all_logits) {
+        rmsnorm_forward(m->xb, NULL, m->x, w->rms_final, T, C, c->norm_eps);
+        linear(m, m->all_logits, m->xb, w->wcls, T, C, V);
+        memcpy(m->logits, m->all_logits + (size_t)(T - 1) * (size_t)V, (size_t)V * sizeof(float));
+    } else {
+        const float *xl = m->x + (size_t)(T - 1) * Cs;
+        rmsnorm_forward(m->xb, NULL, xl, w->rms_final, 1, C, c->norm_eps);
+        matvec_forward(m->logits, m->xb, w->wcls, C, V);
+    }
+    return LLAMA_OK;
+}

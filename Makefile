@@ -140,3 +140,6 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Optional extra rule files (fuzzing, MPI, ...), one job each.
+-include $(sort $(wildcard mk/*.mk))

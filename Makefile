@@ -129,7 +129,7 @@ install: lib
 	install -m 755 $(BUILD)/librope.so $(DESTDIR)$(PREFIX)/lib/librope.so.0
 	ln -sf librope.so.0 $(DESTDIR)$(PREFIX)/lib/librope.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define ROPE_VERSION_STRING "\(.*\)"/\1/p' include/rope.h)|' \
-	    rope.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/rope.pc
+	    -e 's|@OMP@|$(if $(HAVE_OMP),-fopenmp)|' rope.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/rope.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/rope.h $(DESTDIR)$(PREFIX)/lib/librope.a \

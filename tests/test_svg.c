@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "test.h"
+#include "util/plotpng.h"
 #include "util/svg.h"
 
 int test_xml_wellformed(const char *s, char *why, size_t why_n);
@@ -296,4 +297,32 @@ TEST(svg_plot_rejects_empty_or_invalid_input) {
     svg_doc_end(&d);
     CHECK(wellformed(d.buf));
     svg_doc_free(&d);
+}
+
+TEST(svg_png_copy_through_gnuplot_when_installed) {
+    double x[3] = {1, 2, 3}, y[3] = {3, 2, 2.5};
+    svg_series s = {.label = "a_b \"q\"", .x = x, .y = y, .n = 3, .dash = "6 3"};
+    svg_plot p = svg_plot_default();
+    p.title = "t";
+    p.subtitle = "line two";
+    plotpng_panel pn = {&p, &s, 1};
+    char path[512], err[256] = "";
+    snprintf(path, sizeof path, "%s/plot.png", test_tmp_dir());
+    int rc = plotpng_write(path, 300, 200, &pn, 1, err, sizeof err);
+    if (plotpng_available()) {
+        CHECK_EQ_INT(rc, 0);
+        char *t = test_read_text(path);
+        CHECK(t && memcmp(t, "\x89PNG", 4) == 0);   /* the PNG signature */
+        free(t);
+        snprintf(path, sizeof path, "%s/plot.png.gp", test_tmp_dir());
+        FILE *f = fopen(path, "r");
+        CHECK(f == NULL);                             /* script removed on success */
+        if (f) fclose(f);
+    } else {
+        CHECK_EQ_INT(rc, -1);                         /* no gnuplot: a clear failure */
+        CHECK(err[0] != 0);
+    }
+    snprintf(path, sizeof path, "%s/it's.png", test_tmp_dir());
+    CHECK_EQ_INT(plotpng_write(path, 300, 200, &pn, 1, err, sizeof err), -1);
+    if (plotpng_available()) CHECK(strstr(err, "quote") != NULL);
 }

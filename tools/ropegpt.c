@@ -9,6 +9,7 @@
 
 #include "model/cmd_compare.h"
 #include "model/cmd_eval.h"
+#include "model/cmd_generate.h"
 #include "model/cmd_train.h"
 #include "model/cmd_viz.h"
 #include "rope.h"
@@ -22,6 +23,7 @@ typedef struct {
 static const subcommand commands[] = {
     { "train", cmd_train, "train a GPT with a chosen position encoding; log.csv + model.bin" },
     { "sample", cmd_sample, "generate text from a checkpoint" },
+    { "generate", cmd_generate, "stream text from a checkpoint with a KV cache (prefill + decode tok/s; RoPE scaling)" },
     { "compare", cmd_compare, "train every position encoding on the same weights and batches; tables + SVG" },
     { "eval", cmd_eval, "validation loss/perplexity of a checkpoint at a context length (+ RoPE scaling)" },
     { "viz", cmd_viz, "draw the RoPE teaching figures (SVG)" },

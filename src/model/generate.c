@@ -119,6 +119,7 @@ gen_status gen_init(gen_state *g, const gpt *m, const gen_config *gc) {
     g->m = m;
     g->gc = *gc;
     g->C3 = 3 * c->C;
+    matmul_ctx_init(&g->mm, MATMUL_OWN);
 #ifdef _OPENMP
     g->nthreads = gc->n_threads > 0 ? gc->n_threads : omp_get_max_threads();
 #else
@@ -164,7 +165,6 @@ gen_status gen_init(gen_state *g, const gpt *m, const gen_config *gc) {
             return st;
         }
     }
-    matmul_ctx_init(&g->mm, MATMUL_OWN);
     return GEN_OK;
 }
 
@@ -176,7 +176,7 @@ void gen_free(gen_state *g) {
     free(g->sinusoid);
     free(g->mem);
     rope_table_free(&g->rope);
-    if (g->m != NULL) matmul_ctx_free(&g->mm);
+    matmul_ctx_free(&g->mm);   /* a zeroed ctx holds NULL: fine */
     memset(g, 0, sizeof *g);
 }
 

@@ -19,10 +19,11 @@ int plotpng_available(void) {
     return system("command -v gnuplot >/dev/null 2>&1") == 0;
 }
 
-/* A double-quoted gnuplot string: backslash and double quote escaped. */
+/* A double-quoted gnuplot string: backslash, double quote and newline escaped. */
 static void gp_str(FILE *f, const char *s) {
     fputc('"', f);
     for (const char *p = s ? s : ""; *p; p++) {
+        if (*p == '\n') { fputs("\\n", f); continue; }
         if (*p == '"' || *p == '\\') fputc('\\', f);
         fputc(*p, f);
     }
@@ -62,7 +63,7 @@ static const char *key_pos(int legend) {
 
 static void write_panel(FILE *gp, FILE *dat, int *block, const char *dat_path, const plotpng_panel *pn) {
     const svg_plot *p = pn->plot;
-    fputs("reset\nset grid lc rgb '#e6e6e6'\nset border lc rgb '#333333'\nset key box opaque ", gp);
+    fputs("reset\nset grid lc rgb '#e6e6e6'\nset border lc rgb '#333333'\nset key box opaque Left reverse ", gp);
     fputs(key_pos(p->legend), gp);
     fputs(" noenhanced\n", gp);
     if (p->title) {
@@ -155,6 +156,10 @@ static void write_panel(FILE *gp, FILE *dat, int *block, const char *dat_path, c
 int plotpng_write(const char *path, int width, int height, const plotpng_panel *panels, int n_panels,
                   char *err, size_t errlen) {
     if (err && errlen) err[0] = 0;
+    if (!plotpng_available()) {
+        snprintf(err, errlen, "gnuplot not found: no PNG for %.200s", path);
+        return -1;
+    }
     if (strchr(path, '\'') || strchr(path, '"') || strchr(path, '\\')) {
         snprintf(err, errlen, "%.200s: a PNG path may not contain quotes or backslashes", path);
         return -1;

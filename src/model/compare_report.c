@@ -269,8 +269,10 @@ static void print_table(compare_state *c, FILE *out) {
     char desc[512];
     model_desc(c, desc, sizeof desc, "mean over seeds");
     fprintf(out, "\n%s\n\n", desc);
-    fprintf(out, "%-11s %-19s %-9s  steps to val loss <=", "encoding", "final val loss", "best val");
-    fprintf(out, "%*s%-9s %s\n", 3 * 11 - 20, "", "tok/s", "final vs learned");
+    /* Header cells use the widths of the row cells below: 11, 19, 9, then
+     * three 10-wide threshold cells, 9 for tok/s. */
+    fprintf(out, "%-11s %-19s %-9s  %-*s %-9s %s\n", "encoding", "final val loss", "best val",
+            11 * COMPARE_N_THRESH - 1, "steps to val loss <=", "tok/s", "final vs learned");
     fprintf(out, "%-11s %-19s %-9s ", "", "(mean +- std)", "(mean)");
     for (int t = 0; t < COMPARE_N_THRESH; t++) fprintf(out, " %-10.2f", c->thresholds[t]);
     fprintf(out, " %-9s %s\n", "", c->n_seeds > 1 ? "(diff, in seed std)" : "(diff; 1 seed: no std)");

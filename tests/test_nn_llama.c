@@ -18,6 +18,9 @@
 #include <string.h>
 
 #include "test.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "nn/matvec.h"
 #include "nn/rmsnorm.h"
 #include "nn/swiglu.h"
@@ -180,4 +183,24 @@ TEST(nn_llama_matvec_isas_match_scalar) {
         }
         free(w), free(x), free(ref), free(got);
     }
+    /* Big enough to be split across threads: 1 thread vs all, same bits. */
+    int C = 300, OC = 517;
+    float *w = malloc((size_t)C * OC * sizeof(float)), *x = malloc((size_t)C * sizeof(float));
+    float *a = malloc((size_t)OC * sizeof(float)), *b = malloc((size_t)OC * sizeof(float));
+    lfill(w, (size_t)C * OC, &r, -1.0f, 1.0f);
+    lfill(x, (size_t)C, &r, -1.0f, 1.0f);
+#ifdef _OPENMP
+    int nt = omp_get_max_threads();
+    omp_set_num_threads(1);
+#endif
+    matvec_forward(a, x, w, C, OC);
+#ifdef _OPENMP
+    omp_set_num_threads(nt > 1 ? nt : 2);
+#endif
+    matvec_forward(b, x, w, C, OC);
+#ifdef _OPENMP
+    omp_set_num_threads(nt);
+#endif
+    CHECK(memcmp(a, b, (size_t)OC * sizeof(float)) == 0);
+    free(w), free(x), free(a), free(b);
 }

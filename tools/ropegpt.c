@@ -9,6 +9,7 @@
 
 #include "model/cmd_compare.h"
 #include "model/cmd_eval.h"
+#include "model/cmd_export.h"
 #include "model/cmd_generate.h"
 #include "model/cmd_train.h"
 #include "model/cmd_viz.h"
@@ -26,6 +27,7 @@ static const subcommand commands[] = {
     { "generate", cmd_generate, "stream text from a checkpoint with a KV cache (prefill + decode tok/s; RoPE scaling)" },
     { "compare", cmd_compare, "train every position encoding on the same weights and batches; tables + SVG" },
     { "eval", cmd_eval, "validation loss/perplexity of a checkpoint at a context length (+ RoPE scaling)" },
+    { "export", cmd_export, "write a Llama model as a llama2.c file (+ tokenizer.bin)" },
     { "viz", cmd_viz, "draw the RoPE teaching figures (SVG)" },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

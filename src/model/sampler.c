@@ -82,12 +82,36 @@ int sampler_sample(sampler *s, const float *logits) {
         return last;   /* u rounded up to sum: the last nonzero entry */
     }
 
-    for (int i = 0; i < V; i++) {
-        s->ranked[i].logit = logits[i];
-        s->ranked[i].id = i;
+    int n_rank = V;
+    double sum_all = 0.0;   /* top-p alone: the mass of all V tokens */
+    if (!cut_k) {
+        /* Top-p alone: a token whose probability is below (1 - p) / (V - 1)
+         * of the total cannot be in the nucleus (all such tokens together
+         * hold less than 1 - p, and they rank below every other), so only
+         * the rest need sorting — the same result as sorting all V (the
+         * filter llama2.c's sample_topp uses). */
+        for (int i = 0; i < V; i++) {
+            s->probs[i] = isnan(logits[i]) ? 0.0 : exp(((double)logits[i] - maxl) * inv_t);
+            sum_all += s->probs[i];
+        }
+        const double floor_p = V > 1 ? (1.0 - s->top_p) / (double)(V - 1) * sum_all : 0.0;
+        n_rank = 0;
+        for (int i = 0; i < V; i++) {
+            if (s->probs[i] > 0.0 && s->probs[i] >= floor_p) {
+                s->ranked[n_rank].logit = logits[i];
+                s->ranked[n_rank].id = i;
+                n_rank++;
+            }
+        }
+        if (n_rank == 0) return best;   /* every logit NaN */
+    } else {
+        for (int i = 0; i < V; i++) {
+            s->ranked[i].logit = logits[i];
+            s->ranked[i].id = i;
+        }
     }
-    qsort(s->ranked, (size_t)V, sizeof *s->ranked, cmp_entry);
-    int n = cut_k ? s->top_k : V;
+    qsort(s->ranked, (size_t)n_rank, sizeof *s->ranked, cmp_entry);
+    int n = cut_k ? s->top_k : n_rank;
     double sum = 0.0;
     for (int r = 0; r < n; r++) {
         float l = s->ranked[r].logit;
@@ -95,9 +119,9 @@ int sampler_sample(sampler *s, const float *logits) {
         sum += s->probs[r];
     }
     if (cut_p) {
-        /* Nucleus: the shortest rank prefix holding top_p of the kept mass
-         * (at least one token). */
-        double need = s->top_p * sum, acc = 0.0;
+        /* Nucleus: the shortest rank prefix holding top_p of the mass left
+         * by top-k (all V tokens without it), at least one token. */
+        double need = s->top_p * (cut_k ? sum : sum_all), acc = 0.0;
         int m = 0;
         while (m < n) {
             acc += s->probs[m++];

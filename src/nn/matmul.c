@@ -176,19 +176,28 @@ static ukr_desc ukr_pick(matmul_isa isa) {
 }
 
 /* Blocking (Goto & van de Geijn 2008, "Anatomy of high-performance matrix
- * multiplication"; loop order as in BLIS): a KC x NC block of B is packed once
- * and shared by all threads (it lives in L2/L3), each thread packs its own
- * MC x KC block of A (L2), and the micro-kernel streams one KC x NR B panel
- * (L1) against MR-row A panels. KC is a fixed constant, so every output element
- * is summed in the same k order whatever the thread count. */
+ * multiplication"; loop nest as in BLIS): a KC x NC block of B is packed once
+ * per (jc, pc) and shared by all threads, each thread packs its own MC x KC
+ * block of A, and the micro-kernel multiplies one MR-row A micro-panel by one
+ * NR-column B micro-panel. Innermost we keep the A micro-panel (MR x KC = 8 KB)
+ * in L1 and stream the B panels (KC x NR = 32 KB each) of the 1 MB B block from
+ * L2 (MATMUL_LOOP_AB=1); the BLIS order (B micro-panel in L1, A streamed) is
+ * kept selectable. KC=256, NC=1024, loop order AB measured best of 8 variants
+ * (KC 128-384, NC 640-4096, MC 128/384, both orders) on the 2-vCPU AVX-512
+ * dev host, though within a few percent of each other on that noisy host.
+ * KC is a fixed constant, so every output element is summed in the same k
+ * order whatever the thread count. */
 #ifndef KC
 #define KC 256
 #endif
 #ifndef NC
-#define NC 4096
+#define NC 1024
 #endif
 #ifndef MC_MAX
 #define MC_MAX 384
+#endif
+#ifndef MATMUL_LOOP_AB
+#define MATMUL_LOOP_AB 1
 #endif
 
 static int max_threads(void) {
@@ -270,10 +279,6 @@ static void pack_b(float *dst, const float *B, size_t rsb, size_t csb, int j0, i
     }
 }
 
-#ifndef MATMUL_LOOP_AB
-#define MATMUL_LOOP_AB 0
-#endif
-
 /* One MR x NR tile of C; an edge tile (rows < mr or cols < nr) is computed
  * whole into `tile` and its valid part combined with C by the same rule. */
 static inline void run_tile(const ukr_desc *u, size_t kc, const float *ap, const float *bp, float *c,
@@ -338,6 +343,12 @@ static void gemm_own(const ukr_desc *u, int M, int Ncols, int K, const float *A,
                     float *dst = bpack + (size_t)q * kc * nr;
                     const int j0 = jc + q * nr;
 #ifdef MATMUL_X86
+                    if (u->simd_pack && csb == 1) { /* B rows contiguous: copy */
+                        const int cols = Ncols - j0;
+                        matmul_pack_n_avx512(dst, B + (size_t)pc * rsb + (size_t)j0, rsb, 32,
+                                             cols < 32 ? cols : 32, kc);
+                        continue;
+                    }
                     if (u->simd_pack && rsb == 1) { /* B^T rows contiguous in k: transpose */
                         const float *src = B + (size_t)j0 * csb + (size_t)pc;
                         const int cols = Ncols - j0;
@@ -362,6 +373,12 @@ static void gemm_own(const ukr_desc *u, int M, int Ncols, int K, const float *A,
                             matmul_pack_t8x2_avx512(apack + (size_t)ir * kc,
                                                     A + (size_t)(ic + ir) * rsa + (size_t)pc, rsa,
                                                     rows, kc);
+                        }
+                    } else if (u->simd_pack && rsa == 1) { /* A columns contiguous: copy */
+                        for (int ir = 0; ir < mcur; ir += mr) {
+                            const int rows = mcur - ir < mr ? mcur - ir : mr;
+                            matmul_pack_n_avx512(apack + (size_t)ir * kc,
+                                                 A + (size_t)(ic + ir) + (size_t)pc * csa, csa, 8, rows, kc);
                         }
                     } else
 #endif
@@ -388,20 +405,27 @@ static void gemm_own(const ukr_desc *u, int M, int Ncols, int K, const float *A,
     }
 }
 
-/* dbias[o] += sum_n dout[n,o]: each o summed by one thread in n order. */
+/* dbias[o] += sum_n dout[n,o]: each o summed by one thread in n order. Full
+ * chunks run a constant-length inner loop, which the compiler vectorizes. */
 static void bias_backward(float *dbias, const float *dout, int N, int OC) {
-    enum { CHUNK = 256 };
+    enum { CHUNK = 64 };
     const int nchunks = (OC + CHUNK - 1) / CHUNK;
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < nchunks; ch++) {
-        const int o0 = ch * CHUNK, o1 = OC - o0 < CHUNK ? OC : o0 + CHUNK;
-        float acc[CHUNK];
-        for (int o = o0; o < o1; o++) acc[o - o0] = 0.0f;
-        for (int n = 0; n < N; n++) {
-            const float *g = dout + (size_t)n * OC;
-            for (int o = o0; o < o1; o++) acc[o - o0] += g[o];
+        const int o0 = ch * CHUNK, len = OC - o0 < CHUNK ? OC - o0 : CHUNK;
+        float acc[CHUNK] = {0};
+        if (len == CHUNK) {
+            for (int n = 0; n < N; n++) {
+                const float *g = dout + (size_t)n * OC + o0;
+                for (int o = 0; o < CHUNK; o++) acc[o] += g[o];
+            }
+        } else {
+            for (int n = 0; n < N; n++) {
+                const float *g = dout + (size_t)n * OC + o0;
+                for (int o = 0; o < len; o++) acc[o] += g[o];
+            }
         }
-        for (int o = o0; o < o1; o++) dbias[o] += acc[o - o0];
+        for (int o = 0; o < len; o++) dbias[o0 + o] += acc[o];
     }
 }
 

@@ -103,6 +103,9 @@ void matmul_ukr_avx2(size_t kc, const float *a, const float *b, float *c, size_t
 void matmul_pack_t16_avx512(float *dst, size_t dst_stride, const float *src, size_t ld, int rows,
                             int kc);
 void matmul_pack_t8x2_avx512(float *dst, const float *src, size_t ld, int rows, int kc);
+/* Copying packer (AVX-512): dst[k*width + j] = src[k*ld + j] for j < valid,
+ * zero up to width (8 or 32); dst 64-byte aligned when width is 32. */
+void matmul_pack_n_avx512(float *dst, const float *src, size_t ld, int width, int valid, int kc);
 
 /* Peak FMA probe (benchmarks): returns a value only to keep the work alive;
  * does iters * MATMUL_PEAK_CHAINS * (16 or 8 lanes) * 2 flops. */

@@ -120,6 +120,26 @@ void matmul_pack_t8x2_avx512(float *dst, const float *src, size_t ld, int rows, 
     }
 }
 
+/* Non-transposing pack: dst[k*width + j] = src[k*ld + j] for j < valid, zero
+ * for valid <= j < width; width is 8 (an A panel) or 32 (a B panel). Masked
+ * loads keep the edge panels in the same loop. */
+void matmul_pack_n_avx512(float *dst, const float *src, size_t ld, int width, int valid, int kc) {
+    if (width == 8) {
+        const __mmask16 m = (__mmask16)((1u << valid) - 1u);
+        for (int k = 0; k < kc; k++)
+            _mm256_storeu_ps(dst + (size_t)k * 8,
+                             _mm512_castps512_ps256(_mm512_maskz_loadu_ps(m, src + (size_t)k * ld)));
+        return;
+    }
+    const __mmask16 m0 = (__mmask16)(valid >= 16 ? 0xFFFFu : (1u << valid) - 1u);
+    const __mmask16 m1 = (__mmask16)(valid >= 32 ? 0xFFFFu : valid <= 16 ? 0u : (1u << (valid - 16)) - 1u);
+    for (int k = 0; k < kc; k++) {
+        const float *s = src + (size_t)k * ld;
+        _mm512_store_ps(dst + (size_t)k * 32, _mm512_maskz_loadu_ps(m0, s));
+        _mm512_store_ps(dst + (size_t)k * 32 + 16, _mm512_maskz_loadu_ps(m1, s + 16));
+    }
+}
+
 /* Peak-rate probe for benchmarks: `iters` steps of MATMUL_PEAK_CHAINS (16)
  * independent FMA chains, so FMA latency is hidden and the loop runs at the
  * core's FMA throughput (2 flops per lane per FMA). */

@@ -87,3 +87,30 @@ void matvec_forward_isa(matvec_isa isa, float *out, const float *inp, const floa
 void matvec_forward(float *out, const float *inp, const float *weight, int C, int OC) {
     matvec_forward_isa(MATVEC_ISA_AUTO, out, inp, weight, C, OC);
 }
+
+static float read_scalar(const float *p, size_t n) {
+    float s[8] = { 0 };   /* eight chains, so the adds do not serialise the loads */
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) s[j] += p[i + j];
+    for (; i < n; i++) s[0] += p[i];
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+float matvec_read_sum(const float *p, size_t n) {
+    float (*rd)(const float *, size_t) = read_scalar;
+#ifdef MV_X86
+    matvec_isa isa = matvec_isa_best();
+    if (isa == MATVEC_ISA_AVX512) rd = matvec_read_avx512;
+    else if (isa == MATVEC_ISA_AVX2) rd = matvec_read_avx2;
+#endif
+    const size_t chunk = (size_t)1 << 16;   /* 256 KB per step */
+    long long nchunks = (long long)((n + chunk - 1) / chunk);
+    float total = 0.0f;
+#pragma omp parallel for schedule(static) reduction(+ : total)
+    for (long long k = 0; k < nchunks; k++) {
+        size_t i0 = (size_t)k * chunk, m = n - i0 < chunk ? n - i0 : chunk;
+        total += rd(p + i0, m);
+    }
+    return total;
+}

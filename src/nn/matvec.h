@@ -10,6 +10,8 @@
 #ifndef ROPEGPT_NN_MATVEC_H
 #define ROPEGPT_NN_MATVEC_H
 
+#include <stddef.h>
+
 typedef enum {
     MATVEC_ISA_AUTO = 0,
     MATVEC_ISA_SCALAR = 1,
@@ -34,8 +36,15 @@ void matvec_forward_isa(matvec_isa isa, float *out, const float *inp, const floa
 /* Scalar reference twin: plain c order, float accumulation. */
 void matvec_forward_naive(float *out, const float *inp, const float *weight, int C, int OC);
 
+/* Bandwidth probe for benchmarks: streams p[0..n) once (OpenMP over
+ * chunks, best ISA) and returns a sum of it, so the reads cannot be
+ * optimised away. Deterministic for a fixed thread count only. */
+float matvec_read_sum(const float *p, size_t n);
+
 /* ---- internal: per-ISA row kernels, rows [r0, r1), no threading inside ---- */
 void matvec_rows_avx2(float *out, const float *inp, const float *weight, int C, int r0, int r1);
 void matvec_rows_avx512(float *out, const float *inp, const float *weight, int C, int r0, int r1);
+float matvec_read_avx2(const float *p, size_t n);
+float matvec_read_avx512(const float *p, size_t n);
 
 #endif

@@ -59,6 +59,18 @@ rope_status rope_freqs(const rope_config *cfg, int64_t seq_len,
         fn(&one, seq_len, &inv1, &inv1, &attn);
     }
     if (!isnan(cfg->scaling.attention_factor)) attn = cfg->scaling.attention_factor;
+    /* Parameters that each pass validation can still overflow a scaling's
+     * arithmetic: base 1e-320 makes base^(-2i/d) Inf, an NTK factor of 1e-320
+     * makes the scaled base 0, a huge YaRN mscale or extrapolation factor
+     * makes Inf or NaN (found by tests/fuzz/fuzz_rope_config.c). Refuse such
+     * a result rather than hand out Inf/NaN angles; above 1e280 radians per
+     * position, p * inv_freq overflows for a position or key shift near
+     * 2^63. With inv_freq NULL only the attention factor is computed, so
+     * only it is checked. */
+    if (!isfinite(attn) || !(attn > 0.0)) return ROPE_EPARAM;
+    if (inv_freq)
+        for (int i = 0; i < cfg->rotary_dim / 2; i++)
+            if (!(inv_freq[i] >= 0.0 && inv_freq[i] <= 1e280)) return ROPE_EPARAM;
     if (attention_factor) *attention_factor = attn;
     return ROPE_OK;
 }

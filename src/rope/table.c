@@ -29,8 +29,21 @@ void rope_row_compute(const double *inv_freq, int n_pairs, double factor, double
         double hi = pos * inv_freq[i];
         double lo = fma(pos, inv_freq[i], -hi);
         double c = cos(hi), s = sin(hi);
-        double cc = c - s * lo;
-        double ss = s + c * lo;
+        /* The first-order correction needs a small lo: for |lo| <= 2^-20 its
+         * error lo^2/2 <= 2^-41 is far below a float ulp. A huge angle (base
+         * below 1, a small linear factor, a long key shift) has |lo| up to
+         * ulp(hi)/2, of any size; then the exact angle-addition formula is
+         * used (found by tests/fuzz/fuzz_rope_config.c: base 5e-299 gave
+         * cos values of 1e33). */
+        double cc, ss;
+        if (fabs(lo) <= 0x1p-20) {
+            cc = c - s * lo;
+            ss = s + c * lo;
+        } else {
+            double cl = cos(lo), sl = sin(lo);
+            cc = c * cl - s * sl;
+            ss = s * cl + c * sl;
+        }
         cos_out[i] = (float)(factor * cc);
         sin_out[i] = (float)(factor * ss);
     }

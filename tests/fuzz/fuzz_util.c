@@ -24,6 +24,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Each harness uses only some of these helpers. */
+#define FUZZ_HELPER static __attribute__((unused))
+
 /* ---------------------------------------------------------------- cursor */
 
 typedef struct {
@@ -31,16 +34,16 @@ typedef struct {
     size_t n, pos;
 } fuzz_cursor;
 
-static uint8_t fuzz_u8(fuzz_cursor *c) { return c->pos < c->n ? c->p[c->pos++] : 0; }
+FUZZ_HELPER uint8_t fuzz_u8(fuzz_cursor *c) { return c->pos < c->n ? c->p[c->pos++] : 0; }
 
-static uint64_t fuzz_raw(fuzz_cursor *c, int bytes) {
+FUZZ_HELPER uint64_t fuzz_raw(fuzz_cursor *c, int bytes) {
     uint64_t v = 0;
     for (int i = 0; i < bytes; i++) v |= (uint64_t)fuzz_u8(c) << (8 * i);
     return v;
 }
 
 /* An int: mostly small (0..255), sometimes an edge value, sometimes raw. */
-static int fuzz_int(fuzz_cursor *c) {
+FUZZ_HELPER int fuzz_int(fuzz_cursor *c) {
     static const int edge[] = { 0, -1, 1, 2, 3, 4, 64, 128, INT_MAX, INT_MIN, INT_MAX / 2 + 1, -2 };
     uint8_t sel = fuzz_u8(c);
     if (sel < 192) return (int)fuzz_u8(c);
@@ -48,7 +51,7 @@ static int fuzz_int(fuzz_cursor *c) {
     return (int)(uint32_t)fuzz_raw(c, 4);
 }
 
-static int64_t fuzz_i64(fuzz_cursor *c) {
+FUZZ_HELPER int64_t fuzz_i64(fuzz_cursor *c) {
     static const int64_t edge[] = { 0, -1, 1, 2, 2048, 4096, INT64_MAX, INT64_MIN, (int64_t)1 << 31, 1 << 20 };
     uint8_t sel = fuzz_u8(c);
     if (sel < 160) return (int64_t)fuzz_raw(c, 2);
@@ -57,7 +60,7 @@ static int64_t fuzz_i64(fuzz_cursor *c) {
 }
 
 /* A double: an edge value from the table, or 8 raw bytes (any bit pattern). */
-static double fuzz_double(fuzz_cursor *c) {
+FUZZ_HELPER double fuzz_double(fuzz_cursor *c) {
     static const double edge[] = { 0.0, -0.0, 1.0, -1.0, 2.0, 0.5, 4.0, 8.0, 16.0, 32.0, 1e4, 5e5,
                                    1e-300, 1e300, 4.9e-324, 1.7976931348623157e308, 1e-5, 64.0,
                                    0.1, 1.5, 3.0, 1e6, 1e-2 };
@@ -83,11 +86,11 @@ static double fuzz_double(fuzz_cursor *c) {
 static char fuzz_tmp_paths[4][512];
 static int fuzz_tmp_count;
 
-static void fuzz_tmp_cleanup(void) {
+FUZZ_HELPER void fuzz_tmp_cleanup(void) {
     for (int i = 0; i < fuzz_tmp_count; i++) unlink(fuzz_tmp_paths[i]);
 }
 
-static const char *fuzz_tmp_write(int slot, const char *tag, const uint8_t *data, size_t size) {
+FUZZ_HELPER const char *fuzz_tmp_write(int slot, const char *tag, const uint8_t *data, size_t size) {
     if (slot < 0 || slot >= 4) return NULL;
     if (!fuzz_tmp_paths[slot][0]) {
         const char *dir = getenv("TMPDIR");
@@ -114,15 +117,15 @@ static const char *fuzz_tmp_write(int slot, const char *tag, const uint8_t *data
 
 /* ------------------------------------------------------- little endian */
 
-static void fuzz_put_u32(uint8_t *p, uint32_t v) {
+FUZZ_HELPER void fuzz_put_u32(uint8_t *p, uint32_t v) {
     for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
-static void fuzz_put_u64(uint8_t *p, uint64_t v) {
+FUZZ_HELPER void fuzz_put_u64(uint8_t *p, uint64_t v) {
     for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* 1 if s is one line (no newline) and not empty: the readers promise one
  * line in err. */
-static int fuzz_one_line(const char *s) { return s[0] != 0 && strchr(s, '\n') == NULL; }
+FUZZ_HELPER int fuzz_one_line(const char *s) { return s[0] != 0 && strchr(s, '\n') == NULL; }
 
 #endif

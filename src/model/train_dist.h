@@ -1,0 +1,120 @@
+/*
+ * train_dist.h — data-parallel training over a dist group (util/dist.h): the
+ * pieces the training loop (train.c) calls so that N ranks together take the
+ * same optimizer steps as one process with N times the batch.
+ *
+ *  - Batches: every rank draws the GLOBAL batch of N*B windows from the
+ *    shared seeded stream (so every rank's data RNG stays identical, which is
+ *    what the checkpoint saves) and keeps rows r, r+N, r+2N, ...; 2 ranks x
+ *    B/2 therefore see exactly the windows of 1 rank x B. The evaluation
+ *    batches are split the same way and the losses averaged.
+ *  - Gradients: each rank's mean-loss gradient is summed over the ranks and
+ *    divided by N, in buckets (one bucket per group of layers, the LM head and
+ *    final LayerNorm with the last layer, the embeddings last) with
+ *    non-blocking all-reduces. train_dist_layer_done(l) starts a bucket as
+ *    soon as its layers are done; gpt_backward has no per-layer callback yet,
+ *    so today every bucket starts right after the backward pass (no overlap).
+ *  - ZeRO stage 1 (Rajbhandari et al. 2020, "ZeRO: Memory Optimizations
+ *    Toward Training Trillion Parameter Models", stage P_os): the AdamW
+ *    moments are split into N contiguous shards of the flat buffer; gradients
+ *    are reduce-scattered, each rank clips (global norm via one all-reduce)
+ *    and updates its shard, and the parameters are all-gathered. The model's
+ *    full-size m, v are freed (model.m_memory = v_memory = NULL).
+ *  - Checkpoints: collective; rank 0 gathers the moments (ZeRO) and writes;
+ *    the batch saved is the global batch N*B, so a resumed run on M ranks
+ *    takes (N*B)/M rows each and continues the same training.
+ * Every function accepts td == NULL and then does what a single process does
+ * (plain dataset_batch, adamw_step, ...), so the loop calls them
+ * unconditionally. Collective functions must be called by every rank in the
+ * same order. Nothing prints or exits.
+ */
+#ifndef ROPEGPT_TRAIN_DIST_H
+#define ROPEGPT_TRAIN_DIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data/dataset.h"
+#include "model/adamw.h"
+#include "model/checkpoint.h"
+#include "model/gpt.h"
+#include "model/train.h"
+#include "util/dist.h"
+
+typedef struct {
+    int n;                 /* ranges in use */
+    size_t off[16], len[16];
+    int first_layer;       /* lowest layer in the bucket; -1: embeddings (after the last layer) */
+    int started;
+} train_dist_bucket;
+
+typedef struct train_dist {
+    const dist *d;         /* borrowed */
+    gpt *model;            /* borrowed */
+    int zero;              /* 0 or 1 (ZeRO stage) */
+    size_t n;              /* parameters */
+    size_t *counts, *displs; /* (size) ZeRO shards of [0, n) */
+    size_t lo, cnt;        /* this rank's shard */
+    float *m, *v;          /* ZeRO: moment shards (cnt) */
+    float *gshard;         /* ZeRO: reduced gradient shard (cnt) */
+    int *ginp, *gtgt;      /* (size*B*T) one global batch */
+    size_t gcap;
+    int nbuckets;
+    train_dist_bucket *buckets;
+    dist_reqs reqs;
+} train_dist;
+
+/* Sets up td for trainer tr (fresh or resumed, before trainer_run) on group
+ * d. zero: 0 or 1. A resumed trainer's tc.B is the global batch from the
+ * checkpoint and becomes tc.B / size (an error if it does not divide). With
+ * zero = 1 this rank's shard of the model's moments is copied out and the
+ * full arrays freed. The caller then sets tr->dist = td. Local (not
+ * collective). 0 ok, -1 with a one-line reason in err; td is then zeroed. */
+int train_dist_init(train_dist *td, const dist *d, trainer *tr, int zero, char *err, size_t errlen);
+
+void train_dist_free(train_dist *td);
+
+int train_dist_rank(const train_dist *td);   /* 0 if td is NULL */
+int train_dist_size(const train_dist *td);   /* 1 if td is NULL */
+
+/* Bytes of AdamW state (m and v) this rank holds, and what one process would. */
+size_t train_dist_opt_bytes(const train_dist *td, size_t *full_bytes);
+
+/* Hash of everything that must match across ranks: model and training
+ * config (not threads), step, data RNG, AdamW step, data fingerprint, a
+ * sample of the parameters, and zero. */
+uint64_t train_dist_hash(const trainer *tr, int zero);
+
+/* This rank's B rows of the global batch of size*B windows (see above);
+ * td NULL: dataset_batch. r advances by the global batch's draws. */
+data_status train_dist_batch(train_dist *td, const dataset *ds, data_split split, rng_state *r, int B, int T,
+                             int *inp, int *tgt);
+
+/* This rank's B rows of evaluation batch k of size*B windows. */
+data_status train_dist_eval_batch(train_dist *td, const dataset *ds, data_split split, int k, int B, int T,
+                                  int *inp, int *tgt);
+
+/* Collective: mean of x over the ranks (double). td NULL: x. */
+double train_dist_mean(train_dist *td, double x);
+
+/* Collective: 1 if flag is nonzero on any rank. td NULL: flag != 0. */
+int train_dist_any(train_dist *td, int flag);
+
+/* For a per-layer callback from the backward pass: the parameter gradients
+ * of layer l are final; starts every bucket whose layers are all done.
+ * Collective in the sense that every rank must report the same layers. */
+void train_dist_layer_done(train_dist *td, int l);
+
+/* Collective: averages the gradients over the ranks and takes one AdamW step
+ * (opt->lr set by the caller); ZeRO: sharded as described above. td NULL:
+ * adamw_step on the whole model. Returns the global gradient norm before
+ * clipping (of the averaged gradient), NAN on an internal error. */
+double train_dist_step(train_dist *td, adamw *opt, gpt *m);
+
+/* Collective: writes ck (filled by the caller from rank-local state; its
+ * m, v may be NULL under ZeRO) to path from rank 0, with the gathered
+ * moments and tc.B = B * size. Every rank gets rank 0's outcome: 0 ok, -1
+ * with a reason in err. td NULL: checkpoint_save. */
+int train_dist_save(train_dist *td, const checkpoint *ck, const char *path, char *err, size_t errlen);
+
+#endif

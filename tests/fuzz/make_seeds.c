@@ -1,0 +1,178 @@
+/*
+ * make_seeds.c — writes the fuzzers' seed corpora: small valid inputs from
+ * which libFuzzer's mutations start, one folder per harness under the folder
+ * given (tests/fuzz/corpus). `make fuzz-seeds` runs it; its output is
+ * committed, and the replay test (tests/test_fuzz_replay.c) checks that the
+ * checkpoint seeds still load, so a format change that makes them stale
+ * fails `make test` until they are rewritten.
+ *   checkpoint/  real model.bin files (checkpoint_save) of tiny models, one
+ *                per position encoding, both RoPE layouts.
+ *   rope_config/ byte strings in fuzz_rope_config.c's encoding: every
+ *                scaling type, full and partial rotary, both layouts.
+ *   args/        command byte + NUL-separated argv of valid train / sample calls.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/checkpoint.h"
+#include "model/gpt.h"
+#include "util/io.h"
+#include "util/rng.h"
+
+static int write_seed(const char *root, const char *harness, const char *name, const void *p, size_t n) {
+    char dir[1024], path[1200], err[512];
+    snprintf(dir, sizeof dir, "%s/%s", root, harness);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (io_mkdir_p(dir, err, sizeof err) || io_write_atomic(path, p, n, err, sizeof err)) {
+        fprintf(stderr, "make_seeds: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- checkpoint */
+
+static int checkpoint_seed(const char *root, const char *name, pe_type pe, rope_layout layout, int V) {
+    checkpoint ck;
+    memset(&ck, 0, sizeof ck);
+    ck.cfg = gpt_config_default();
+    ck.cfg.V = V;
+    ck.cfg.L = 1;
+    ck.cfg.NH = 2;
+    ck.cfg.C = 8;
+    ck.cfg.maxT = 8;
+    ck.cfg.pe = pe;
+    ck.cfg.rope_layout = layout;
+    ck.cfg.rope_fraction = pe == PE_ROPE && layout == ROPE_LAYOUT_HALF ? 0.5 : 1.0;
+    ck.tc = train_config_default();
+    ck.tc.B = 2;
+    ck.tc.steps = 10;
+    ck.tc.save_every = 1;
+    ck.tokenizer = CHECKPOINT_TOKENIZER_BYTES;
+    ck.vocab = (uint32_t)V;
+    ck.step = 3;
+    rng_init(&ck.data_rng, 7, 2);
+    ck.adamw_t = 3;
+    ck.elapsed_s = 0.25;
+    snprintf(ck.data_path, sizeof ck.data_path, "data/tinyshakespeare.txt");
+    ck.data_len = 1115394;
+    ck.data_crc = 0x12345678u;
+    train_eval_point ev[2] = { { 0, 5.5f }, { 2, 4.25f } };
+    ck.n_evals = 2;
+    ck.evals = ev;
+    size_t sizes[GPT_NUM_TENSORS];
+    ck.n_params = gpt_tensor_sizes(&ck.cfg, sizes);
+    ck.params = malloc(ck.n_params * sizeof(float));
+    ck.m = malloc(ck.n_params * sizeof(float));
+    ck.v = malloc(ck.n_params * sizeof(float));
+    int rc = -1;
+    if (ck.params && ck.m && ck.v) {
+        rng_state r;
+        rng_init(&r, 1, 0);
+        rng_fill_normal(&r, ck.params, ck.n_params, 0.0f, 0.02f);
+        rng_fill_normal(&r, ck.m, ck.n_params, 0.0f, 0.001f);
+        for (size_t i = 0; i < ck.n_params; i++) ck.v[i] = ck.m[i] * ck.m[i];
+        char dir[1024], path[1200], err[512];
+        snprintf(dir, sizeof dir, "%s/checkpoint", root);
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        rc = io_mkdir_p(dir, err, sizeof err);
+        if (!rc) rc = checkpoint_save(path, &ck, err, sizeof err);
+        if (rc) fprintf(stderr, "make_seeds: %s\n", err);
+    }
+    free(ck.params);
+    free(ck.m);
+    free(ck.v);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- rope_config */
+
+/* One input in fuzz_rope_config.c's byte encoding (see fuzz_rope_config_one):
+ * head_dim hd, rotary rd, base 10000, the layout, scaling type ty with
+ * factor 2 and original_max_positions 16, a 16-row table, factor arrays of
+ * the right length, seq_len 32, then a 3-token x 2-head strided view at
+ * positions 0, 5, 17 (past the table) and 200, and a key shift of 3. */
+static size_t rope_seed(unsigned char *b, int hd, int rd, int layout, int ty) {
+    size_t n = 0;
+    b[n++] = (unsigned char)(2 | 4 | (rd == hd ? 1 : 0));   /* presence bits */
+    b[n++] = 0; b[n++] = (unsigned char)hd;                  /* head_dim */
+    if (rd != hd) { b[n++] = 0; b[n++] = (unsigned char)rd; }
+    b[n++] = (unsigned char)layout;
+    b[n++] = (unsigned char)ty;
+    b[n++] = 1 | 2;                                          /* fuzz factor, original_max */
+    b[n++] = 4;                                              /* factor = edge[4] = 2.0 */
+    b[n++] = 0; b[n++] = 16; b[n++] = 0;                     /* original_max_positions 16 */
+    b[n++] = 16;                                             /* max_positions */
+    b[n++] = 1; b[n++] = 1;                                  /* n_factors = rd / 2 */
+    b[n++] = 0; b[n++] = 32; b[n++] = 0;                     /* seq_len 32 */
+    b[n++] = 3; b[n++] = 1; b[n++] = 1; b[n++] = 2; b[n++] = 3;   /* 3 tokens, 2 heads, strides */
+    const unsigned char pos[] = { 0, 0, 0, 5, 176 + 5, 0, 200 };
+    memcpy(b + n, pos, sizeof pos);
+    n += sizeof pos;
+    for (int i = 0; i < 3 * 2 * (hd + 3) + 4; i++) b[n++] = (unsigned char)(i * 37 + 11);
+    b[n++] = 0; b[n++] = 3; b[n++] = 0;                      /* shift delta 3 */
+    b[n++] = 0; b[n++] = 2; b[n++] = 0; b[n++] = (unsigned char)hd; b[n++] = 0;
+    b[n++] = (unsigned char)rd; b[n++] = 2; b[n++] = 0; b[n++] = 1;   /* permute 2 heads, 1 col */
+    return n;
+}
+
+/* ---------------------------------------------------------------- args */
+
+static size_t args_seed(unsigned char *b, int cmd, const char *const *argv) {
+    size_t n = 0;
+    b[n++] = (unsigned char)cmd;
+    for (int i = 0; argv[i]; i++) {
+        size_t k = strlen(argv[i]);
+        memcpy(b + n, argv[i], k + 1);
+        n += k + 1;
+    }
+    return n - 1;   /* the last NUL is implied */
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: fuzz_seeds OUT_DIR (tests/fuzz/corpus)\n");
+        return 2;
+    }
+    const char *root = argv[1];
+    int bad = 0;
+    bad |= checkpoint_seed(root, "rope_interleaved.bin", PE_ROPE, ROPE_LAYOUT_INTERLEAVED, 16);
+    bad |= checkpoint_seed(root, "rope_half_partial.bin", PE_ROPE, ROPE_LAYOUT_HALF, 16);
+    bad |= checkpoint_seed(root, "learned.bin", PE_LEARNED, ROPE_LAYOUT_INTERLEAVED, 16);
+    bad |= checkpoint_seed(root, "none.bin", PE_NONE, ROPE_LAYOUT_INTERLEAVED, 16);
+    bad |= checkpoint_seed(root, "sinusoidal.bin", PE_SINUSOIDAL, ROPE_LAYOUT_INTERLEAVED, 16);
+    bad |= checkpoint_seed(root, "alibi.bin", PE_ALIBI, ROPE_LAYOUT_INTERLEAVED, 16);
+    bad |= checkpoint_seed(root, "rope_v256.bin", PE_ROPE, ROPE_LAYOUT_INTERLEAVED, 256);
+
+    unsigned char b[4096];
+    for (int ty = 0; ty < ROPE_SCALING_COUNT; ty++) {
+        char name[64];
+        snprintf(name, sizeof name, "scaling%d_full.bin", ty);
+        bad |= write_seed(root, "rope_config", name, b, rope_seed(b, 8, 8, ty % 2, ty));
+        snprintf(name, sizeof name, "scaling%d_partial.bin", ty);
+        bad |= write_seed(root, "rope_config", name, b, rope_seed(b, 12, 6, (ty + 1) % 2, ty));
+    }
+    bad |= write_seed(root, "rope_config", "head64.bin", b, rope_seed(b, 64, 64, 0, 0));
+
+    const char *const train1[] = { "--pe", "rope", "--layers", "1", "--heads", "2", "--dim", "8", "--ctx", "8",
+                                   "--steps", "5", "--batch", "2", "--rope-layout", "half", "--rope-base=500",
+                                   "--rope-fraction", "0.5", "--quiet", NULL };
+    const char *const train2[] = { "--pe=learned", "--lr", "3e-4", "--min-lr", "1e-5", "--warmup", "10",
+                                   "--beta2", "0.95", "--weight-decay", "0", "--grad-clip", "0", "--accum", "2",
+                                   "--eval-every", "3", "--eval-batches", "1", "--seed", "18446744073709551615",
+                                   "--threads", "1", "--save-every", "1", "--out", "runs/x", "--force", NULL };
+    const char *const train3[] = { "--resume", "runs/x", "--threads", "2", "--stop-after", "4", NULL };
+    const char *const train4[] = { "--help", NULL };
+    const char *const sample1[] = { "--prompt", "ROMEO:", "--tokens", "20", "--temperature", "0.5", "--top-k",
+                                    "5", "--seed", "3", "--threads", "1", NULL };
+    const char *const sample2[] = { "--temperature=0", "--tokens=0", NULL };
+    bad |= write_seed(root, "args", "train_rope.bin", b, args_seed(b, 0, train1));
+    bad |= write_seed(root, "args", "train_all.bin", b, args_seed(b, 0, train2));
+    bad |= write_seed(root, "args", "train_resume.bin", b, args_seed(b, 0, train3));
+    bad |= write_seed(root, "args", "train_help.bin", b, args_seed(b, 0, train4));
+    bad |= write_seed(root, "args", "sample.bin", b, args_seed(b, 1, sample1));
+    bad |= write_seed(root, "args", "sample_greedy.bin", b, args_seed(b, 1, sample2));
+    return bad ? 1 : 0;
+}

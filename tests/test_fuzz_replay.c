@@ -1,0 +1,138 @@
+/*
+ * test_fuzz_replay.c — replays every fuzz input kept in the tree through the
+ * harnesses' entry functions, without libFuzzer, so `make test` (and its
+ * ASan build) re-checks each crash the fuzzers found and fixed
+ * (tests/fuzz/regressions/<harness>/*) and every seed (tests/fuzz/corpus/
+ * <harness>/*). The harness files are included, not linked: the Makefile
+ * compiles only tests/test_*.c, and the same file then builds both this test
+ * and, under mk/fuzz.mk with -DROPEGPT_LIBFUZZER, the fuzzer binary.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "test.h"
+
+#include "fuzz/fuzz_args.c"
+#include "fuzz/fuzz_checkpoint.c"
+#include "fuzz/fuzz_rope_config.c"
+
+typedef int (*fuzz_entry)(const uint8_t *data, size_t size);
+
+/* Reads a whole file; NULL on error. */
+static uint8_t *replay_read(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    uint8_t *buf = malloc(cap);
+    while (buf) {
+        size_t k = fread(buf + n, 1, cap - n, f);
+        n += k;
+        if (n < cap) break;
+        uint8_t *nb = realloc(buf, cap * 2);
+        if (!nb) { free(buf); buf = NULL; break; }
+        buf = nb;
+        cap *= 2;
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* Feeds every regular file of dir to fn; returns the number fed (-1 if the
+ * folder is missing). Each failing file is named in the test output.
+ * quiet: stdout and stderr go to /dev/null during the call (the CLI
+ * harness prints one line per input). */
+static int replay_dir(const char *dir, fuzz_entry fn, int quiet) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int fed = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        size_t len = 0;
+        uint8_t *data = replay_read(path, &len);
+        CHECK(data != NULL);
+        if (!data) continue;
+        int saved_out = -1, saved_err = -1;
+        if (quiet) {
+            fflush(stdout);
+            fflush(stderr);
+            int devnull = open("/dev/null", O_WRONLY);
+            saved_out = dup(1);
+            saved_err = dup(2);
+            if (devnull >= 0) {
+                dup2(devnull, 1);
+                dup2(devnull, 2);
+                close(devnull);
+            }
+        }
+        int rc = fn(data, len);
+        if (quiet) {
+            fflush(stdout);
+            fflush(stderr);
+            if (saved_out >= 0) { dup2(saved_out, 1); close(saved_out); }
+            if (saved_err >= 0) { dup2(saved_err, 2); close(saved_err); }
+        }
+        if (rc != 0) test_fail(__FILE__, __LINE__, "fuzz input %s breaks a promise (rerun the harness on it)", path);
+        free(data);
+        fed++;
+    }
+    closedir(d);
+    return fed;
+}
+
+static void replay_harness(const char *name, fuzz_entry fn, int quiet) {
+#ifdef _OPENMP
+    /* `sample --threads N` sets the OpenMP default for the process. */
+    int threads = omp_get_max_threads();
+#endif
+    char dir[256];
+    snprintf(dir, sizeof dir, "tests/fuzz/corpus/%s", name);
+    int seeds = replay_dir(dir, fn, quiet);
+    CHECK(seeds > 0);   /* every harness has committed seeds */
+    snprintf(dir, sizeof dir, "tests/fuzz/regressions/%s", name);
+    replay_dir(dir, fn, quiet);   /* may be missing: no crash found yet */
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#endif
+}
+
+TEST(fuzz_replay_rope_config) { replay_harness("rope_config", fuzz_rope_config_one, 0); }
+
+TEST(fuzz_replay_checkpoint) { replay_harness("checkpoint", fuzz_checkpoint_one, 0); }
+
+TEST(fuzz_replay_args) { replay_harness("args", fuzz_args_one, 1); }
+
+/* The checkpoint seeds are real model.bin files: if the format changes they
+ * stop loading and the fuzzer would start from junk. Rewrite them with
+ * `make fuzz-seeds`. */
+TEST(fuzz_seeds_checkpoints_load) {
+    DIR *d = opendir("tests/fuzz/corpus/checkpoint");
+    CHECK(d != NULL);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[1024], err[512] = "";
+        snprintf(path, sizeof path, "tests/fuzz/corpus/checkpoint/%s", e->d_name);
+        checkpoint ck;
+        int rc = checkpoint_load(path, &ck, 1, err, sizeof err);
+        if (rc != 0) test_fail(__FILE__, __LINE__, "seed %s no longer loads (%s): run make fuzz-seeds", path, err);
+        checkpoint_free(&ck);
+        n++;
+    }
+    if (d) closedir(d);
+    CHECK(n >= 5);
+}

@@ -2,8 +2,8 @@
  * test_fuzz_replay.c — replays every fuzz input kept in the tree through the
  * harnesses' entry functions, without libFuzzer, so `make test` (and its
  * ASan build) re-checks each crash the fuzzers found and fixed
- * (tests/fuzz/regressions/<harness>/*) and every seed (tests/fuzz/corpus/
- * <harness>/*). The harness files are included, not linked: the Makefile
+ * (every file under tests/fuzz/regressions/<harness>/) and every seed
+ * (tests/fuzz/corpus/<harness>/). The harness files are included, not linked: the Makefile
  * compiles only tests/test_*.c, and the same file then builds both this test
  * and, under mk/fuzz.mk with -DROPEGPT_LIBFUZZER, the fuzzer binary.
  */

@@ -228,12 +228,12 @@ static float overfit(pe_type pe, int steps) {
     c.pe = pe;
     gpt m;
     if (gpt_init(&m, &c, 5) != GPT_OK) return NAN;
-    int B = 4, T = 16;
-    int inp[64], tgt[64];
+    int B = 2, T = 16;
+    int inp[32], tgt[32];
     rng_state r;
     rng_init(&r, 9, 0);
-    random_tokens(&r, inp, 64, c.V);
-    random_tokens(&r, tgt, 64, c.V);
+    random_tokens(&r, inp, 32, c.V);
+    random_tokens(&r, tgt, 32, c.V);
     adamw opt = adamw_default();
     opt.lr = 1e-2f;
     float loss = NAN;
@@ -251,9 +251,11 @@ static float overfit(pe_type pe, int steps) {
 TEST(gpt_overfits_one_batch) {
     /* Random targets can only be fitted by memorising (token, position)
      * pairs, so this needs working gradients through attention and the
-     * position encoding. Starting loss ln 64 = 4.16; 0.1 means memorised. */
-    CHECK(overfit(PE_LEARNED, 200) < 0.1f);
-    CHECK(overfit(PE_ROPE, 200) < 0.1f);
+     * position encoding. Starting loss ln 64 = 4.16; 0.1 means memorised (60 steps reach
+     * ~0.003, so the bound is not tight). */
+    float a = overfit(PE_LEARNED, 60), b = overfit(PE_ROPE, 60);
+    CHECK(a < 0.1f);
+    CHECK(b < 0.1f);
 }
 
 /* Losses of `steps` AdamW steps on Tiny Shakespeare batches. */
@@ -261,7 +263,7 @@ static void train_losses(pe_type pe, uint64_t seed, int steps, float *losses) {
     gpt_config c = gpt_config_default();
     c.L = 2;
     c.C = 32;
-    c.maxT = 32;
+    c.maxT = 16;
     c.pe = pe;
     dataset ds;
     gpt m;
@@ -270,7 +272,7 @@ static void train_losses(pe_type pe, uint64_t seed, int steps, float *losses) {
         dataset_free(&ds);
         return;
     }
-    int B = 4, T = c.maxT;
+    int B = 2, T = c.maxT;
     int *inp = malloc(sizeof(int) * B * T), *tgt = malloc(sizeof(int) * B * T);
     rng_state r;
     rng_init(&r, seed, 2);

@@ -23,6 +23,8 @@
 #include "data/bpe.h"
 #include "model/llama.h"
 #include "model/llama2c.h"
+#include "model/adamw.h"
+#include "model/llama_train.h"
 #include "model/cmd_export.h"
 #include "model/cmd_generate_llama.h"
 #include "util/io.h"
@@ -188,6 +190,92 @@ TEST(llama_kv_cache_decode_matches_full_recompute) {
     CHECK_EQ_INT(llama_forward(&inc, SEQ, NSEQ + 1, 0, 0), LLAMA_EPOS);
     llama_free(&inc);
     llama_free(&full);
+}
+
+/* ------------------------------------------------ training gradients */
+
+/* Mean cross-entropy of the double reference over B rows of T tokens. */
+static double ref_loss(const llama_config *c, const llama_weights *w, const int *inp, const int *tgt, int B, int T) {
+    double *lg = malloc(sizeof(double) * (size_t)T * c->vocab_size), L = 0.0;
+    for (int b = 0; b < B; b++) {
+        ref_forward(lg, c, w, inp + b * T, T);
+        for (int t = 0; t < T; t++) {
+            const double *r = lg + (size_t)t * c->vocab_size;
+            double mx = r[0], s = 0.0;
+            for (int v = 1; v < c->vocab_size; v++) mx = fmax(mx, r[v]);
+            for (int v = 0; v < c->vocab_size; v++) s += exp(r[v] - mx);
+            L += log(s) + mx - r[tgt[b * T + t]];
+        }
+    }
+    free(lg);
+    return L / (B * T);
+}
+
+/* Backward vs central finite differences of the double reference loss, on
+ * 8 entries of every tensor (both classifier variants). Steps: the float
+ * entry moves to fl(w +- 1e-3) and the difference quotient divides by the
+ * exact distance between the two floats, so only truncation error
+ * (~1e-6 times the third derivative) and the double forward's rounding
+ * (~1e-13 / 2e-3) remain. Tolerance rtol 2e-3 + atol 2e-5: float rounding
+ * of the backward at these sizes is ~1e-6 relative; a missing term, wrong
+ * sign or wrong head mapping is O(10%) or more. The float loss must match
+ * the double one within 1e-5 (as in the forward test). */
+TEST(llama_train_gradients_match_finite_differences) {
+    for (int shared = 0; shared <= 1; shared++) {
+        llama_config c = tiny_cfg(shared);
+        llama_trainer tr;
+        CHECK_EQ_INT(llama_train_init(&tr, &c, 3), LLAMA_OK);
+        llama_model src;   /* larger weights than the 0.02 init, so every path carries gradient */
+        CHECK_EQ_INT(llama_init_random(&src, &c, 21 + shared, 0.3f, 1), LLAMA_OK);
+        memcpy(tr.params, src.params, tr.n_params * sizeof(float));
+        llama_free(&src);
+        enum { B = 2, T = 6 };
+        int inp[B * T], tgt[B * T];
+        for (int i = 0; i < B * T; i++) inp[i] = SEQ[i], tgt[i] = SEQ[(i + 5) % NSEQ];
+        float loss = 0.0f;
+        CHECK_EQ_INT(llama_train_forward(&tr, inp, tgt, B, T, &loss), LLAMA_OK);
+        llama_train_zero_grad(&tr);
+        CHECK_EQ_INT(llama_train_backward(&tr), LLAMA_OK);
+        double L0 = ref_loss(&c, &tr.w, inp, tgt, B, T);
+        CHECK_NEAR(loss, L0, 1e-5);
+        const llama_weights *w = &tr.w;
+        const float *starts[] = { w->token_embedding, w->rms_att, w->wq, w->wk, w->wv, w->wo, w->rms_ffn,
+                                  w->w1, w->w2, w->w3, w->rms_final, w->wcls };
+        size_t ends[12];
+        for (int i = 0; i < 11; i++) ends[i] = (size_t)((i < 10 ? starts[i + 1] : w->rms_final + c.dim) - tr.params);
+        ends[11] = shared ? ends[0] : tr.n_params;
+        double worst = 0.0;
+        for (int ti = 0; ti < 12; ti++) {
+            size_t a = (size_t)(starts[ti] - tr.params), n = ends[ti] - a;
+            for (int s = 0; s < 8; s++) {
+                /* Embedding: rows of tokens that occur (the others have zero gradient). */
+                size_t i = ti == 0 || (ti == 11 && shared) ? (size_t)inp[s] * c.dim + (size_t)(s * 7 % c.dim)
+                                                           : a + (n * (size_t)(2 * s + 1)) / 16;
+                float save = tr.params[i];
+                float wp = save + 1e-3f, wm = save - 1e-3f;
+                tr.params[i] = wp;
+                double lp = ref_loss(&c, &tr.w, inp, tgt, B, T);
+                tr.params[i] = wm;
+                double lm = ref_loss(&c, &tr.w, inp, tgt, B, T);
+                tr.params[i] = save;
+                double fd = (lp - lm) / ((double)wp - (double)wm);
+                double g = tr.grads[i];
+                double err = fabs(g - fd) / (2e-3 * fmax(fabs(g), fabs(fd)) + 2e-5);
+                if (err > worst) worst = err;
+                if (!(err <= 1.0))
+                    test_fail(__FILE__, __LINE__, "shared=%d tensor %d index %zu: backward %.9g vs numeric %.9g",
+                              shared, ti, i, g, fd);
+            }
+        }
+        CHECK(worst <= 1.0);
+        /* Accumulation: a second backward doubles the gradients. */
+        size_t iq = (size_t)(w->wq - tr.params) + 5;
+        float g1 = tr.grads[iq];
+        CHECK_EQ_INT(llama_train_backward(&tr), LLAMA_OK);
+        CHECK_CLOSE(tr.grads[iq], 2.0f * g1, 1e-6, 0);
+        CHECK(g1 != 0.0f);
+        llama_train_free(&tr);
+    }
 }
 
 /* ------------------------------------------------ llama2.c files */
@@ -593,4 +681,59 @@ TEST(llama2c_export_then_generate_cli) {
     /* export refuses a file that is not a llama2.c model. */
     const char *ex_bad[] = { "--model", t, "--out", mt, NULL };
     CHECK_EQ_INT(run_cmd(cmd_export, ex_bad, out, sizeof out, NULL, err, sizeof err), 2);
+}
+
+/* The pieces a train loop needs, together: 40 AdamW steps (lr 3e-3, decay
+ * mask from llama_train_decay_mask) on one fixed batch of text must overfit
+ * it — loss from ~ln(256) = 5.5 to below half of that. A broken gradient
+ * stalls well above (a random direction does not halve the loss). Then the
+ * trained weights export as a llama2.c file whose mapped logits equal the
+ * trainer's own at the last position to float rounding (1e-4: trainer and
+ * inference code sum in different orders). */
+TEST(llama_train_adamw_overfits_and_exports) {
+    llama_config c = tiny_cfg(1);
+    c.vocab_size = 256;
+    c.seq_len = 16;
+    llama_trainer tr;
+    CHECK_EQ_INT(llama_train_init(&tr, &c, 1), LLAMA_OK);
+    const char *text = "ROMEO: But soft, what light through yonder window breaks? It is the east.";
+    enum { B = 2, T = 16 };
+    int inp[B * T], tgt[B * T];
+    for (int i = 0; i < B * T; i++) {
+        int off = (i / T) * 20 + i % T;
+        inp[i] = (unsigned char)text[off];
+        tgt[i] = (unsigned char)text[off + 1];
+    }
+    float *mo = calloc(tr.n_params, sizeof(float)), *vo = calloc(tr.n_params, sizeof(float));
+    uint8_t *mask = malloc(tr.n_params);
+    llama_train_decay_mask(&tr, mask);
+    CHECK_EQ_INT(mask[tr.w.rms_att - tr.params], 0);
+    CHECK_EQ_INT(mask[tr.w.wq - tr.params], 1);
+    adamw opt = adamw_default();
+    opt.lr = 3e-3f;
+    float first = 0.0f, loss = 0.0f;
+    for (int step = 0; step < 40; step++) {
+        CHECK_EQ_INT(llama_train_forward(&tr, inp, tgt, B, T, &loss), LLAMA_OK);
+        if (step == 0) first = loss;
+        llama_train_zero_grad(&tr);
+        CHECK_EQ_INT(llama_train_backward(&tr), LLAMA_OK);
+        adamw_step(&opt, tr.params, tr.grads, mo, vo, mask, tr.n_params);
+    }
+    CHECK_NEAR(first, log(256.0), 0.1);   /* 0.02 init: nearly uniform predictions */
+    CHECK(loss < 0.5f * first);
+
+    char path[512], err[256];
+    tmp_path(path, sizeof path, "trained.bin");
+    CHECK_EQ_INT(llama2c_write(path, &c, &tr.w, err, sizeof err), L2C_OK);
+    CHECK_EQ_INT(llama_train_forward(&tr, inp, NULL, 1, T, NULL), LLAMA_OK);
+    llama2c_file f;
+    CHECK_EQ_INT(llama2c_open(&f, path, err, sizeof err), L2C_OK);
+    llama_model m;
+    CHECK_EQ_INT(llama_init_borrowed(&m, &f.cfg, &f.w, T), LLAMA_OK);
+    CHECK_EQ_INT(llama_forward(&m, inp, T, 0, 0), LLAMA_OK);
+    for (int v = 0; v < c.vocab_size; v++) CHECK_CLOSE(m.logits[v], tr.logits[(size_t)(T - 1) * c.vocab_size + v], 1e-4, 1e-4);
+    llama_free(&m);
+    llama2c_close(&f);
+    free(mo), free(vo), free(mask);
+    llama_train_free(&tr);
 }

@@ -202,5 +202,13 @@ TEST(nn_llama_matvec_isas_match_scalar) {
     omp_set_num_threads(nt);
 #endif
     CHECK(memcmp(a, b, (size_t)OC * sizeof(float)) == 0);
+    /* The fused form: same bits as the separate calls (rows 0..99 and
+     * 100..516 of w as two products). */
+    float *outs[2] = { b, b + 100 };
+    const float *ws[2] = { w, w + (size_t)100 * C };
+    int ocs[2] = { 100, OC - 100 };
+    memset(b, 0, (size_t)OC * sizeof(float));
+    matvec_forward_multi(2, outs, ws, ocs, x, C);
+    CHECK(memcmp(a, b, (size_t)OC * sizeof(float)) == 0);
     free(w), free(x), free(a), free(b);
 }

@@ -31,7 +31,9 @@ double grad_clip_global_norm(float *g, size_t n, double max_norm) {
     double norm = grad_global_norm(g, n);
     if (max_norm > 0.0 && norm > max_norm) {
         float scale = (float)(max_norm / norm);
-        #pragma omp parallel for schedule(static)
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n >= 32768)
+#endif
         for (size_t i = 0; i < n; i++) g[i] *= scale;
     }
     return norm;
@@ -46,7 +48,9 @@ double adamw_step(adamw *opt, float *params, float *grads, float *m, float *v,
     /* Bias corrections in double: b^t underflows gracefully and stays exact. */
     const float bc1 = (float)(1.0 - pow((double)b1, (double)opt->t));
     const float bc2 = (float)(1.0 - pow((double)b2, (double)opt->t));
-    #pragma omp parallel for schedule(static)
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n >= 32768)
+#endif
     for (size_t i = 0; i < n; i++) {
         float p = params[i], g = grads[i];
         if (decay == NULL || decay[i]) p -= lr * wd * p;

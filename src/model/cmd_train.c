@@ -23,6 +23,7 @@
 
 #include "data/dataset.h"
 #include "model/checkpoint.h"
+#include "model/cmd_train_dist.h"
 #include "model/gpt.h"
 #include "model/train.h"
 #include "util/args.h"
@@ -100,11 +101,12 @@ typedef struct {
     const char *data, *out, *resume;
     int64_t stop_after;
     int force, quiet;
+    int zero;   /* ZeRO stage for data-parallel runs (0 or 1) */
 } train_opts;
 
 enum { F_PE, F_LAYERS, F_HEADS, F_DIM, F_CTX, F_LAYOUT, F_BASE, F_FRACTION, F_BATCH, F_STEPS, F_LR,
        F_MINLR, F_WARMUP, F_BETA2, F_WD, F_CLIP, F_ACCUM, F_EVERY, F_EBATCH, F_SEED, F_THREADS,
-       F_SAVE, F_DATA, F_OUT, F_RESUME, F_STOP, F_FORCE, F_QUIET, F_COUNT };
+       F_SAVE, F_DATA, F_OUT, F_RESUME, F_STOP, F_FORCE, F_QUIET, F_ZERO, F_COUNT };
 
 static const char *pe_choices[PE_COUNT + 1];
 static const char *const layout_choices[] = { "interleaved", "half", NULL };
@@ -157,6 +159,8 @@ static void build_specs(args_spec *s, train_opts *o) {
                      0, 0, NULL, 0 },
         [F_FORCE] = { "--force", ARG_FLAG, &o->force, "overwrite a run already in --out", 0, 0, 0, 0, NULL, 0 },
         [F_QUIET] = { "--quiet", ARG_FLAG, &o->quiet, "no progress output", 0, 0, 0, 0, NULL, 0 },
+        [F_ZERO] = { "--zero", ARG_INT, &o->zero, "under mpirun: 1 = shard AdamW state over the ranks (ZeRO-1)", 0,
+                     1, 0, 0, NULL, 0 },
     };
     memcpy(s, t, sizeof t);
 }
@@ -233,7 +237,7 @@ static int finish(const trainer *tr, train_status st, const train_result *res, c
     return (st == TRAIN_EIO || st == TRAIN_ECONFIG || st == TRAIN_EDATA) ? 2 : 1;
 }
 
-int cmd_train(int argc, char **argv) {
+static int train_main(train_launch *launch, int argc, char **argv) {
     train_opts o;
     memset(&o, 0, sizeof o);
     o.cfg = gpt_config_default();
@@ -263,7 +267,7 @@ int cmd_train(int argc, char **argv) {
     int rc;
     if (o.resume) {
         /* A resumed run keeps every saved setting: only these may be given. */
-        const int allowed[] = { F_RESUME, F_THREADS, F_DATA, F_STOP, F_QUIET };
+        const int allowed[] = { F_RESUME, F_THREADS, F_DATA, F_STOP, F_QUIET, F_ZERO };
         for (int i = 0; i < F_COUNT; i++) {
             int ok = 0;
             for (size_t k = 0; k < sizeof allowed / sizeof allowed[0]; k++) ok |= (i == allowed[k]);
@@ -312,6 +316,13 @@ int cmd_train(int argc, char **argv) {
         dataset_free(&ds);
         return args_report(PROG, "--out: %s", err);
     }
+    /* Data-parallel runs (mpirun): every rank agrees here; rank 0 alone prints. */
+    if ((rc = train_launch_attach(launch, &tr, o.zero, o.quiet, PROG))) {
+        trainer_free(&tr);
+        dataset_free(&ds);
+        return rc;
+    }
+    o.quiet |= !train_launch_is_root(launch);
 #ifdef _OPENMP
     if (tr.tc.threads > 0) omp_set_num_threads(tr.tc.threads);
     int nthreads = tr.tc.threads > 0 ? tr.tc.threads : omp_get_max_threads();
@@ -344,4 +355,12 @@ int cmd_train(int argc, char **argv) {
     trainer_free(&tr);
     dataset_free(&ds);
     return rc;
+}
+
+int cmd_train(int argc, char **argv) {
+    train_launch launch;
+    int rc = train_launch_begin(&launch, PROG);
+    if (rc) return rc;
+    rc = train_main(&launch, argc, argv);
+    return train_launch_end(&launch, rc, PROG);
 }

@@ -187,7 +187,7 @@ static int curve_plot(compare_state *c, int train, char *err, size_t errlen) {
     int n = 0;
     int64_t w = 1;
     if (train) {
-        w = c->tc.steps / 150 > 1 ? c->tc.steps / 150 : 1;
+        w = c->tc.steps / 100 > 1 ? c->tc.steps / 100 : 1;
         n = (int)((c->tc.steps + w - 1) / w);
     } else {
         n = -1;

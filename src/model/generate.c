@@ -4,10 +4,10 @@
  * over a chunk of new tokens whose attention reads the cached keys and values
  * of every earlier position. The embedding, LayerNorm, GELU and residual
  * layers are the src/nn ones; the chunk's matmuls are matmul_forward_ctx for
- * a prefill and a plain matrix-vector product for one token (packing a weight
- * matrix to multiply it by one vector would read it twice). Attention over
- * the cache repeats attention_forward's arithmetic in the same order, so the
- * cached path differs from a full recompute only by the matmul rounding.
+ * a prefill and matvec_forward for one token (packing a weight matrix to
+ * multiply it by one vector would read it twice). Attention over the cache
+ * repeats attention_forward's arithmetic (dot products summed in 8 lanes),
+ * so the cached path differs from a full recompute by rounding only.
  */
 #include "model/generate.h"
 
@@ -22,6 +22,7 @@
 #include "nn/gelu.h"
 #include "nn/layernorm.h"
 #include "nn/matmul.h"
+#include "nn/matvec.h"
 #include "nn/posenc.h"
 #include "nn/residual.h"
 
@@ -196,21 +197,12 @@ gen_status gen_reset(gen_state *g) {
 
 /* ---------------------------------------------------------------- layers */
 
-/* out (OC) = W (OC, C) @ x (C) + bias. Eight partial sums in a fixed order
- * (the compiler vectorises them without reassociating), each output row
- * reduced by one thread: the same bits for any thread count. */
+/* out (OC) = W (OC, C) @ x (C) + bias: src/nn/matvec's kernel (each row
+ * reduced by one thread in a fixed order, best ISA), then the bias. */
 static void matvec(float *out, const float *x, const float *w, const float *bias, int C, int OC) {
-#pragma omp parallel for schedule(static) if ((size_t)OC * (size_t)C >= 65536)
-    for (int o = 0; o < OC; o++) {
-        const float *wr = w + (size_t)o * (size_t)C;   /* (C) */
-        float acc[8] = { 0 };
-        int c = 0;
-        for (; c + 8 <= C; c += 8)
-            for (int u = 0; u < 8; u++) acc[u] += x[c + u] * wr[c + u];
-        float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        for (; c < C; c++) s += x[c] * wr[c];
-        out[o] = bias ? s + bias[o] : s;
-    }
+    matvec_forward(out, x, w, C, OC);
+    if (bias)
+        for (int o = 0; o < OC; o++) out[o] += bias[o];
 }
 
 /* out (T, OC) = inp (T, C) @ weight^T + bias: batched for a prefill. */
@@ -218,6 +210,20 @@ static void linear(gen_state *g, float *out, const float *inp, const float *weig
                    int C, int OC) {
     if (T == 1) matvec(out, inp, weight, bias, C, OC);
     else matmul_forward_ctx(&g->mm, out, inp, weight, bias, T, C, OC);
+}
+
+/* q . k over one head: eight partial sums in a fixed order, which the
+ * compiler turns into SIMD lanes (a single running sum cannot be
+ * vectorised without reassociating); differs from attention_forward's
+ * serial sum by rounding only. */
+static float dot_head(const float *a, const float *b, int n) {
+    float acc[8] = { 0 };
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int u = 0; u < 8; u++) acc[u] += a[i + u] * b[i + u];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
 }
 
 static int thread_id(void) {
@@ -231,7 +237,7 @@ static int thread_id(void) {
 /* Causal attention of the chunk's T queries (positions p0 .. p0+T-1) over the
  * cached keys/values of layer l, positions 0 .. p, as attention_forward does
  * it: scaled dot product, ALiBi bias -slope*(p - j), max-subtracted softmax,
- * weighted sum of values, every loop in the same order. */
+ * weighted sum of values, in the same order except the 8-lane dot. */
 static void attend(gen_state *g, const float *kc /*(cap, C)*/, const float *vc /*(cap, C)*/, int p0, int T) {
     const gpt_config *c = &g->m->cfg;
     const int C = c->C, NH = c->NH, HS = g->m->HS;
@@ -249,9 +255,7 @@ static void attend(gen_state *g, const float *kc /*(cap, C)*/, const float *vc /
         float maxv = -INFINITY;
         for (int j = 0; j <= p; j++) {
             const float *k = kc + (size_t)j * (size_t)C + (size_t)h * HS;   /* (HS) */
-            float s = 0.0f;
-            for (int i = 0; i < HS; i++) s += q[i] * k[i];
-            s *= scale;
+            float s = dot_head(q, k, HS) * scale;
             if (alibi) s -= slope * (float)(p - j);
             sc[j] = s;
             if (s > maxv) maxv = s;
@@ -264,12 +268,25 @@ static void attend(gen_state *g, const float *kc /*(cap, C)*/, const float *vc /
         }
         const float inv = 1.0f / sum;   /* sum >= 1: the max term contributes exp(0) */
         for (int j = 0; j <= p; j++) sc[j] *= inv;
+        /* Eight output channels at a time summed in a local array (no
+         * aliasing, so the compiler keeps them in one SIMD register); each
+         * o[i] still sums a_j * v_j[i] in j order from 0, as before. */
         float *o = g->atty + (size_t)t * (size_t)C + (size_t)h * HS;   /* (HS) */
-        for (int i = 0; i < HS; i++) o[i] = 0.0f;
-        for (int j = 0; j <= p; j++) {
-            const float *v = vc + (size_t)j * (size_t)C + (size_t)h * HS;   /* (HS) */
-            const float a = sc[j];
-            for (int i = 0; i < HS; i++) o[i] += a * v[i];
+        const float *vh = vc + (size_t)h * HS;                          /* column block of head h */
+        int i0 = 0;
+        for (; i0 + 8 <= HS; i0 += 8) {
+            float acc[8] = { 0 };
+            for (int j = 0; j <= p; j++) {
+                const float *v = vh + (size_t)j * (size_t)C + (size_t)i0;   /* (8) */
+                const float a = sc[j];
+                for (int u = 0; u < 8; u++) acc[u] += a * v[u];
+            }
+            for (int u = 0; u < 8; u++) o[i0 + u] = acc[u];
+        }
+        for (; i0 < HS; i0++) {
+            float acc = 0.0f;
+            for (int j = 0; j <= p; j++) acc += sc[j] * vh[(size_t)j * (size_t)C + (size_t)i0];
+            o[i0] = acc;
         }
     }
 }

@@ -235,7 +235,45 @@ void llama_free(llama_model *m) {
     free(m->logits);
     free(m->all_logits);
     free(m->pos);
+    free(m->bf16);
     memset(m, 0, sizeof *m);
+}
+
+int llama_use_bf16(llama_model *m) {
+    if (!m || !m->w.wq) return LLAMA_ENULL;
+    if (m->bf16) return LLAMA_OK;
+    const llama_config *c = &m->cfg;
+    const llama_weights *w = &m->w;
+    /* wq..wo and w1..w3 are each contiguous in the flat order. */
+    size_t attn = (size_t)(w->rms_ffn - w->wq), mlp = (size_t)(w->rms_final - w->w1);
+    size_t cls = (size_t)c->vocab_size * (size_t)c->dim;
+    uint16_t *b = malloc((attn + mlp + cls) * sizeof(uint16_t));
+    if (!b) return LLAMA_ENOMEM;
+    bf16_convert(b, w->wq, attn);
+    bf16_convert(b + attn, w->w1, mlp);
+    bf16_convert(b + attn + mlp, w->wcls, cls);
+    m->bf16 = b;
+    m->bq = b;
+    m->bk = b + (w->wk - w->wq);
+    m->bv = b + (w->wv - w->wq);
+    m->bo = b + (w->wo - w->wq);
+    m->b1 = b + attn;
+    m->b2 = b + attn + (w->w2 - w->w1);
+    m->b3 = b + attn + (w->w3 - w->w1);
+    m->bcls = b + attn + mlp;
+    return LLAMA_OK;
+}
+
+/* A bf16 weight view at offset off, or NULL when the model has none. */
+static const uint16_t *boff(const llama_model *m, const uint16_t *p, size_t off) {
+    return m->bf16 ? p + off : NULL;
+}
+
+/* One decode product set (T == 1) from the fp32 or the bf16 weights. */
+static void decode_multi(llama_model *m, int n, float *const *out, const float *const *w32,
+                         const uint16_t *const *w16, const int *OC, const float *inp, int C) {
+    if (m->bf16) matvec_bf16_forward_multi(n, out, w16, OC, inp, C);
+    else matvec_forward_multi(n, out, w32, OC, inp, C);
 }
 
 /* out (T,OC) = inp (T,C) @ w^T: one token reads each weight once (matvec);
@@ -312,33 +350,65 @@ int llama_forward(llama_model *m, const int *tokens, int T, int pos0, int all_lo
         float *vc = m->value_cache + (size_t)l * L_stride + (size_t)pos0 * kvd;
 
         rmsnorm_forward(m->xb, NULL, m->x, w->rms_att + (size_t)l * Cs, T, C, c->norm_eps);
-        linear(m, m->q, m->xb, w->wq + lq, T, C, C);
-        linear(m, kc, m->xb, w->wk + lk, T, C, kvd);
-        linear(m, vc, m->xb, w->wv + lk, T, C, kvd);
+        if (T == 1) {   /* decode: q, k, v in one parallel region */
+            float *outs[3] = { m->q, kc, vc };
+            const float *ws[3] = { w->wq + lq, w->wk + lk, w->wv + lk };
+            const uint16_t *bs[3] = { boff(m, m->bq, lq), boff(m, m->bk, lk), boff(m, m->bv, lk) };
+            int ocs[3] = { C, kvd, kvd };
+            decode_multi(m, 3, outs, ws, bs, ocs, m->xb, C);
+        } else {
+            linear(m, m->q, m->xb, w->wq + lq, T, C, C);
+            linear(m, kc, m->xb, w->wk + lk, T, C, kvd);
+            linear(m, vc, m->xb, w->wv + lk, T, C, kvd);
+        }
         /* Rotate q and the new keys at their absolute positions; cached keys
          * stay rotated, so later tokens never touch them again. */
         rope_view qv = { m->q, T, NH, C, HS };
         rope_view kv = { kc, T, c->n_kv_heads, kvd, HS };
         if (rope_apply_qk(&m->rope, ROPE_FORWARD, &qv, &kv, m->pos, 0) != ROPE_OK) return LLAMA_EROPE;
         attention(m, l, T, pos0);
-        linear(m, m->xb2, m->xb, w->wo + lq, T, C, C);
+        if (T == 1) {
+            float *outs[1] = { m->xb2 };
+            const float *ws[1] = { w->wo + lq };
+            const uint16_t *bs[1] = { boff(m, m->bo, lq) };
+            decode_multi(m, 1, outs, ws, bs, &C, m->xb, C);
+        } else {
+            linear(m, m->xb2, m->xb, w->wo + lq, T, C, C);
+        }
         for (size_t i = 0; i < (size_t)T * Cs; i++) m->x[i] += m->xb2[i];
 
         rmsnorm_forward(m->xb, NULL, m->x, w->rms_ffn + (size_t)l * Cs, T, C, c->norm_eps);
-        linear(m, m->hb, m->xb, w->w1 + lh, T, C, H);
-        linear(m, m->hb2, m->xb, w->w3 + lh, T, C, H);
+        if (T == 1) {
+            float *outs[2] = { m->hb, m->hb2 };
+            const float *ws[2] = { w->w1 + lh, w->w3 + lh };
+            const uint16_t *bs[2] = { boff(m, m->b1, lh), boff(m, m->b3, lh) };
+            int ocs[2] = { H, H };
+            decode_multi(m, 2, outs, ws, bs, ocs, m->xb, C);
+        } else {
+            linear(m, m->hb, m->xb, w->w1 + lh, T, C, H);
+            linear(m, m->hb2, m->xb, w->w3 + lh, T, C, H);
+        }
         swiglu_forward(m->hb, m->hb, m->hb2, (size_t)T * Hs);
-        linear(m, m->xb2, m->hb, w->w2 + lh, T, H, C);
+        if (T == 1) {
+            float *outs[1] = { m->xb2 };
+            const float *ws[1] = { w->w2 + lh };
+            const uint16_t *bs[1] = { boff(m, m->b2, lh) };
+            decode_multi(m, 1, outs, ws, bs, &C, m->hb, H);
+        } else {
+            linear(m, m->xb2, m->hb, w->w2 + lh, T, H, C);
+        }
         for (size_t i = 0; i < (size_t)T * Cs; i++) m->x[i] += m->xb2[i];
     }
     if (all_logits) {
         rmsnorm_forward(m->xb, NULL, m->x, w->rms_final, T, C, c->norm_eps);
-        linear(m, m->all_logits, m->xb, w->wcls, T, C, V);
+        if (T == 1 && m->bf16) matvec_bf16_forward(m->all_logits, m->xb, m->bcls, C, V);
+        else linear(m, m->all_logits, m->xb, w->wcls, T, C, V);
         memcpy(m->logits, m->all_logits + (size_t)(T - 1) * (size_t)V, (size_t)V * sizeof(float));
     } else {
         const float *xl = m->x + (size_t)(T - 1) * Cs;
         rmsnorm_forward(m->xb, NULL, xl, w->rms_final, 1, C, c->norm_eps);
-        matvec_forward(m->logits, m->xb, w->wcls, C, V);
+        if (m->bf16) matvec_bf16_forward(m->logits, m->xb, m->bcls, C, V);
+        else matvec_forward(m->logits, m->xb, w->wcls, C, V);
     }
     return LLAMA_OK;
 }

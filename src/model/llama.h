@@ -108,6 +108,10 @@ typedef struct {
     float *logits;            /* (V): the last token's logits */
     float *all_logits;        /* (max_T, V): allocated on first all_logits call */
     int32_t *pos;             /* (max_T) */
+    /* bf16 decode weights (llama_use_bf16), else NULL: owned copies of the
+     * matrices, same shapes; prefill keeps using the fp32 views. */
+    uint16_t *bf16;
+    const uint16_t *bq, *bk, *bv, *bo, *b1, *b2, *b3, *bcls;
 } llama_model;
 
 /* An owned model with weights drawn from N(0, std) (RMSNorm weights
@@ -119,6 +123,13 @@ int llama_init_borrowed(llama_model *m, const llama_config *cfg, const llama_wei
 
 /* Frees what init allocated (not borrowed weights) and zeroes *m. */
 void llama_free(llama_model *m);
+
+/* Converts the matrices (wq, wk, wv, wo, w1, w2, w3 and the classifier) to
+ * bf16 copies (round to nearest even) that every later decode step (T == 1)
+ * reads instead: half the bytes per token. The fp32 weights stay for the
+ * embedding lookup, RMSNorm and batched prefill. LLAMA_ENOMEM on failure
+ * (the model is unchanged). */
+int llama_use_bf16(llama_model *m);
 
 /* Runs tokens[0..T) at positions pos0..pos0+T-1: writes their keys/values
  * into the cache and attends over positions [0, pos0 + t]. Positions below

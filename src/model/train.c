@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "model/checkpoint.h"
+#include "model/train_dist.h"
 #include "util/io.h"
 
 /* Stream ids of one seed: 0 and 1 are the model init (gpt.h); the training
@@ -218,12 +219,12 @@ float trainer_evaluate(trainer *tr) {
     const int B = tr->tc.B, T = tr->cfg.maxT;
     double sum = 0.0;   /* double: 20+ batch means summed without drift */
     for (int k = 0; k < tr->tc.eval_batches; k++) {
-        if (dataset_eval_batch(tr->ds, SPLIT_VAL, k, B, T, tr->inp, tr->tgt) != DATA_OK) return NAN;
+        if (train_dist_eval_batch(tr->dist, tr->ds, SPLIT_VAL, k, B, T, tr->inp, tr->tgt) != DATA_OK) return NAN;
         float loss = gpt_eval_loss(&tr->model, tr->inp, tr->tgt, B, T);
         if (isnan(loss)) return NAN;
         sum += (double)loss;
     }
-    return (float)(sum / (double)tr->tc.eval_batches);
+    return (float)train_dist_mean(tr->dist, sum / (double)tr->tc.eval_batches);
 }
 
 train_status trainer_save(const trainer *tr, const char *path, char *err, size_t errlen) {
@@ -247,7 +248,7 @@ train_status trainer_save(const trainer *tr, const char *path, char *err, size_t
     ck.m = tr->model.m_memory;
     ck.v = tr->model.v_memory;
     ck.owned = 0;
-    return checkpoint_save(path, &ck, err, errlen) ? TRAIN_EIO : TRAIN_OK;
+    return train_dist_save(tr->dist, &ck, path, err, errlen) ? TRAIN_EIO : TRAIN_OK;
 }
 
 /* ---------------------------------------------------------------- log.csv */
@@ -342,8 +343,10 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
             fail(err, errlen, "%s: path too long", out_dir);
             return TRAIN_EIO;
         }
-        log = log_open(tr, log_path, err, errlen);
-        if (!log) return TRAIN_EIO;
+        if (train_dist_rank(tr->dist) == 0) {   /* rank 0 alone logs */
+            log = log_open(tr, log_path, err, errlen);
+            if (!log) return TRAIN_EIO;
+        }
     }
     const double t0 = now_s(), elapsed0 = tr->elapsed_s;
     double train_time = 0.0;        /* this session, optimizer steps only */
@@ -388,7 +391,7 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
         gpt_zero_grad(&tr->model);
         double loss_sum = 0.0;
         for (int a = 0; a < tc->accum; a++) {
-            if (dataset_batch(tr->ds, SPLIT_TRAIN, &tr->data_rng, B, T, tr->inp, tr->tgt) != DATA_OK) {
+            if (train_dist_batch(tr->dist, tr->ds, SPLIT_TRAIN, &tr->data_rng, B, T, tr->inp, tr->tgt) != DATA_OK) {
                 fail(err, errlen, "could not draw a training batch at step %lld", (long long)tr->step + 1);
                 ret = TRAIN_EDATA;
                 goto out;
@@ -412,11 +415,10 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
             }
             loss_sum += (double)loss;
         }
-        double gnorm = adamw_step(&tr->opt, tr->model.params_memory, tr->model.grads_memory, tr->model.m_memory,
-                                  tr->model.v_memory, tr->model.decay_mask, tr->model.num_params);
+        double gnorm = train_dist_step(tr->dist, &tr->opt, &tr->model);
         tr->step++;
         session_steps++;
-        last_train = (float)(loss_sum / (double)tc->accum);
+        last_train = (float)train_dist_mean(tr->dist, loss_sum / (double)tc->accum);
         const double step_time = now_s() - ts;
         train_time += step_time;
 
@@ -431,7 +433,7 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
             }
             if (push_eval(tr, tr->step, last_val)) { ret = TRAIN_ENOMEM; fail(err, errlen, "out of memory"); goto out; }
         }
-        const double tokens_step = (double)B * (double)T * (double)tc->accum;
+        const double tokens_step = (double)B * (double)T * (double)tc->accum * (double)train_dist_size(tr->dist);
         const double session = now_s() - t0;
         tr->elapsed_s = elapsed0 + session;
         if (log_row(log, tr->step, last_train, evaluated ? last_val : NAN, lr, tr->elapsed_s,
@@ -453,6 +455,7 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
 
         stopped = hooks && ((hooks->stop && *hooks->stop) ||
                             (hooks->stop_after > 0 && tr->step >= hooks->stop_after));
+        stopped = train_dist_any(tr->dist, stopped);   /* every rank stops at the same step */
         int last = tr->step == tc->steps;
         if (out_dir && (stopped || last || (tc->save_every > 0 && tr->step % tc->save_every == 0))) {
             if (trainer_save(tr, ckpt_path, err, errlen) != TRAIN_OK) {

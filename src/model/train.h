@@ -117,6 +117,8 @@ typedef struct {
 
 void train_result_free(train_result *r);
 
+struct train_dist;   /* model/train_dist.h: data-parallel training over MPI */
+
 /* One training run in progress. Fields are readable; change them only
  * through the functions below. */
 typedef struct {
@@ -135,6 +137,7 @@ typedef struct {
     train_eval_point *evals;
     int *inp, *tgt;           /* (B, T) batch buffers */
     int resumed;              /* 1: state came from a checkpoint (no step-0 eval) */
+    struct train_dist *dist;  /* NULL: one process; else set by the caller (cmd_train_dist.h) */
 } trainer;
 
 /* A fresh run: gpt_init(cfg, tc->seed), data RNG seeded (tc->seed, stream 2),

@@ -7,6 +7,7 @@
 #include "nn/matvec.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define MV_X86 1
@@ -84,6 +85,33 @@ void matvec_forward_isa(matvec_isa isa, float *out, const float *inp, const floa
     }
 }
 
+void matvec_forward_multi(int n, float *const *out, const float *const *weight, const int *OC,
+                          const float *inp, int C) {
+    if (n < 1 || n > 4) return;
+    void (*rows)(float *, const float *, const float *, int, int, int) = rows_scalar;
+#ifdef MV_X86
+    matvec_isa isa = matvec_isa_best();
+    if (isa == MATVEC_ISA_AVX512) rows = matvec_rows_avx512;
+    else if (isa == MATVEC_ISA_AVX2) rows = matvec_rows_avx2;
+#endif
+    /* One block index space over the n products, in order. */
+    int first[5] = { 0 };
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        first[i + 1] = first[i] + (OC[i] + MV_BLOCK - 1) / MV_BLOCK;
+        total += (size_t)OC[i] * (size_t)C;
+    }
+    int nblocks = first[n];
+#pragma omp parallel for schedule(static) if (total >= MV_OMP_MIN)
+    for (int b = 0; b < nblocks; b++) {
+        int i = 0;
+        while (b >= first[i + 1]) i++;
+        int r0 = (b - first[i]) * MV_BLOCK;
+        int r1 = r0 + MV_BLOCK < OC[i] ? r0 + MV_BLOCK : OC[i];
+        rows(out[i], inp, weight[i], C, r0, r1);
+    }
+}
+
 void matvec_forward(float *out, const float *inp, const float *weight, int C, int OC) {
     matvec_forward_isa(MATVEC_ISA_AUTO, out, inp, weight, C, OC);
 }
@@ -113,4 +141,85 @@ float matvec_read_sum(const float *p, size_t n) {
         total += rd(p + i0, m);
     }
     return total;
+}
+
+/* ---------------------------------------------------------------- bf16 */
+
+uint16_t bf16_from_float(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);   /* NaN: keep it quiet */
+    u += 0x7fffu + ((u >> 16) & 1u);   /* round to nearest, ties to even */
+    return (uint16_t)(u >> 16);
+}
+
+float bf16_to_float(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+void bf16_convert(uint16_t *dst, const float *src, size_t n) {
+    long long nn = (long long)n;
+#pragma omp parallel for schedule(static) if (n >= 1u << 20)
+    for (long long i = 0; i < nn; i++) dst[i] = bf16_from_float(src[i]);
+}
+
+static void bf16_rows_scalar(float *out, const float *inp, const uint16_t *weight, int C, int r0, int r1) {
+    for (int o = r0; o < r1; o++) {
+        const uint16_t *w = weight + (size_t)o * (size_t)C;
+        float acc = 0.0f;
+        for (int c = 0; c < C; c++) acc += bf16_to_float(w[c]) * inp[c];
+        out[o] = acc;
+    }
+}
+
+typedef void (*bf16_rows_fn)(float *, const float *, const uint16_t *, int, int, int);
+
+static bf16_rows_fn bf16_rows_pick(matvec_isa isa) {
+    if (isa == MATVEC_ISA_AUTO) isa = matvec_isa_best();
+    if (!matvec_isa_supported(isa)) isa = MATVEC_ISA_SCALAR;
+#ifdef MV_X86
+    if (isa == MATVEC_ISA_AVX512) return matvec_bf16_rows_avx512;
+    if (isa == MATVEC_ISA_AVX2) return matvec_bf16_rows_avx2;
+#endif
+    return bf16_rows_scalar;
+}
+
+void matvec_bf16_forward_isa(matvec_isa isa, float *out, const float *inp, const uint16_t *weight, int C, int OC) {
+    bf16_rows_fn rows = bf16_rows_pick(isa);
+    int nblocks = (OC + MV_BLOCK - 1) / MV_BLOCK;
+    size_t total = (size_t)OC * (size_t)C;
+#pragma omp parallel for schedule(static) if (total >= 2 * MV_OMP_MIN)
+    for (int b = 0; b < nblocks; b++) {
+        int r0 = b * MV_BLOCK;
+        int r1 = r0 + MV_BLOCK < OC ? r0 + MV_BLOCK : OC;
+        rows(out, inp, weight, C, r0, r1);
+    }
+}
+
+void matvec_bf16_forward(float *out, const float *inp, const uint16_t *weight, int C, int OC) {
+    matvec_bf16_forward_isa(MATVEC_ISA_AUTO, out, inp, weight, C, OC);
+}
+
+void matvec_bf16_forward_multi(int n, float *const *out, const uint16_t *const *weight, const int *OC,
+                               const float *inp, int C) {
+    if (n < 1 || n > 4) return;
+    bf16_rows_fn rows = bf16_rows_pick(MATVEC_ISA_AUTO);
+    int first[5] = { 0 };
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        first[i + 1] = first[i] + (OC[i] + MV_BLOCK - 1) / MV_BLOCK;
+        total += (size_t)OC[i] * (size_t)C;
+    }
+    int nblocks = first[n];
+#pragma omp parallel for schedule(static) if (total >= 2 * MV_OMP_MIN)
+    for (int b = 0; b < nblocks; b++) {
+        int i = 0;
+        while (b >= first[i + 1]) i++;
+        int r0 = (b - first[i]) * MV_BLOCK;
+        int r1 = r0 + MV_BLOCK < OC[i] ? r0 + MV_BLOCK : OC[i];
+        rows(out[i], inp, weight[i], C, r0, r1);
+    }
 }

@@ -11,6 +11,7 @@
 #define ROPEGPT_NN_MATVEC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum {
     MATVEC_ISA_AUTO = 0,
@@ -33,6 +34,30 @@ void matvec_forward(float *out, const float *inp, const float *weight, int C, in
 void matvec_forward_isa(matvec_isa isa, float *out, const float *inp, const float *weight,
                         int C, int OC);
 
+/* Several products sharing one input, in one parallel region (fewer thread
+ * barriers per token): out[i] = weight[i] @ inp for i < n (n <= 4), each
+ * (OC[i], C). Same bits as n separate matvec_forward calls. */
+void matvec_forward_multi(int n, float *const *out, const float *const *weight, const int *OC,
+                          const float *inp, int C);
+
+/* ---- bf16 weights (decode at half the bytes per token) ----
+ * bf16 = the upper 16 bits of an IEEE float (1 sign, 8 exponent, 7 mantissa
+ * bits). Weights are widened to float exactly (a 16-bit shift) and
+ * multiplied with the float input in float, so the only error is the
+ * rounding of the weights to bf16 (relative 2^-9). */
+
+/* Round to nearest even; NaN stays NaN (quiet). */
+uint16_t bf16_from_float(float f);
+float bf16_to_float(uint16_t h);
+void bf16_convert(uint16_t *dst, const float *src, size_t n);
+
+/* out (OC) = weight (OC,C) bf16 @ inp (C), best ISA, OpenMP over rows; same
+ * row order rules (and thread-count independence) as matvec_forward. */
+void matvec_bf16_forward(float *out, const float *inp, const uint16_t *weight, int C, int OC);
+void matvec_bf16_forward_isa(matvec_isa isa, float *out, const float *inp, const uint16_t *weight, int C, int OC);
+void matvec_bf16_forward_multi(int n, float *const *out, const uint16_t *const *weight, const int *OC,
+                               const float *inp, int C);
+
 /* Scalar reference twin: plain c order, float accumulation. */
 void matvec_forward_naive(float *out, const float *inp, const float *weight, int C, int OC);
 
@@ -45,6 +70,8 @@ float matvec_read_sum(const float *p, size_t n);
 void matvec_rows_avx2(float *out, const float *inp, const float *weight, int C, int r0, int r1);
 void matvec_rows_avx512(float *out, const float *inp, const float *weight, int C, int r0, int r1);
 float matvec_read_avx2(const float *p, size_t n);
+void matvec_bf16_rows_avx2(float *out, const float *inp, const uint16_t *weight, int C, int r0, int r1);
+void matvec_bf16_rows_avx512(float *out, const float *inp, const uint16_t *weight, int C, int r0, int r1);
 float matvec_read_avx512(const float *p, size_t n);
 
 #endif

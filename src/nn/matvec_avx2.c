@@ -9,6 +9,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stddef.h>
+#include <string.h>
 
 static inline float hsum8(__m256 v) {
     __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
@@ -60,6 +61,31 @@ void matvec_rows_avx2(float *out, const float *inp, const float *weight, int C, 
         out[o + 1] = s1;
     }
     for (; o < r1; o++) out[o] = row_dot(weight + (size_t)o * (size_t)C, inp, C);
+}
+
+static inline __m256 bf16x8(const uint16_t *p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+
+void matvec_bf16_rows_avx2(float *out, const float *inp, const uint16_t *weight, int C, int r0, int r1) {
+    for (int o = r0; o < r1; o++) {
+        const uint16_t *w = weight + (size_t)o * (size_t)C;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        int c = 0;
+        for (; c + 16 <= C; c += 16) {
+            a0 = _mm256_fmadd_ps(bf16x8(w + c), _mm256_loadu_ps(inp + c), a0);
+            a1 = _mm256_fmadd_ps(bf16x8(w + c + 8), _mm256_loadu_ps(inp + c + 8), a1);
+        }
+        for (; c + 8 <= C; c += 8) a0 = _mm256_fmadd_ps(bf16x8(w + c), _mm256_loadu_ps(inp + c), a0);
+        float s = hsum8(_mm256_add_ps(a0, a1));
+        for (; c < C; c++) {
+            uint32_t u = (uint32_t)w[c] << 16;
+            float f;
+            memcpy(&f, &u, 4);
+            s += f * inp[c];
+        }
+        out[o] = s;
+    }
 }
 
 float matvec_read_avx2(const float *p, size_t n) {

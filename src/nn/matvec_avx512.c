@@ -73,6 +73,62 @@ void matvec_rows_avx512(float *out, const float *inp, const float *weight, int C
     for (; o < r1; o++) out[o] = row_dot(weight + (size_t)o * (size_t)C, inp, C);
 }
 
+/* 16 bf16 weights -> 16 floats: zero-extend to 32 bits, shift into the
+ * upper half (exact). */
+static inline __m512 bf16x16(const uint16_t *p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+
+static inline __m512 bf16x16_mask(const uint16_t *p, __mmask16 m) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+}
+
+static inline float bf16_row_dot(const uint16_t *w, const float *x, int C) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int c = 0;
+    for (; c + 32 <= C; c += 32) {
+        a0 = _mm512_fmadd_ps(bf16x16(w + c), _mm512_loadu_ps(x + c), a0);
+        a1 = _mm512_fmadd_ps(bf16x16(w + c + 16), _mm512_loadu_ps(x + c + 16), a1);
+    }
+    for (; c + 16 <= C; c += 16) a0 = _mm512_fmadd_ps(bf16x16(w + c), _mm512_loadu_ps(x + c), a0);
+    if (c < C) {
+        __mmask16 m = (__mmask16)((1u << (C - c)) - 1u);
+        a1 = _mm512_fmadd_ps(bf16x16_mask(w + c, m), _mm512_maskz_loadu_ps(m, x + c), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+void matvec_bf16_rows_avx512(float *out, const float *inp, const uint16_t *weight, int C, int r0, int r1) {
+    int o = r0;
+    for (; o + 2 <= r1; o += 2) {   /* two rows share each load of x */
+        const uint16_t *w0 = weight + (size_t)o * (size_t)C, *w1 = w0 + C;
+        __m512 a00 = _mm512_setzero_ps(), a01 = _mm512_setzero_ps();
+        __m512 a10 = _mm512_setzero_ps(), a11 = _mm512_setzero_ps();
+        int c = 0;
+        for (; c + 32 <= C; c += 32) {
+            __m512 x0 = _mm512_loadu_ps(inp + c), x1 = _mm512_loadu_ps(inp + c + 16);
+            a00 = _mm512_fmadd_ps(bf16x16(w0 + c), x0, a00);
+            a01 = _mm512_fmadd_ps(bf16x16(w0 + c + 16), x1, a01);
+            a10 = _mm512_fmadd_ps(bf16x16(w1 + c), x0, a10);
+            a11 = _mm512_fmadd_ps(bf16x16(w1 + c + 16), x1, a11);
+        }
+        for (; c + 16 <= C; c += 16) {
+            __m512 x0 = _mm512_loadu_ps(inp + c);
+            a00 = _mm512_fmadd_ps(bf16x16(w0 + c), x0, a00);
+            a10 = _mm512_fmadd_ps(bf16x16(w1 + c), x0, a10);
+        }
+        if (c < C) {
+            __mmask16 m = (__mmask16)((1u << (C - c)) - 1u);
+            __m512 x0 = _mm512_maskz_loadu_ps(m, inp + c);
+            a01 = _mm512_fmadd_ps(bf16x16_mask(w0 + c, m), x0, a01);
+            a11 = _mm512_fmadd_ps(bf16x16_mask(w1 + c, m), x0, a11);
+        }
+        out[o] = _mm512_reduce_add_ps(_mm512_add_ps(a00, a01));
+        out[o + 1] = _mm512_reduce_add_ps(_mm512_add_ps(a10, a11));
+    }
+    for (; o < r1; o++) out[o] = bf16_row_dot(weight + (size_t)o * (size_t)C, inp, C);
+}
+
 float matvec_read_avx512(const float *p, size_t n) {
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
     size_t i = 0;

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Each harness uses only some of these helpers. */
@@ -80,9 +81,10 @@ FUZZ_HELPER double fuzz_double(fuzz_cursor *c) {
 
 /* --------------------------------------------------------- scratch file */
 
-/* Writes the bytes to this process's scratch file "<TMPDIR>/ropegpt-fuzz-
- * <pid>-<tag>" (removed at exit) and returns its path, or NULL if it cannot
- * be written (the harness then skips the input rather than report a crash). */
+/* Writes the bytes to this process's scratch file "<dir>/ropegpt-fuzz-
+ * <pid>-<tag>" (dir: $TMPDIR, else /dev/shm, else /tmp; removed at exit)
+ * and returns its path, or NULL if it cannot be written (the harness then
+ * skips the input rather than report a crash). */
 static char fuzz_tmp_paths[4][512];
 static int fuzz_tmp_count;
 
@@ -93,8 +95,11 @@ FUZZ_HELPER void fuzz_tmp_cleanup(void) {
 FUZZ_HELPER const char *fuzz_tmp_write(int slot, const char *tag, const uint8_t *data, size_t size) {
     if (slot < 0 || slot >= 4) return NULL;
     if (!fuzz_tmp_paths[slot][0]) {
+        /* A memory file system when there is one: a disk-backed /tmp makes
+         * each input cost a journaled truncate (measured: 5x slower). */
+        struct stat st;
         const char *dir = getenv("TMPDIR");
-        if (!dir || !*dir) dir = "/tmp";
+        if (!dir || !*dir) dir = (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode)) ? "/dev/shm" : "/tmp";
         snprintf(fuzz_tmp_paths[slot], sizeof fuzz_tmp_paths[slot], "%s/ropegpt-fuzz-%ld-%s", dir,
                  (long)getpid(), tag);
         if (fuzz_tmp_count == 0) atexit(fuzz_tmp_cleanup);

@@ -38,14 +38,17 @@ static int checkpoint_seed(const char *root, const char *name, pe_type pe, rope_
     checkpoint ck;
     memset(&ck, 0, sizeof ck);
     ck.cfg = gpt_config_default();
+    /* As small as a valid model gets (C 2 or 4, one layer): small inputs
+     * keep each execution cheap and the mutations dense. */
+    int half = pe == PE_ROPE && layout == ROPE_LAYOUT_HALF;
     ck.cfg.V = V;
     ck.cfg.L = 1;
-    ck.cfg.NH = 2;
-    ck.cfg.C = 8;
-    ck.cfg.maxT = 8;
+    ck.cfg.NH = 1;
+    ck.cfg.C = half ? 4 : 2;
+    ck.cfg.maxT = 4;
     ck.cfg.pe = pe;
     ck.cfg.rope_layout = layout;
-    ck.cfg.rope_fraction = pe == PE_ROPE && layout == ROPE_LAYOUT_HALF ? 0.5 : 1.0;
+    ck.cfg.rope_fraction = half ? 0.5 : 1.0;
     ck.tc = train_config_default();
     ck.tc.B = 2;
     ck.tc.steps = 10;
@@ -93,8 +96,9 @@ static int checkpoint_seed(const char *root, const char *name, pe_type pe, rope_
  * head_dim hd, rotary rd, base 10000, the layout, scaling type ty with
  * factor 2 and original_max_positions 16, a 16-row table, factor arrays of
  * the right length, seq_len 32, then a 3-token x 2-head strided view at
- * positions 0, 5, 17 (past the table) and 200, and a key shift of 3. */
-static size_t rope_seed(unsigned char *b, int hd, int rd, int layout, int ty) {
+ * positions 0, 5, 17 (past the table) and 200, and a key shift of 3 (or
+ * 2.7e18, where p * inv_freq keeps no fractional bits). */
+static size_t rope_seed(unsigned char *b, int hd, int rd, int layout, int ty, int huge_shift) {
     size_t n = 0;
     b[n++] = (unsigned char)(2 | 4 | (rd == hd ? 1 : 0));   /* presence bits */
     b[n++] = 0; b[n++] = (unsigned char)hd;                  /* head_dim */
@@ -111,8 +115,16 @@ static size_t rope_seed(unsigned char *b, int hd, int rd, int layout, int ty) {
     const unsigned char pos[] = { 0, 0, 0, 5, 176 + 5, 0, 200 };
     memcpy(b + n, pos, sizeof pos);
     n += sizeof pos;
-    for (int i = 0; i < 3 * 2 * (hd + 3) + 4; i++) b[n++] = (unsigned char)(i * 37 + 11);
-    b[n++] = 0; b[n++] = 3; b[n++] = 0;                      /* shift delta 3 */
+    /* x: the view spans hd + 2 * token_stride + head_stride floats, with
+     * head_stride hd + 1 and token_stride 2 * (hd + 1) + 1. */
+    for (int i = 0; i < 6 * hd + 7; i++) b[n++] = (unsigned char)(i * 37 + 11);
+    if (huge_shift) {   /* shift by 2738712729411733539 (not a power of 2: p * inv inexact) */
+        const uint64_t delta = 2738712729411733539ull;
+        b[n++] = 255;
+        for (int i = 0; i < 8; i++) b[n++] = (unsigned char)(delta >> (8 * i));
+    } else {
+        b[n++] = 0; b[n++] = 3; b[n++] = 0;                  /* shift delta 3 */
+    }
     b[n++] = 0; b[n++] = 2; b[n++] = 0; b[n++] = (unsigned char)hd; b[n++] = 0;
     b[n++] = (unsigned char)rd; b[n++] = 2; b[n++] = 0; b[n++] = 1;   /* permute 2 heads, 1 col */
     return n;
@@ -138,23 +150,24 @@ int main(int argc, char **argv) {
     }
     const char *root = argv[1];
     int bad = 0;
-    bad |= checkpoint_seed(root, "rope_interleaved.bin", PE_ROPE, ROPE_LAYOUT_INTERLEAVED, 16);
-    bad |= checkpoint_seed(root, "rope_half_partial.bin", PE_ROPE, ROPE_LAYOUT_HALF, 16);
-    bad |= checkpoint_seed(root, "learned.bin", PE_LEARNED, ROPE_LAYOUT_INTERLEAVED, 16);
-    bad |= checkpoint_seed(root, "none.bin", PE_NONE, ROPE_LAYOUT_INTERLEAVED, 16);
-    bad |= checkpoint_seed(root, "sinusoidal.bin", PE_SINUSOIDAL, ROPE_LAYOUT_INTERLEAVED, 16);
-    bad |= checkpoint_seed(root, "alibi.bin", PE_ALIBI, ROPE_LAYOUT_INTERLEAVED, 16);
+    bad |= checkpoint_seed(root, "rope_interleaved.bin", PE_ROPE, ROPE_LAYOUT_INTERLEAVED, 4);
+    bad |= checkpoint_seed(root, "rope_half_partial.bin", PE_ROPE, ROPE_LAYOUT_HALF, 4);
+    bad |= checkpoint_seed(root, "learned.bin", PE_LEARNED, ROPE_LAYOUT_INTERLEAVED, 4);
+    bad |= checkpoint_seed(root, "none.bin", PE_NONE, ROPE_LAYOUT_INTERLEAVED, 4);
+    bad |= checkpoint_seed(root, "sinusoidal.bin", PE_SINUSOIDAL, ROPE_LAYOUT_INTERLEAVED, 4);
+    bad |= checkpoint_seed(root, "alibi.bin", PE_ALIBI, ROPE_LAYOUT_INTERLEAVED, 4);
     bad |= checkpoint_seed(root, "rope_v256.bin", PE_ROPE, ROPE_LAYOUT_INTERLEAVED, 256);
 
     unsigned char b[4096];
     for (int ty = 0; ty < ROPE_SCALING_COUNT; ty++) {
         char name[64];
         snprintf(name, sizeof name, "scaling%d_full.bin", ty);
-        bad |= write_seed(root, "rope_config", name, b, rope_seed(b, 8, 8, ty % 2, ty));
+        bad |= write_seed(root, "rope_config", name, b, rope_seed(b, 8, 8, ty % 2, ty, 0));
         snprintf(name, sizeof name, "scaling%d_partial.bin", ty);
-        bad |= write_seed(root, "rope_config", name, b, rope_seed(b, 12, 6, (ty + 1) % 2, ty));
+        bad |= write_seed(root, "rope_config", name, b, rope_seed(b, 12, 6, (ty + 1) % 2, ty, 0));
     }
-    bad |= write_seed(root, "rope_config", "head64.bin", b, rope_seed(b, 64, 64, 0, 0));
+    bad |= write_seed(root, "rope_config", "head64.bin", b, rope_seed(b, 64, 64, 0, 0, 0));
+    bad |= write_seed(root, "rope_config", "shift_huge.bin", b, rope_seed(b, 64, 64, 1, 0, 1));
 
     const char *const train1[] = { "--pe", "rope", "--layers", "1", "--heads", "2", "--dim", "8", "--ctx", "8",
                                    "--steps", "5", "--batch", "2", "--rope-layout", "half", "--rope-base=500",

@@ -16,8 +16,11 @@
  * the reference's (relative error < 1e-3: float RoPE angles in the reference
  * vs double-exact tables). Figures are medians of per-token (decode) or
  * per-pass (prefill) times after a warm-up; each loop is capped at
- * CASE_BUDGET_S (the sample counts are printed). bf16 weights: not implemented
- * (skipped). Usage: gen_bench [quick]   (quick: stories15m only)
+ * CASE_BUDGET_S (the sample counts are printed).
+ * dtype=bf16 lines: decode from bf16 copies of the matrices (llama_use_bf16),
+ * roofline over the bf16 bytes; their prefill is the fp32 path (the same
+ * figure) and ref is the same fp32 reference loop.
+ * Usage: gen_bench [quick]   (quick: stories15m only)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -211,8 +214,14 @@ static int run_shape(const shape *sh, int all_threads, const float *bwbuf, size_
     for (int i = 0; i < c.dim; i++) ((float *)w.rms_final)[i] = 1.0f;
     double wbytes = 4.0 * (double)(n - (c.shared_classifier ? 0 : (size_t)c.vocab_size * c.dim));
 
-    llama_model m;
+    llama_model m, mb;   /* fp32 decode; bf16 decode (same weights, own cache) */
     if (llama_init_borrowed(&m, &c, &w, sh->prefill)) return 1;
+    if (llama_init_borrowed(&mb, &c, &w, sh->prefill) || llama_use_bf16(&mb)) return 1;
+    /* bf16 bytes per token: the matrices at 2 bytes, RMSNorm weights at 4; an
+     * unshared embedding is only looked up (not counted) */
+    size_t n_rms = (size_t)(2 * c.n_layers + 1) * c.dim;
+    double wbytes16 = 2.0 * (double)(n - n_rms - (c.shared_classifier ? 0 : (size_t)c.vocab_size * c.dim)) +
+                      4.0 * (double)n_rms;
     int kvd = c.n_kv_heads * (c.dim / c.n_heads);
     size_t kvn = (size_t)c.n_layers * c.seq_len * kvd;
     ref_state rs = { &c, &w, malloc(kvn * 4), malloc(kvn * 4), malloc((size_t)c.dim * 4), malloc((size_t)c.dim * 4),
@@ -283,8 +292,34 @@ static int run_shape(const shape *sh, int all_threads, const float *bwbuf, size_
                "samples prefill %d x %d tokens, decode %d, ref %d)\n",
                sh->name, gbs, wbytes / 1e6, maxd, np, sh->prefill, nd, nr);
         fflush(stdout);
+
+        /* bf16 decode from the same prefilled state (the prefill itself is the
+         * fp32 path, so its figure is the one above). */
+        if (llama_forward(&mb, tok, P, 0, 0) || llama_forward(&mb, &tok[P], 1, P, 0)) return 1;
+        double maxd16 = 0.0;
+        for (int i = 0; i < c.vocab_size; i++) maxd16 = fmax(maxd16, fabs((double)mb.logits[i] - dec_logits[i]));
+        if (!(maxd16 <= 3e-2 * maxv + 1e-6)) {   /* the bound of test llama_bf16_decode_logit_error_bounded */
+            fprintf(stderr, "gen_bench: %s bf16 logits differ from fp32: max |diff| %.3g (max |logit| %.3g)\n",
+                    sh->name, maxd16, maxv);
+            return 1;
+        }
+        int nb = 0;
+        for (double spent = 0.0; nb < sh->decode && (nb < 2 || spent < CASE_BUDGET_S); nb++) {
+            double t0 = now_s();
+            llama_forward(&mb, &tok[P + 1 + nb], 1, P + 1 + nb, 0);
+            t[nb] = now_s() - t0;
+            spent += t[nb];
+        }
+        double decode16 = 1.0 / median(t, nb), roof16 = gbs * 1e9 / wbytes16;
+        printf("gen_bench shape=%s dtype=bf16 threads=%d prefill_tok_s=%.1f decode_tok_s=%.1f roofline_tok_s=%.1f "
+               "roofline_fraction=%.3f ref_decode_tok_s=%.1f\n",
+               sh->name, nt, prefill, decode16, roof16, decode16 / roof16, ref);
+        printf("  (%s bf16: %.1f MB per token, decode %.2fx fp32, logits vs fp32 max |diff| %.2g, decode samples %d)\n",
+               sh->name, wbytes16 / 1e6, decode16 / decode, maxd16, nb);
+        fflush(stdout);
     }
     set_threads(all_threads);
+    llama_free(&mb);
     llama_free(&m);
     free(rs.kc), free(rs.vc), free(rs.x), free(rs.xb), free(rs.xb2), free(rs.q), free(rs.hb), free(rs.hb2);
     free(rs.att), free(rs.logits), free(tok), free(dec_logits), free(t), free(params);
@@ -299,7 +334,7 @@ int main(int argc, char **argv) {
 #endif
     char cpu[256];
     cpu_name(cpu, sizeof cpu);
-    printf("gen_bench: cpu \"%s\", all threads = %d, matvec isa %s; bf16: not implemented (skipped)\n", cpu, all,
+    printf("gen_bench: cpu \"%s\", all threads = %d, matvec isa %s\n", cpu, all,
            matvec_isa_name(matvec_isa_best()));
     size_t bwn = (size_t)256 << 20;   /* 1 GiB of floats: 4x a 260 MB L3 */
     float *bw = malloc(bwn * sizeof(float));

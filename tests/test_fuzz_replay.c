@@ -24,7 +24,9 @@
 
 #include "fuzz/fuzz_args.c"
 #include "fuzz/fuzz_checkpoint.c"
+#include "fuzz/fuzz_llama2c.c"
 #include "fuzz/fuzz_rope_config.c"
+#include "fuzz/fuzz_tokenizer.c"
 
 typedef int (*fuzz_entry)(const uint8_t *data, size_t size);
 
@@ -116,23 +118,49 @@ TEST(fuzz_replay_checkpoint) { replay_harness("checkpoint", fuzz_checkpoint_one,
 
 TEST(fuzz_replay_args) { replay_harness("args", fuzz_args_one, 1); }
 
-/* The checkpoint seeds are real model.bin files: if the format changes they
- * stop loading and the fuzzer would start from junk. Rewrite them with
- * `make fuzz-seeds`. */
-TEST(fuzz_seeds_checkpoints_load) {
-    DIR *d = opendir("tests/fuzz/corpus/checkpoint");
+TEST(fuzz_replay_llama2c) { replay_harness("llama2c", fuzz_llama2c_one, 0); }
+
+TEST(fuzz_replay_tokenizer) { replay_harness("tokenizer", fuzz_tokenizer_one, 0); }
+
+/* The seeds are real files of each format: if a format changes they stop
+ * loading and the fuzzer would start from junk. Rewrite them with
+ * `make fuzz-seeds`. kind: 0 checkpoint, 1 llama2c, 2 tokenizer. */
+static int seeds_load(const char *name, int kind) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "tests/fuzz/corpus/%s", name);
+    DIR *d = opendir(dir);
     CHECK(d != NULL);
     int n = 0;
     for (struct dirent *e; d && (e = readdir(d));) {
         if (e->d_name[0] == '.') continue;
         char path[1024], err[512] = "";
-        snprintf(path, sizeof path, "tests/fuzz/corpus/checkpoint/%s", e->d_name);
-        checkpoint ck;
-        int rc = checkpoint_load(path, &ck, 1, err, sizeof err);
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        int rc;
+        if (kind == 0) {
+            checkpoint ck;
+            rc = checkpoint_load(path, &ck, 1, err, sizeof err);
+            checkpoint_free(&ck);
+        } else if (kind == 1) {
+            llama2c_file f;
+            rc = llama2c_open(&f, path, err, sizeof err);
+            llama2c_close(&f);
+        } else {
+            size_t len = 0;
+            uint8_t *data = replay_read(path, &len);
+            bpe_tokenizer t;
+            rc = data ? bpe_load(&t, path, fzt_count(data, len), err, sizeof err) : -1;
+            if (rc == 0) bpe_free(&t);
+            free(data);
+        }
         if (rc != 0) test_fail(__FILE__, __LINE__, "seed %s no longer loads (%s): run make fuzz-seeds", path, err);
-        checkpoint_free(&ck);
         n++;
     }
     if (d) closedir(d);
-    CHECK(n >= 5);
+    return n;
+}
+
+TEST(fuzz_seeds_still_load) {
+    CHECK(seeds_load("checkpoint", 0) >= 5);
+    CHECK(seeds_load("llama2c", 1) >= 2);
+    CHECK(seeds_load("tokenizer", 2) >= 2);
 }

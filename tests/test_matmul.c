@@ -210,10 +210,11 @@ TEST(matmul_backward_null_gradients) {
 }
 
 /* The own backend sums every element in a fixed k order owned by one thread,
- * so 1, 2 and 3 threads must give identical bits (not merely close). */
-TEST(matmul_own_same_bits_for_any_thread_count) {
+ * so 1, 2 and 3 threads must give identical bits (not merely close). Shapes:
+ * one chunk per thread, and long sides cut into 4 chunks per thread (rows:
+ * dweight with OC = 1700; columns: forward with OC = 4500). */
+static void same_bits_case(int N, int C, int OC) {
 #ifdef _OPENMP
-    const int N = 150, C = 300, OC = 97;
     trng r = {4};
     float *inp = rand_buf((size_t)N * C, &r), *w = rand_buf((size_t)OC * C, &r);
     float *bias = rand_buf((size_t)OC, &r), *dout = rand_buf((size_t)N * OC, &r);
@@ -235,5 +236,13 @@ TEST(matmul_own_same_bits_for_any_thread_count) {
     for (int t = 0; t < 3; t++)
         for (int k = 0; k < 4; k++) free(res[t][k]);
     free(inp); free(w); free(bias); free(dout);
+#else
+    (void)N; (void)C; (void)OC;
 #endif
+}
+
+TEST(matmul_own_same_bits_for_any_thread_count) {
+    same_bits_case(150, 300, 97);
+    same_bits_case(8, 40, 4500);
+    same_bits_case(9, 20, 1700);
 }

@@ -212,3 +212,72 @@ TEST(nn_llama_matvec_isas_match_scalar) {
     CHECK(memcmp(a, b, (size_t)OC * sizeof(float)) == 0);
     free(w), free(x), free(a), free(b);
 }
+
+/* ------------------------------------------------------------ bf16 */
+
+TEST(nn_llama_bf16_rounding) {
+    CHECK_EQ_INT(bf16_from_float(1.0f), 0x3F80);
+    CHECK_EQ_INT(bf16_from_float(-2.0f), 0xC000);
+    /* 1 + 2^-8 lies halfway between 0x3F80 and 0x3F81: ties go to even. */
+    CHECK_EQ_INT(bf16_from_float(1.0f + 0x1p-8f), 0x3F80);
+    CHECK_EQ_INT(bf16_from_float(1.0f + 3 * 0x1p-8f), 0x3F82);
+    CHECK_EQ_INT(bf16_from_float(1.0f + 0x1p-8f + 0x1p-20f), 0x3F81);   /* above the tie: up */
+    CHECK_EQ_INT(bf16_from_float(INFINITY), 0x7F80);
+    CHECK(isnan(bf16_to_float(bf16_from_float(NAN))));
+    CHECK(bf16_to_float(0x3F81) == 1.0f + 0x1p-7f);
+    /* Largest finite float rounds up to infinity, as IEEE rounding does. */
+    CHECK_EQ_INT(bf16_from_float(3.4028235e38f), 0x7F80);
+}
+
+/* bf16 matvec, every ISA, against a double product of the widened bf16
+ * weights: the same tolerance argument as the fp32 test (only the summation
+ * order differs), and one thread vs all gives the same bits. */
+TEST(nn_llama_bf16_matvec_isas) {
+    static const int shapes[][2] = { { 288, 37 }, { 7, 5 }, { 300, 130 }, { 33, 17 } };
+    lrng r = { 77 };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int C = shapes[s][0], OC = shapes[s][1];
+        float *wf = malloc((size_t)C * OC * sizeof(float)), *x = malloc((size_t)C * sizeof(float));
+        uint16_t *wb = malloc((size_t)C * OC * sizeof(uint16_t));
+        float *got = malloc((size_t)OC * sizeof(float));
+        lfill(wf, (size_t)C * OC, &r, -1.0f, 1.0f);
+        lfill(x, (size_t)C, &r, -1.0f, 1.0f);
+        bf16_convert(wb, wf, (size_t)C * OC);
+        double want[512];
+        for (int o = 0; o < OC; o++) {
+            double acc = 0.0;
+            for (int c = 0; c < C; c++) acc += (double)bf16_to_float(wb[(size_t)o * C + c]) * x[c];
+            want[o] = acc;
+        }
+        for (int isa = MATVEC_ISA_SCALAR; isa <= MATVEC_ISA_AVX512; isa++) {
+            if (!matvec_isa_supported((matvec_isa)isa)) continue;
+            matvec_bf16_forward_isa((matvec_isa)isa, got, x, wb, C, OC);
+            lcheck(got, want, (size_t)OC, 1e-5, 1e-5, 0.0, matvec_isa_name((matvec_isa)isa));
+        }
+        free(wf), free(x), free(wb), free(got);
+    }
+    int C = 600, OC = 517;
+    uint16_t *wb = malloc((size_t)C * OC * sizeof(uint16_t));
+    float *wf = malloc((size_t)C * OC * sizeof(float)), *x = malloc((size_t)C * sizeof(float));
+    float *a = malloc((size_t)OC * sizeof(float)), *b = malloc((size_t)OC * sizeof(float));
+    lfill(wf, (size_t)C * OC, &r, -1.0f, 1.0f);
+    lfill(x, (size_t)C, &r, -1.0f, 1.0f);
+    bf16_convert(wb, wf, (size_t)C * OC);
+#ifdef _OPENMP
+    int nt = omp_get_max_threads();
+    omp_set_num_threads(1);
+#endif
+    matvec_bf16_forward(a, x, wb, C, OC);
+#ifdef _OPENMP
+    omp_set_num_threads(nt > 1 ? nt : 2);
+#endif
+    const uint16_t *ws[2] = { wb, wb + (size_t)200 * C };
+    float *outs[2] = { b, b + 200 };
+    int ocs[2] = { 200, OC - 200 };
+    matvec_bf16_forward_multi(2, outs, ws, ocs, x, C);
+#ifdef _OPENMP
+    omp_set_num_threads(nt);
+#endif
+    CHECK(memcmp(a, b, (size_t)OC * sizeof(float)) == 0);
+    free(wb), free(wf), free(x), free(a), free(b);
+}

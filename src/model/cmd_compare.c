@@ -53,6 +53,39 @@ void compare_run_configs(const compare_state *c, int k, int j, gpt_config *cfg, 
     tc->seed = c->seed0 + (uint64_t)k;
 }
 
+const char *compare_config_mismatch(const gpt_config *a, const train_config *ta,
+                                    const gpt_config *b, const train_config *tb) {
+    /* Field by field: struct padding makes memcmp unreliable. */
+#define SAME(x, name) if (!((x) == 0)) return name
+    SAME(a->V - b->V, "vocab");
+    SAME(a->L - b->L, "--layers");
+    SAME(a->NH - b->NH, "--heads");
+    SAME(a->C - b->C, "--dim");
+    SAME(a->maxT - b->maxT, "--ctx");
+    SAME((int)a->pe - (int)b->pe, "--pe");
+    if (a->pe == PE_ROPE) {
+        SAME((int)a->rope_layout - (int)b->rope_layout, "--rope-layout");
+        SAME(a->rope_base != b->rope_base, "--rope-base");
+        SAME(a->rope_fraction != b->rope_fraction, "--rope-fraction");
+    }
+    SAME(ta->B - tb->B, "--batch");
+    SAME(ta->steps != tb->steps, "--steps");
+    SAME(ta->lr != tb->lr, "--lr");
+    SAME(ta->min_lr != tb->min_lr, "--min-lr");
+    SAME(ta->warmup != tb->warmup, "--warmup");
+    SAME(ta->beta1 != tb->beta1, "beta1");
+    SAME(ta->beta2 != tb->beta2, "--beta2");
+    SAME(ta->eps != tb->eps, "eps");
+    SAME(ta->weight_decay != tb->weight_decay, "--weight-decay");
+    SAME(ta->grad_clip != tb->grad_clip, "--grad-clip");
+    SAME(ta->accum - tb->accum, "--accum");
+    SAME(ta->eval_every != tb->eval_every, "--eval-every");
+    SAME(ta->eval_batches - tb->eval_batches, "--eval-batches");
+    SAME(ta->seed != tb->seed, "--seed");
+#undef SAME
+    return NULL;
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -130,17 +163,49 @@ static void extrapolate(compare_state *c, compare_run *r, gpt *m, const dataset 
     int n_var = r->pe == PE_ROPE ? EVAL_N_SCALINGS : 1;
     for (int a = 0; a < c->n_mults; a++) {
         int ctx = c->mults[a] * c->cfg.maxT;
+        /* The attention probabilities grow as rows x ctx^2: fewer rows per
+         * forward at longer contexts (about B x T0 tokens per call), more
+         * calls, so every context sees about B x ext_batches windows. */
+        int rows = c->tc.B / c->mults[a] > 1 ? c->tc.B / c->mults[a] : 1;
+        int nb = (int)(((int64_t)c->ext_batches * c->tc.B + rows - 1) / rows);
         for (int v = 0; v < n_var; v++) {
             eval_result er;
             char err[256];
-            int rc = eval_at_context(m, ds, ctx, eval_scaling_types[v], 0, c->tc.B, c->ext_batches, &er, err,
-                                     sizeof err);
+            int rc = eval_at_context(m, ds, ctx, eval_scaling_types[v], 0, rows, nb, &er, err, sizeof err);
             r->ext_status[a][v] = rc;
             r->ext[a][v] = rc == 0 ? er.loss : NAN;
             r->ext_beyond[a][v] = rc == 0 ? er.loss_beyond : NAN;
             if (rc < 0) snprintf(r->error, sizeof r->error, "extrapolation at %d: %.200s", ctx, err);
         }
     }
+}
+
+/* A resumed run: training losses and throughput of the steps already done,
+ * from its log.csv (step,train_loss,val_loss,lr,elapsed_s,tokens_per_s). */
+static void read_log(const char *dir, compare_run *r) {
+    char path[2100], line[512];
+    snprintf(path, sizeof path, "%s/log.csv", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    double inv_sum = 0;
+    int64_t n = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *end;
+        long long step = strtoll(line, &end, 10);
+        if (end == line || *end != ',' || step < 1 || step > r->steps || step > r->resumed_from) continue;
+        char *fld = end + 1;
+        double tl = strtod(fld, &end);
+        if (end != fld) r->train[step - 1] = tl;
+        /* Skip val_loss, lr, elapsed_s to reach tokens_per_s. */
+        for (int k = 0; k < 4 && end; k++) end = strchr(end + 1, ',');
+        if (end) {
+            double tps = strtod(end + 1, NULL);
+            if (tps > 0 && isfinite(tps)) { inv_sum += 1.0 / tps; n++; }
+        }
+    }
+    fclose(f);
+    /* Harmonic mean of per-step rates = total tokens / total time. */
+    if (n > 0) r->tokens_per_s = (double)n / inv_sum;
 }
 
 static void run_one(compare_state *c, const dataset *ds, int k, int j, step_ctx *sc) {
@@ -155,8 +220,23 @@ static void run_one(compare_state *c, const dataset *ds, int k, int j, step_ctx 
         return;
     }
     trainer tr;
-    char err[512];
-    if (trainer_init(&tr, &cfg, &tc, ds, c->data_path, err, sizeof err) != TRAIN_OK) {
+    char err[512], ckpt[2100];
+    snprintf(ckpt, sizeof ckpt, "%s/model.bin", dir);
+    if (c->resume && io_exists(ckpt)) {
+        if (trainer_resume(&tr, ckpt, ds, err, sizeof err) != TRAIN_OK) {
+            snprintf(r->error, sizeof r->error, "--resume: %.200s", err);
+            return;
+        }
+        const char *bad = compare_config_mismatch(&tr.cfg, &tr.tc, &cfg, &tc);
+        if (bad) {
+            snprintf(r->error, sizeof r->error, "--resume: %.120s was trained with a different %s; "
+                     "use another --out", ckpt, bad);
+            trainer_free(&tr);
+            return;
+        }
+        r->resumed_from = tr.step;
+        read_log(dir, r);
+    } else if (trainer_init(&tr, &cfg, &tc, ds, c->data_path, err, sizeof err) != TRAIN_OK) {
         snprintf(r->error, sizeof r->error, "%.240s", err);
         return;
     }
@@ -360,6 +440,8 @@ int compare_main(int argc, char **argv, FILE *out, FILE *progress) {
         {.name = "--log-x", .kind = ARG_FLAG, .dst = &c.log_x, .help = "log-scaled step axis in val_loss.svg"},
         {.name = "--quiet", .kind = ARG_FLAG, .dst = &c.quiet, .help = "no progress lines"},
         {.name = "--png", .kind = ARG_FLAG, .dst = &c.png, .help = "also write PNG copies (needs gnuplot)"},
+        {.name = "--resume", .kind = ARG_FLAG, .dst = &c.resume,
+         .help = "continue runs whose model.bin exists in --out (finished ones are reused as they are)"},
     };
     int ns = (int)(sizeof specs / sizeof specs[0]);
     char err[1024];

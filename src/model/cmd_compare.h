@@ -27,6 +27,7 @@ typedef struct {
     pe_type pe;
     uint64_t seed;
     int ok;                  /* 1: trained to the end */
+    int64_t resumed_from;    /* > 0: continued from a checkpoint at this step (--resume) */
     char error[256];         /* why not, when !ok */
     int n_evals;
     int64_t *eval_step;      /* (n_evals) */
@@ -40,7 +41,8 @@ typedef struct {
     size_t params;
     /* FNV-1a over, per step, the data RNG state after the step and (on steps
      * without an evaluation, whose buffers then still hold it) the training
-     * batch: equal hashes = identical training batches. */
+     * batch: equal hashes = identical training batches. Covers only the
+     * steps this process ran (left empty in runs.csv for resumed runs). */
     uint64_t batch_hash;
     /* extrapolation: [multiplier][scaling] (only scaling 0 = none unless rope);
      * NAN = not run; ext_status 1 = n/a (learned past its table). */
@@ -62,6 +64,7 @@ typedef struct {
     int log_x;               /* val_loss.svg on a log-scaled step axis */
     int quiet;               /* no progress lines */
     int png;                 /* also PNG copies of the figures through gnuplot */
+    int resume;              /* continue (or reuse) runs whose model.bin exists */
     int mults[COMPARE_MAX_MULTS];
     int n_mults;             /* 0: no extrapolation */
     int ext_batches;         /* evaluation batches per extrapolation point */
@@ -73,6 +76,12 @@ typedef struct {
 /* The configs of run (seed index k, encoding index j): the shared cfg and tc
  * with only cfg.pe = pes[j] and tc.seed = seed0 + k changed. */
 void compare_run_configs(const compare_state *c, int k, int j, gpt_config *cfg, train_config *tc);
+
+/* NULL if a run saved with (a, ta) is the run (b, tb) describes (every field
+ * that changes the result; threads and save_every are not compared), else
+ * the name of the first field that differs. */
+const char *compare_config_mismatch(const gpt_config *a, const train_config *ta,
+                                    const gpt_config *b, const train_config *tb);
 
 /* Trains every run (seed-major, so each encoding has a result early), with
  * progress lines on progress (may be NULL), then evaluates extrapolation if

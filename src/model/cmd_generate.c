@@ -6,6 +6,8 @@
  * prints prefill and decode speeds on stderr. Learned positions stop at the
  * training context (an error up front, not a silent window); the other
  * encodings run past it, RoPE optionally with a context-extension scaling.
+ * With --tokenizer the arguments go to llama2c_generate_cmd (llama2.c model
+ * files; cmd_generate_llama.c, the llama2c helper's).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "model/cmd_generate.h"

@@ -8,7 +8,8 @@
  * A sentencepiece-style model stops early at BOS or EOS, as llama2.c's
  * run.c does. Prefill and decode tokens/s go to stderr at the end.
  * Positions are bounded by the file's seq_len: asking for more is an error,
- * not a silent clamp.
+ * not a silent clamp. --dtype bf16 decodes from bf16 copies of the matrices
+ * (llama_use_bf16: half the bytes per token; prefill stays fp32).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "model/cmd_generate_llama.h"
@@ -41,11 +42,13 @@ int llama2c_wants_generate(int argc, char **argv) {
     return 0;
 }
 
-enum { Q_MODEL, Q_TOKENIZER, Q_PROMPT, Q_TOKENS, Q_TEMP, Q_TOPK, Q_TOPP, Q_SEED, Q_THREADS, Q_COUNT };
+static const char *const dtype_names[] = { "fp32", "bf16", NULL };
+
+enum { Q_MODEL, Q_TOKENIZER, Q_PROMPT, Q_TOKENS, Q_TEMP, Q_TOPK, Q_TOPP, Q_SEED, Q_THREADS, Q_DTYPE, Q_COUNT };
 
 int llama2c_generate_cmd(int argc, char **argv) {
     const char *model = NULL, *tokpath = NULL, *prompt = NULL;
-    int tokens = 256, top_k = 0, threads = 0;
+    int tokens = 256, top_k = 0, threads = 0, dtype = 0;
     double temperature = 0.8, top_p = 0.9;
     uint64_t seed = 42;
     args_spec s[Q_COUNT] = {
@@ -64,6 +67,8 @@ int llama2c_generate_cmd(int argc, char **argv) {
         [Q_SEED] = { .name = "--seed", .kind = ARG_U64, .dst = &seed, .help = "sampling seed" },
         [Q_THREADS] = { .name = "--threads", .kind = ARG_INT, .dst = &threads,
                         .help = "OpenMP threads, 0 = OpenMP default", .min = 0, .max = 4096 },
+        [Q_DTYPE] = { .name = "--dtype", .kind = ARG_CHOICE, .dst = &dtype, .choices = dtype_names,
+                      .help = "decode weights: fp32 (the mapped file) or bf16 (converted at load)" },
     };
     char err[1024];
     int pr = args_parse(s, Q_COUNT, argc, argv, err, sizeof err);
@@ -108,6 +113,7 @@ int llama2c_generate_cmd(int argc, char **argv) {
     memset(&smp, 0, sizeof smp);
     if (rc == 0) {
         int lrc = llama_init_borrowed(&m, &f.cfg, &f.w, (int)n);
+        if (lrc == LLAMA_OK && dtype == 1) lrc = llama_use_bf16(&m);
         int src = lrc ? 0 : sampler_init(&smp, f.cfg.vocab_size, temperature, top_k, top_p, seed);
         if (lrc) rc = args_report(PROG, "cannot set up the model: %s", llama_status_str(lrc));
         else if (src) rc = args_report(PROG, "cannot set up the sampler: %s", src == -1 ? "bad settings" : "out of memory");
@@ -153,9 +159,9 @@ int llama2c_generate_cmd(int argc, char **argv) {
         fprintf(stderr, "%s: forward failed at position %d: %s\n", PROG, pos, llama_status_str(lrc));
         rc = 1;
     } else {
-        fprintf(stderr, "%s: llama2.c model dim %d, %d layers, %d/%d heads, vocab %d; prefill %zu tokens in %.3f ms "
-                "(%.0f tok/s); decode %d tokens in %.3f ms (%.0f tok/s)\n",
-                PROG, f.cfg.dim, f.cfg.n_layers, f.cfg.n_heads, f.cfg.n_kv_heads, f.cfg.vocab_size, n,
+        fprintf(stderr, "%s: llama2.c model dim %d, %d layers, %d/%d heads, vocab %d, %s decode; prefill %zu tokens "
+                "in %.3f ms (%.0f tok/s); decode %d tokens in %.3f ms (%.0f tok/s)\n",
+                PROG, f.cfg.dim, f.cfg.n_layers, f.cfg.n_heads, f.cfg.n_kv_heads, f.cfg.vocab_size, dtype_names[dtype], n,
                 1e3 * t_prefill, t_prefill > 0 ? (double)n / t_prefill : 0.0, decoded, 1e3 * t_decode,
                 t_decode > 0 ? (double)decoded / t_decode : 0.0);
     }

@@ -83,10 +83,13 @@ static int write_csvs(compare_state *c, char *err, size_t errlen) {
         for (int j = 0; j < c->n_pe; j++) {
             const compare_run *r = run_at(c, k, j);
             fprintf(f, "%s,%llu,%d,", pe_type_name(r->pe), (unsigned long long)r->seed, r->ok);
-            if (r->ok)
-                fprintf(f, "%.9g,%.9g,%lld,%.1f,%.2f,%zu,%016llx\n", r->final_val, r->best_val,
-                        (long long)r->best_step, r->tokens_per_s, r->elapsed_s, r->params,
-                        (unsigned long long)r->batch_hash);
+            if (r->ok) {
+                fprintf(f, "%.9g,%.9g,%lld,%.1f,%.2f,%zu,", r->final_val, r->best_val, (long long)r->best_step,
+                        r->tokens_per_s, r->elapsed_s, r->params);
+                /* The hash covers only steps this process ran: none for resumed runs. */
+                if (r->resumed_from == 0) fprintf(f, "%016llx", (unsigned long long)r->batch_hash);
+                fputc('\n', f);
+            }
             else
                 fprintf(f, ",,,,,%zu,\n", r->params);
         }

@@ -52,8 +52,8 @@ gen_config gen_config_default(void) {
 /* ---------------------------------------------------------------- rope */
 
 /* A table for this model's RoPE settings with g's scaling, positions
- * [0, capacity) precomputed, built for a sequence of seq_len tokens. */
-static gen_status build_table(rope_table *t, const gen_state *g, int64_t seq_len) {
+ * [0, max_positions) precomputed, built for a sequence of seq_len tokens. */
+static gen_status build_table(rope_table *t, const gen_state *g, int64_t seq_len, int64_t max_positions) {
     const gpt *m = g->m;
     rope_config rc = rope_config_default();
     rc.head_dim = m->HS;
@@ -61,8 +61,8 @@ static gen_status build_table(rope_table *t, const gen_state *g, int64_t seq_len
     rc.base = m->cfg.rope_base;
     rc.layout = m->cfg.rope_layout;
     rc.scaling = g->gc.scaling;
-    rc.max_positions = g->gc.capacity;
-    rc.strict_range = 1;   /* positions never pass the capacity: a bug if they do */
+    rc.max_positions = max_positions;
+    rc.strict_range = 1;   /* positions never pass the table: a bug if they do */
     rope_status rs = rope_table_init(t, &rc, seq_len);
     if (rs == ROPE_ENOMEM) return GEN_ENOMEM;
     return rs == ROPE_OK ? GEN_OK : GEN_EROPE;
@@ -86,7 +86,9 @@ static int64_t initial_seq_len(const gen_state *g) {
  * table and forward with the new, so all keys share the current base. */
 static gen_status dynamic_grow(gen_state *g, int64_t seq_len) {
     rope_table nt;
-    gen_status st = build_table(&nt, g, seq_len);
+    /* Rows for the positions in use only (< seq_len): this table lives until
+     * the next token, so rows past it would be computed for nothing. */
+    gen_status st = build_table(&nt, g, seq_len, seq_len);
     if (st != GEN_OK) return st;
     const gpt_config *c = &g->m->cfg;
     if (g->gc.dynamic_keys == GEN_DYNAMIC_REROTATE && g->n > 0) {
@@ -160,7 +162,7 @@ gen_status gen_init(gen_state *g, const gpt *m, const gen_config *gc) {
     }
     if (c->pe == PE_ROPE) {
         g->rope_len = initial_seq_len(g);
-        gen_status st = build_table(&g->rope, g, g->rope_len);
+        gen_status st = build_table(&g->rope, g, g->rope_len, gc->capacity);
         if (st != GEN_OK) {
             gen_free(g);
             return st;
@@ -186,7 +188,7 @@ gen_status gen_reset(gen_state *g) {
     g->n = 0;
     if (is_dynamic(g) && g->rope_len != initial_seq_len(g)) {
         rope_table nt;
-        gen_status st = build_table(&nt, g, initial_seq_len(g));
+        gen_status st = build_table(&nt, g, initial_seq_len(g), g->gc.capacity);
         if (st != GEN_OK) return st;
         rope_table_free(&g->rope);
         g->rope = nt;
@@ -246,6 +248,7 @@ static void attend(gen_state *g, const float *kc /*(cap, C)*/, const float *vc /
     const float *alibi = c->pe == PE_ALIBI ? g->m->alibi : NULL;
     const long long rows = (long long)T * NH;
     const long long work = rows * (long long)(p0 + T) * HS;
+    (void)work;   /* read by the OpenMP if clause only */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(g->nthreads) if (rows > 1 && work >= 32768)
     for (long long r = 0; r < rows; r++) {
         const int t = (int)(r / NH), h = (int)(r % NH), p = p0 + t;

@@ -226,7 +226,8 @@ gpt_status gpt_set_params(gpt *m, const float *src, size_t n);
 
 /* PE_ROPE: rebuilds the rotation table with scaling s (NULL = none) for
  * sequences up to eval_ctx tokens (the seq_len dynamic NTK and LongRoPE read),
- * precomputing max(8*maxT, eval_ctx) positions. Other pe: GPT_OK, no-op.
+ * precomputing max(8*maxT, eval_ctx) positions (eval_ctx <= 0: maxT, the
+ * training setting). Other pe: GPT_OK, no-op.
  * On error the old table is kept. */
 gpt_status gpt_set_rope_scaling(gpt *m, const rope_scaling *s, int64_t eval_ctx);
 

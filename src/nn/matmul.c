@@ -140,14 +140,14 @@ int matmul_have_blas(void) {
  * so it also tests the driver on any machine. */
 #define MR_SCALAR 4
 #define NR_SCALAR 16
-static void ukr_scalar(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                       int mode, const float *bias) {
+static void ukr_scalar(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
+                       float *c, size_t ldc, int mode, const float *bias) {
     float acc[MR_SCALAR][NR_SCALAR] = {{0}};
     for (size_t k = 0; k < kc; k++) {
         for (int i = 0; i < MR_SCALAR; i++)
             for (int j = 0; j < NR_SCALAR; j++) acc[i][j] += a[i] * b[j];
-        a += MR_SCALAR;
-        b += NR_SCALAR;
+        a += a_ks;
+        b += b_ks;
     }
     for (int i = 0; i < MR_SCALAR; i++) {
         float *ci = c + (size_t)i * ldc;
@@ -218,11 +218,15 @@ static int thread_num(void) {
 
 static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
-/* Floats of scratch gemm_own needs: the shared B block plus one A block per
- * thread (+16 so each can be 64-byte aligned). */
+/* Per-thread scratch: one packed B block (KC x NC) and one packed A block
+ * (MC_MAX x KC, plus one spare panel: the AVX-512 A packer writes panels in
+ * pairs), each 64-byte aligned. */
+static size_t bpack_floats(const ukr_desc *u) { return (size_t)KC * round_up(NC, (size_t)u->nr) + 16; }
+static size_t apack_floats(const ukr_desc *u) {
+    return (size_t)KC * (round_up(MC_MAX, (size_t)u->mr) + (size_t)u->mr) + 16;
+}
 static size_t gemm_scratch_floats(const ukr_desc *u, int nthreads) {
-    return (size_t)KC * round_up(NC, (size_t)u->nr) + 16 +
-           (size_t)nthreads * ((size_t)KC * (round_up(MC_MAX, (size_t)u->mr) + (size_t)u->mr) + 16);
+    return (size_t)nthreads * (bpack_floats(u) + apack_floats(u));
 }
 
 static float *align64(float *p) {
@@ -237,10 +241,6 @@ static void pack_a(float *dst, const float *A, size_t rsa, size_t csa, int i0, i
         for (int k = 0; k < kc; k++) {
             const float *src = A + (size_t)i0 + (size_t)(p0 + k) * csa;
             float *d = dst + (size_t)k * mr;
-            if (rows == mr) {
-                memcpy(d, src, (size_t)mr * sizeof(float));
-                continue;
-            }
             for (int i = 0; i < rows; i++) d[i] = src[i];
             for (int i = rows; i < mr; i++) d[i] = 0.0f;
         }
@@ -262,10 +262,6 @@ static void pack_b(float *dst, const float *B, size_t rsb, size_t csb, int j0, i
         for (int k = 0; k < kc; k++) {
             const float *src = B + (size_t)(p0 + k) * rsb + (size_t)j0;
             float *d = dst + (size_t)k * nr;
-            if (cols == nr) {
-                memcpy(d, src, (size_t)nr * sizeof(float));
-                continue;
-            }
             for (int j = 0; j < cols; j++) d[j] = src[j];
             for (int j = cols; j < nr; j++) d[j] = 0.0f;
         }
@@ -279,15 +275,60 @@ static void pack_b(float *dst, const float *B, size_t rsb, size_t csb, int j0, i
     }
 }
 
-/* One MR x NR tile of C; an edge tile (rows < mr or cols < nr) is computed
- * whole into `tile` and its valid part combined with C by the same rule. */
-static inline void run_tile(const ukr_desc *u, size_t kc, const float *ap, const float *bp, float *c,
-                            size_t ldc, int mode, const float *bb, int rows, int cols, float *tile) {
-    if (rows == u->mr && cols == u->nr) {
-        u->fn(kc, ap, bp, c, ldc, mode, bb);
+/* Packs rows [i0, i1) of A, depth [p0, p0+kc), as MR-row micro-panels. */
+static void pack_a_block(const ukr_desc *u, float *dst, const float *A, size_t rsa, size_t csa,
+                         int i0, int i1, int p0, int kc) {
+    const int mr = u->mr;
+#ifdef MATMUL_X86
+    if (u->simd_pack && csa == 1) { /* A rows contiguous in k: transpose 16 rows at a time */
+        for (int i = i0; i < i1; i += 2 * mr)
+            matmul_pack_t8x2_avx512(dst + (size_t)(i - i0) * kc, A + (size_t)i * rsa + (size_t)p0, rsa,
+                                    i1 - i < 2 * mr ? i1 - i : 2 * mr, kc);
         return;
     }
-    u->fn(kc, ap, bp, tile, (size_t)u->nr, MATMUL_UKR_SET, NULL);
+    if (u->simd_pack && rsa == 1) { /* A columns contiguous: copy */
+        for (int i = i0; i < i1; i += mr)
+            matmul_pack_n_avx512(dst + (size_t)(i - i0) * kc, A + (size_t)i + (size_t)p0 * csa, csa, 8,
+                                 i1 - i < mr ? i1 - i : mr, kc);
+        return;
+    }
+#endif
+    for (int i = i0; i < i1; i += mr) pack_a(dst + (size_t)(i - i0) * kc, A, rsa, csa, i, mr, i1, p0, kc);
+}
+
+/* Packs columns [j0, j1) of B, depth [p0, p0+kc), as NR-column micro-panels. */
+static void pack_b_block(const ukr_desc *u, float *dst, const float *B, size_t rsb, size_t csb,
+                         int j0, int j1, int p0, int kc) {
+    const int nr = u->nr;
+    for (int j = j0; j < j1; j += nr) {
+        float *d = dst + (size_t)(j - j0) * kc;
+        const int cols = j1 - j < nr ? j1 - j : nr;
+#ifdef MATMUL_X86
+        if (u->simd_pack && csb == 1) { /* B rows contiguous: copy */
+            matmul_pack_n_avx512(d, B + (size_t)p0 * rsb + (size_t)j, rsb, 32, cols, kc);
+            continue;
+        }
+        if (u->simd_pack && rsb == 1) { /* B^T rows contiguous in k: transpose */
+            const float *src = B + (size_t)j * csb + (size_t)p0;
+            matmul_pack_t16_avx512(d, 32, src, csb, cols < 16 ? cols : 16, kc);
+            matmul_pack_t16_avx512(d + 16, 32, src + 16 * csb, csb, cols <= 16 ? 0 : cols - 16, kc);
+            continue;
+        }
+#endif
+        pack_b(d, B, rsb, csb, j, nr, j1, p0, kc);
+    }
+}
+
+/* One MR x NR tile of C; an edge tile (rows < mr or cols < nr) is computed
+ * whole into `tile` and its valid part combined with C by the same rule. */
+static inline void run_tile(const ukr_desc *u, size_t kc, const float *ap, size_t a_ks, const float *bp,
+                            size_t b_ks, float *c, size_t ldc, int mode, const float *bb, int rows,
+                            int cols, float *tile) {
+    if (rows == u->mr && cols == u->nr) {
+        u->fn(kc, ap, a_ks, bp, b_ks, c, ldc, mode, bb);
+        return;
+    }
+    u->fn(kc, ap, a_ks, bp, b_ks, tile, (size_t)u->nr, MATMUL_UKR_SET, NULL);
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++) {
             float *cij = c + (size_t)i * ldc + j;
@@ -298,110 +339,110 @@ static inline void run_tile(const ukr_desc *u, size_t kc, const float *ap, const
         }
 }
 
+typedef struct {
+    const ukr_desc *u;
+    const float *A, *B, *bias;
+    size_t rsa, csa, rsb, csb, ldc;
+    float *Cm;
+    int K, accumulate;
+} gemm_args;
+
+/* One thread computes the block rows [i0,i1) x columns [j0,j1) of C over the
+ * whole depth K (single-threaded Goto/BLIS loop nest on its own buffers).
+ * Operands already laid out like a packed panel are not packed: B with
+ * contiguous rows (both backward products: 32 consecutive floats per k) and
+ * A with contiguous columns (dweight's dout^T: 8 consecutive floats per k)
+ * are read in place by the micro-kernel with their own k stride; only their
+ * partial edge panels are packed (zero-padded). That saves a copy of every
+ * backward operand; the forward's B = weight^T and A = inp still need the
+ * transposing packs. */
+static void gemm_block(const gemm_args *g, int i0, int i1, int j0, int j1, float *bpack, float *apack) {
+    const ukr_desc *u = g->u;
+    const int mr = u->mr, nr = u->nr;
+    const int directA = g->rsa == 1, directB = g->csb == 1;
+    float tile[32 * 32] __attribute__((aligned(64))); /* edge tiles: mr, nr <= 32 */
+    for (int jc = j0; jc < j1; jc += NC) {
+        const int jn = j1 - jc < NC ? j1 : jc + NC;
+        const int jfull = jc + (jn - jc) / nr * nr; /* panels from jfull on are partial */
+        for (int pc = 0; pc < g->K; pc += KC) {
+            const int kc = g->K - pc < KC ? g->K - pc : KC;
+            const int mode = pc > 0 || g->accumulate ? MATMUL_UKR_ADD
+                             : g->bias               ? MATMUL_UKR_SET_BIAS
+                                                     : MATMUL_UKR_SET;
+            if (!directB) pack_b_block(u, bpack, g->B, g->rsb, g->csb, jc, jn, pc, kc);
+            else if (jfull < jn)
+                pack_b_block(u, bpack + (size_t)(jfull - jc) * kc, g->B, g->rsb, g->csb, jfull, jn, pc, kc);
+            for (int ic = i0; ic < i1; ic += MC_MAX) {
+                const int in = i1 - ic < MC_MAX ? i1 : ic + MC_MAX;
+                const int ifull = ic + (in - ic) / mr * mr;
+                if (!directA) pack_a_block(u, apack, g->A, g->rsa, g->csa, ic, in, pc, kc);
+                else if (ifull < in)
+                    pack_a_block(u, apack + (size_t)(ifull - ic) * kc, g->A, g->rsa, g->csa, ifull, in, pc, kc);
+#if MATMUL_LOOP_AB
+                /* A micro-panel held in L1, B panels streamed from L2 */
+                for (int i = ic; i < in; i += mr)
+                    for (int j = jc; j < jn; j += nr)
+#else
+                /* B micro-panel held in L1, A micro-panels streamed from L2 (BLIS) */
+                for (int j = jc; j < jn; j += nr)
+                    for (int i = ic; i < in; i += mr)
+#endif
+                    {
+                        const int inA = directA && i < ifull, inB = directB && j < jfull;
+                        const float *ap = inA ? g->A + (size_t)i + (size_t)pc * g->csa
+                                              : apack + (size_t)(i - ic) * kc;
+                        const float *bp = inB ? g->B + (size_t)pc * g->rsb + (size_t)j
+                                              : bpack + (size_t)(j - jc) * kc;
+                        run_tile(u, (size_t)kc, ap, inA ? g->csa : (size_t)mr, bp, inB ? g->rsb : (size_t)nr,
+                                 g->Cm + (size_t)i * g->ldc + j, g->ldc, mode, g->bias ? g->bias + j : NULL,
+                                 in - i < mr ? in - i : mr, jn - j < nr ? jn - j : nr, tile);
+                    }
+            }
+        }
+    }
+}
+
 /* Cm(M,Ncols) (=|+=) A(M,K) @ B(K,Ncols) [+ bias(Ncols)], row stride ldc.
  * accumulate=0: Cm = A@B + bias (bias may be NULL); accumulate=1: Cm += A@B.
- * scratch holds gemm_scratch_floats(u, max_threads()) floats. */
+ * scratch holds gemm_scratch_floats(u, max_threads()) floats.
+ *
+ * Threads: C is cut along its longer side into chunks and each chunk is one
+ * task computed whole (all of K) by one thread with its own packing buffers.
+ * No barrier inside, so a thread descheduled on a busy host stalls only its
+ * own chunk, and dynamic scheduling lets the other thread take more chunks;
+ * the bits do not depend on which thread takes which chunk, since every
+ * element is still summed in the fixed KC-blocked k order. The price is that
+ * the operand along the uncut side is packed once per chunk; chunks are kept
+ * large (>= 2*NC columns or 2*MC_MAX rows each before going past one per
+ * thread) so that repacking stays a small fraction of the flops. */
 static void gemm_own(const ukr_desc *u, int M, int Ncols, int K, const float *A, size_t rsa,
                      size_t csa, const float *B, size_t rsb, size_t csb, float *Cm, size_t ldc,
                      int accumulate, const float *bias, float *scratch) {
     if (M <= 0 || Ncols <= 0) return;
-    const int mr = u->mr, nr = u->nr;
     if (K <= 0) {
         if (accumulate) return;
         for (int i = 0; i < M; i++)
             for (int j = 0; j < Ncols; j++) Cm[(size_t)i * ldc + j] = bias ? bias[j] : 0.0f;
         return;
     }
+    const gemm_args g = {u, A, B, bias, rsa, csa, rsb, csb, ldc, Cm, K, accumulate};
     const int nthreads = max_threads();
-    float *bpack = align64(scratch);
-    float *apack0 = align64(bpack + (size_t)KC * round_up(NC, (size_t)nr));
-    /* one spare panel: the AVX-512 A packer writes panels in pairs */
-    const size_t apack_stride = (size_t)KC * (round_up(MC_MAX, (size_t)mr) + (size_t)mr) + 16;
+    const int by_cols = Ncols >= M;
+    const int D = by_cols ? Ncols : M, unit = by_cols ? u->nr : u->mr;
+    const int big = by_cols ? 2 * NC : 2 * MC_MAX;
+    int nchunks = nthreads;
+    if (nthreads > 1 && D / nthreads >= big) nchunks = 4 * nthreads; /* room to rebalance */
+    const int width = (int)round_up((size_t)((D + nchunks - 1) / nchunks), (size_t)unit);
+    nchunks = (D + width - 1) / width;
+    const size_t per_thread = bpack_floats(u) + apack_floats(u);
 
-    /* Split M into one block per thread when that fits, so small-M products
-     * (the 124M config has only B*T = 256 rows) still use every thread; when
-     * there are fewer M blocks than threads, also split the B panels. */
-    int mc = (int)round_up((size_t)((M + nthreads - 1) / nthreads), (size_t)mr);
-    if (mc > MC_MAX) mc = MC_MAX - MC_MAX % mr;
-    const int n_ic = (M + mc - 1) / mc;
-    const int n_js = n_ic >= nthreads ? 1 : nthreads / n_ic;
-
-#pragma omp parallel
-    {
-        float *apack = align64(apack0 + (size_t)thread_num() * apack_stride);
-        float tile[32 * 32] __attribute__((aligned(64))); /* edge tiles: mr, nr <= 32 */
-        for (int jc = 0; jc < Ncols; jc += NC) {
-            const int nc = Ncols - jc < NC ? Ncols - jc : NC;
-            const int npanels = (nc + nr - 1) / nr;
-            for (int pc = 0; pc < K; pc += KC) {
-                const int kc = K - pc < KC ? K - pc : KC;
-                const int mode = pc > 0 || accumulate ? MATMUL_UKR_ADD
-                                 : bias            ? MATMUL_UKR_SET_BIAS
-                                                   : MATMUL_UKR_SET;
-#pragma omp for schedule(static)
-                for (int q = 0; q < npanels; q++) {
-                    float *dst = bpack + (size_t)q * kc * nr;
-                    const int j0 = jc + q * nr;
-#ifdef MATMUL_X86
-                    if (u->simd_pack && csb == 1) { /* B rows contiguous: copy */
-                        const int cols = Ncols - j0;
-                        matmul_pack_n_avx512(dst, B + (size_t)pc * rsb + (size_t)j0, rsb, 32,
-                                             cols < 32 ? cols : 32, kc);
-                        continue;
-                    }
-                    if (u->simd_pack && rsb == 1) { /* B^T rows contiguous in k: transpose */
-                        const float *src = B + (size_t)j0 * csb + (size_t)pc;
-                        const int cols = Ncols - j0;
-                        matmul_pack_t16_avx512(dst, 32, src, csb, cols < 16 ? cols : 16, kc);
-                        matmul_pack_t16_avx512(dst + 16, 32, src + 16 * csb, csb,
-                                               cols < 16 ? 0 : cols < 32 ? cols - 16 : 16, kc);
-                        continue;
-                    }
-#endif
-                    pack_b(dst, B, rsb, csb, j0, nr, Ncols, pc, kc);
-                }
-#pragma omp for schedule(static)
-                for (int task = 0; task < n_ic * n_js; task++) {
-                    const int ic = (task / n_js) * mc, js = task % n_js;
-                    const int mcur = M - ic < mc ? M - ic : mc;
-                    const int q0 = (int)((int64_t)npanels * js / n_js);
-                    const int q1 = (int)((int64_t)npanels * (js + 1) / n_js);
-#ifdef MATMUL_X86
-                    if (u->simd_pack && csa == 1) { /* A rows contiguous in k: transpose */
-                        for (int ir = 0; ir < mcur; ir += 2 * mr) {
-                            const int rows = mcur - ir < 2 * mr ? mcur - ir : 2 * mr;
-                            matmul_pack_t8x2_avx512(apack + (size_t)ir * kc,
-                                                    A + (size_t)(ic + ir) * rsa + (size_t)pc, rsa,
-                                                    rows, kc);
-                        }
-                    } else if (u->simd_pack && rsa == 1) { /* A columns contiguous: copy */
-                        for (int ir = 0; ir < mcur; ir += mr) {
-                            const int rows = mcur - ir < mr ? mcur - ir : mr;
-                            matmul_pack_n_avx512(apack + (size_t)ir * kc,
-                                                 A + (size_t)(ic + ir) + (size_t)pc * csa, csa, 8, rows, kc);
-                        }
-                    } else
-#endif
-                    for (int ir = 0; ir < mcur; ir += mr)
-                        pack_a(apack + (size_t)ir * kc, A, rsa, csa, ic + ir, mr, M, pc, kc);
-#if MATMUL_LOOP_AB
-                    /* A micro-panel held in L1, B panels streamed from L2 */
-                    for (int ir = 0; ir < mcur; ir += mr)
-                        for (int q = q0; q < q1; q++)
-#else
-                    /* B micro-panel held in L1, A micro-panels streamed from L2 (BLIS) */
-                    for (int q = q0; q < q1; q++)
-                        for (int ir = 0; ir < mcur; ir += mr)
-#endif
-                        {
-                            const int j = jc + q * nr;
-                            run_tile(u, (size_t)kc, apack + (size_t)ir * kc, bpack + (size_t)q * kc * nr,
-                                     Cm + (size_t)(ic + ir) * ldc + j, ldc, mode, bias ? bias + j : NULL,
-                                     mcur - ir < mr ? mcur - ir : mr, Ncols - j < nr ? Ncols - j : nr, tile);
-                        }
-                }
-            }
-        }
+#pragma omp parallel for schedule(dynamic, 1) if (nchunks > 1)
+    for (int ch = 0; ch < nchunks; ch++) {
+        float *mine = scratch + (size_t)thread_num() * per_thread;
+        float *bpack = align64(mine), *apack = align64(mine + bpack_floats(u));
+        const int lo = ch * width, hi = D - lo < width ? D : lo + width;
+        if (by_cols) gemm_block(&g, 0, M, lo, hi, bpack, apack);
+        else gemm_block(&g, lo, hi, 0, Ncols, bpack, apack);
     }
 }
 

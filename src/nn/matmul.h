@@ -82,21 +82,23 @@ void matmul_backward_naive(float *dinp /*(N,C) or NULL*/, float *dweight /*(OC,C
                            const float *inp /*(N,C)*/, const float *weight /*(OC,C)*/, int N, int C, int OC);
 
 /* ---- internal: shared between matmul.c and the per-ISA kernel files ----
- * A micro-kernel computes one MR x NR tile: acc = sum_{k<kc} a[k*MR+i] * b[k*NR+j]
- * in plain k order from zero (a, b packed, zero-padded, 64-byte aligned), then
- * writes it to c (row stride ldc) per mode: SET c = acc, ADD c += acc,
- * SET_BIAS c = acc + bias[j]. Callers pass full tiles only. */
+ * A micro-kernel computes one MR x NR tile: acc = sum_{k<kc} a[k*a_ks+i] * b[k*b_ks+j]
+ * in plain k order from zero, then writes it to c (row stride ldc) per mode:
+ * SET c = acc, ADD c += acc, SET_BIAS c = acc + bias[j]. a and b are packed
+ * panels (a_ks = MR, b_ks = NR, zero-padded, 64-byte aligned) or, where the
+ * source already has that shape, the source itself (any stride). Callers
+ * pass full tiles only. */
 enum { MATMUL_UKR_SET = 0, MATMUL_UKR_ADD = 1, MATMUL_UKR_SET_BIAS = 2 };
-typedef void (*matmul_ukr_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                              int mode, const float *bias);
+typedef void (*matmul_ukr_fn)(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
+                              float *c, size_t ldc, int mode, const float *bias);
 #define MATMUL_MR_AVX512 8
 #define MATMUL_NR_AVX512 32
 #define MATMUL_MR_AVX2 6
 #define MATMUL_NR_AVX2 16
-void matmul_ukr_avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                       int mode, const float *bias);
-void matmul_ukr_avx2(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                     int mode, const float *bias);
+void matmul_ukr_avx512(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
+                       float *c, size_t ldc, int mode, const float *bias);
+void matmul_ukr_avx2(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
+                     float *c, size_t ldc, int mode, const float *bias);
 /* Transposing packers (AVX-512): dst[k*dst_stride + r] = src[r*ld + k], r < 16
  * (rows past `rows` zero); t8x2 writes two MR=8 A panels (rows 8..15 to
  * dst + kc*8). */

@@ -31,14 +31,14 @@
         _mm256_storeu_ps(c_ + 8, c##i##1);                                           \
     } while (0)
 
-void matmul_ukr_avx2(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                     int mode, const float *bias) {
+void matmul_ukr_avx2(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
+                     float *c, size_t ldc, int mode, const float *bias) {
     ROW_DECL(0); ROW_DECL(1); ROW_DECL(2); ROW_DECL(3); ROW_DECL(4); ROW_DECL(5);
     for (size_t k = 0; k < kc; k++) {
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
         ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);
-        a += MATMUL_MR_AVX2;
-        b += MATMUL_NR_AVX2;
+        a += a_ks;
+        b += b_ks;
     }
     __m256 bias0 = _mm256_setzero_ps(), bias1 = _mm256_setzero_ps();
     if (mode == MATMUL_UKR_SET_BIAS) {

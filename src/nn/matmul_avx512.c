@@ -32,8 +32,8 @@
         _mm512_storeu_ps(c_ + 16, c##i##1);                                          \
     } while (0)
 
-void matmul_ukr_avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                       int mode, const float *bias) {
+void matmul_ukr_avx512(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
+                       float *c, size_t ldc, int mode, const float *bias) {
     /* The C tile is touched only after the k loop; start fetching its 16
      * cache lines now so that (often DRAM-resident) read hides behind the FMAs. */
     if (mode == MATMUL_UKR_ADD)
@@ -44,11 +44,11 @@ void matmul_ukr_avx512(size_t kc, const float *a, const float *b, float *c, size
     ROW_DECL(0); ROW_DECL(1); ROW_DECL(2); ROW_DECL(3);
     ROW_DECL(4); ROW_DECL(5); ROW_DECL(6); ROW_DECL(7);
     for (size_t k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
         ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3);
         ROW_FMA(4); ROW_FMA(5); ROW_FMA(6); ROW_FMA(7);
-        a += MATMUL_MR_AVX512;
-        b += MATMUL_NR_AVX512;
+        a += a_ks;
+        b += b_ks;
     }
     __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
     if (mode == MATMUL_UKR_SET_BIAS) {

@@ -7,6 +7,7 @@
 #include "nn/matvec.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -175,38 +176,22 @@ static void bf16_rows_scalar(float *out, const float *inp, const uint16_t *weigh
     }
 }
 
-typedef void (*bf16_rows_fn)(float *, const float *, const uint16_t *, int, int, int);
-
-static bf16_rows_fn bf16_rows_pick(matvec_isa isa) {
+/* One product set: n products sharing inp, rows split in MV_BLOCK blocks
+ * over one parallel region. The AVX-512 kernel reads x permuted even/odd
+ * (see matvec_avx512.c), prepared once here; if that scratch cannot be
+ * allocated the AVX2 or scalar kernel runs instead. */
+static void bf16_multi(matvec_isa isa, int n, float *const *out, const uint16_t *const *weight, const int *OC,
+                       const float *inp, int C) {
     if (isa == MATVEC_ISA_AUTO) isa = matvec_isa_best();
     if (!matvec_isa_supported(isa)) isa = MATVEC_ISA_SCALAR;
+    float *xp = NULL;
 #ifdef MV_X86
-    if (isa == MATVEC_ISA_AVX512) return matvec_bf16_rows_avx512;
-    if (isa == MATVEC_ISA_AVX2) return matvec_bf16_rows_avx2;
-#endif
-    return bf16_rows_scalar;
-}
-
-void matvec_bf16_forward_isa(matvec_isa isa, float *out, const float *inp, const uint16_t *weight, int C, int OC) {
-    bf16_rows_fn rows = bf16_rows_pick(isa);
-    int nblocks = (OC + MV_BLOCK - 1) / MV_BLOCK;
-    size_t total = (size_t)OC * (size_t)C;
-#pragma omp parallel for schedule(static) if (total >= 2 * MV_OMP_MIN)
-    for (int b = 0; b < nblocks; b++) {
-        int r0 = b * MV_BLOCK;
-        int r1 = r0 + MV_BLOCK < OC ? r0 + MV_BLOCK : OC;
-        rows(out, inp, weight, C, r0, r1);
+    if (isa == MATVEC_ISA_AVX512) {
+        xp = malloc((size_t)C * sizeof(float));
+        if (xp) matvec_bf16_permute_x_avx512(xp, inp, C);
+        else isa = matvec_isa_supported(MATVEC_ISA_AVX2) ? MATVEC_ISA_AVX2 : MATVEC_ISA_SCALAR;
     }
-}
-
-void matvec_bf16_forward(float *out, const float *inp, const uint16_t *weight, int C, int OC) {
-    matvec_bf16_forward_isa(MATVEC_ISA_AUTO, out, inp, weight, C, OC);
-}
-
-void matvec_bf16_forward_multi(int n, float *const *out, const uint16_t *const *weight, const int *OC,
-                               const float *inp, int C) {
-    if (n < 1 || n > 4) return;
-    bf16_rows_fn rows = bf16_rows_pick(MATVEC_ISA_AUTO);
+#endif
     int first[5] = { 0 };
     size_t total = 0;
     for (int i = 0; i < n; i++) {
@@ -220,6 +205,29 @@ void matvec_bf16_forward_multi(int n, float *const *out, const uint16_t *const *
         while (b >= first[i + 1]) i++;
         int r0 = (b - first[i]) * MV_BLOCK;
         int r1 = r0 + MV_BLOCK < OC[i] ? r0 + MV_BLOCK : OC[i];
-        rows(out[i], inp, weight[i], C, r0, r1);
+#ifdef MV_X86
+        if (isa == MATVEC_ISA_AVX512) matvec_bf16_rows_avx512(out[i], inp, xp, weight[i], C, r0, r1);
+        else if (isa == MATVEC_ISA_AVX2) matvec_bf16_rows_avx2(out[i], inp, weight[i], C, r0, r1);
+        else bf16_rows_scalar(out[i], inp, weight[i], C, r0, r1);
+#else
+        bf16_rows_scalar(out[i], inp, weight[i], C, r0, r1);
+#endif
     }
+    free(xp);
+}
+
+void matvec_bf16_forward_isa(matvec_isa isa, float *out, const float *inp, const uint16_t *weight, int C, int OC) {
+    float *outs[1] = { out };
+    const uint16_t *ws[1] = { weight };
+    bf16_multi(isa, 1, outs, ws, &OC, inp, C);
+}
+
+void matvec_bf16_forward(float *out, const float *inp, const uint16_t *weight, int C, int OC) {
+    matvec_bf16_forward_isa(MATVEC_ISA_AUTO, out, inp, weight, C, OC);
+}
+
+void matvec_bf16_forward_multi(int n, float *const *out, const uint16_t *const *weight, const int *OC,
+                               const float *inp, int C) {
+    if (n < 1 || n > 4) return;
+    bf16_multi(MATVEC_ISA_AUTO, n, out, weight, OC, inp, C);
 }

@@ -71,7 +71,9 @@ void matvec_rows_avx2(float *out, const float *inp, const float *weight, int C, 
 void matvec_rows_avx512(float *out, const float *inp, const float *weight, int C, int r0, int r1);
 float matvec_read_avx2(const float *p, size_t n);
 void matvec_bf16_rows_avx2(float *out, const float *inp, const uint16_t *weight, int C, int r0, int r1);
-void matvec_bf16_rows_avx512(float *out, const float *inp, const uint16_t *weight, int C, int r0, int r1);
+void matvec_bf16_rows_avx512(float *out, const float *inp, const float *xp, const uint16_t *weight, int C,
+                             int r0, int r1);
+void matvec_bf16_permute_x_avx512(float *xp, const float *x, int C);
 float matvec_read_avx512(const float *p, size_t n);
 
 #endif

@@ -10,14 +10,21 @@
  *   rope_config/ byte strings in fuzz_rope_config.c's encoding: every
  *                scaling type, full and partial rotary, both layouts.
  *   args/        command byte + NUL-separated argv of valid train / sample calls.
+ *   llama2c/     llama2.c model files (llama2c_write) of tiny random models,
+ *                shared and unshared classifier, grouped-query attention.
+ *   tokenizer/   tokenizer.bin files (bpe_save): the 256-byte vocabulary and
+ *                a small sentencepiece-style one with byte fallback and merges.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/bpe.h"
 #include "model/checkpoint.h"
 #include "model/gpt.h"
+#include "model/llama.h"
+#include "model/llama2c.h"
 #include "util/io.h"
 #include "util/rng.h"
 
@@ -130,6 +137,73 @@ static size_t rope_seed(unsigned char *b, int hd, int rd, int layout, int ty, in
     return n;
 }
 
+/* ---------------------------------------------------------------- llama2c */
+
+static int llama2c_seed(const char *root, const char *name, int dim, int hidden, int L, int nh, int nkv, int V,
+                        int seq, int shared) {
+    llama_config c = llama_config_default();
+    c.dim = dim;
+    c.hidden_dim = hidden;
+    c.n_layers = L;
+    c.n_heads = nh;
+    c.n_kv_heads = nkv;
+    c.vocab_size = V;
+    c.seq_len = seq;
+    c.shared_classifier = shared;
+    llama_model m;
+    char dir[1024], path[1200], err[512] = "";
+    snprintf(dir, sizeof dir, "%s/llama2c", root);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int rc = llama_init_random(&m, &c, 5, 0.1f, 1);
+    if (rc == LLAMA_OK) {
+        rc = io_mkdir_p(dir, err, sizeof err);
+        if (!rc) rc = llama2c_write(path, &c, &m.w, err, sizeof err);
+        llama_free(&m);
+    } else {
+        snprintf(err, sizeof err, "llama_init_random: %s", llama_status_str(rc));
+    }
+    if (rc) fprintf(stderr, "make_seeds: %s\n", err);
+    return rc ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------- tokenizer */
+
+static int tokenizer_seeds(const char *root) {
+    char dir[1024], path[1200], err[512] = "";
+    snprintf(dir, sizeof dir, "%s/tokenizer", root);
+    if (io_mkdir_p(dir, err, sizeof err)) return -1;
+    bpe_tokenizer t;
+    int rc = bpe_init_bytes(&t, err, sizeof err);
+    snprintf(path, sizeof path, "%s/bytes256.bin", dir);
+    if (!rc) {
+        rc = bpe_save(&t, path, err, sizeof err);
+        bpe_free(&t);
+    }
+    /* Sentencepiece style: <unk> <s> </s>, <0x00>..<0xFF>, then merges. */
+    enum { NSP = 3 + 256 + 8 };
+    static char buf[NSP][16];
+    const char *pieces[NSP];
+    int lens[NSP];
+    float scores[NSP];
+    const char *const extra[8] = { "\xe2\x96\x81", "a", "b", "ab", "\xe2\x96\x81" "a", "\xe2\x96\x81" "ab", "e", "\xc3\xa9" };
+    for (int i = 0; i < NSP; i++) {
+        if (i < 3) snprintf(buf[i], sizeof buf[i], "%s", i == 0 ? "<unk>" : i == 1 ? "<s>" : "</s>");
+        else if (i < 259) snprintf(buf[i], sizeof buf[i], "<0x%02X>", i - 3);
+        else snprintf(buf[i], sizeof buf[i], "%s", extra[i - 259]);
+        pieces[i] = buf[i];
+        lens[i] = (int)strlen(buf[i]);
+        scores[i] = i < 259 ? 0.0f : -(float)(i - 259);
+    }
+    if (!rc) rc = bpe_init(&t, NSP, pieces, lens, scores, err, sizeof err);
+    snprintf(path, sizeof path, "%s/sentencepiece267.bin", dir);
+    if (!rc) {
+        rc = bpe_save(&t, path, err, sizeof err);
+        bpe_free(&t);
+    }
+    if (rc) fprintf(stderr, "make_seeds: %s\n", err);
+    return rc ? -1 : 0;
+}
+
 /* ---------------------------------------------------------------- args */
 
 static size_t args_seed(unsigned char *b, int cmd, const char *const *argv) {
@@ -157,6 +231,10 @@ int main(int argc, char **argv) {
     bad |= checkpoint_seed(root, "sinusoidal.bin", PE_SINUSOIDAL, ROPE_LAYOUT_INTERLEAVED, 4);
     bad |= checkpoint_seed(root, "alibi.bin", PE_ALIBI, ROPE_LAYOUT_INTERLEAVED, 4);
     bad |= checkpoint_seed(root, "rope_v256.bin", PE_ROPE, ROPE_LAYOUT_INTERLEAVED, 256);
+
+    bad |= llama2c_seed(root, "shared.bin", 4, 8, 1, 2, 2, 8, 4, 1);
+    bad |= llama2c_seed(root, "unshared_gqa.bin", 8, 12, 2, 4, 2, 6, 3, 0);
+    bad |= tokenizer_seeds(root);
 
     unsigned char b[4096];
     for (int ty = 0; ty < ROPE_SCALING_COUNT; ty++) {

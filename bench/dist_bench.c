@@ -1,0 +1,164 @@
+/*
+ * dist_bench.c — the worker of bench/dist_bench.sh: data-parallel training
+ * steps of the GPT-2 124M shape (V 50304, L 12, NH 12, C 768, T 64, B 4 per
+ * rank, learned positions) through the real path (gpt forward/backward,
+ * train_dist_step: bucketed gradient all-reduce or ZeRO-1, AdamW), started
+ * by mpirun or alone. Before timing it checks the first loss is near ln(V)
+ * (a fresh model is uniform) and, after the timed steps, that every rank
+ * holds the same parameters. Rank 0 prints one line:
+ *   dist_bench_run ranks=<n> threads_per_rank=<t> zero=<z> ms_per_step=<median> tok_s=<n*B*T/step>
+ * Usage: dist_bench --run [--steps N] [--zero 0|1]. Without --run (as
+ * `make bench` starts every bench) it only says how to run it: the real
+ * measurement needs mpirun and several GB of memory per rank.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "model/train.h"
+#include "model/train_dist.h"
+#include "util/dist.h"
+#include "util/rng.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv) {
+    int run = 0, steps = 3, zero = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--run") == 0) run = 1;
+        else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) steps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--zero") == 0 && i + 1 < argc) zero = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "dist_bench: unknown argument '%s' (usage: dist_bench --run [--steps N] [--zero 0|1])\n",
+                    argv[i]);
+            return 2;
+        }
+    }
+    if (!run) {
+        printf("dist_bench: skipped (needs mpirun and ~2.5 GB per rank); run bench/dist_bench.sh\n");
+        return 0;
+    }
+    if (steps < 1 || steps > 1000 || (zero != 0 && zero != 1)) {
+        fprintf(stderr, "dist_bench: --steps must be in [1, 1000] and --zero 0 or 1\n");
+        return 2;
+    }
+    dist d;
+    char err[512] = "";
+    if (dist_init(&d, err, sizeof err)) {
+        fprintf(stderr, "dist_bench: %s\n", err);
+        return 2;
+    }
+    const int B = 4, T = 64;
+    gpt_config cfg = gpt_config_default();
+    cfg.V = 50304;
+    cfg.L = 12;
+    cfg.NH = 12;
+    cfg.C = 768;
+    cfg.maxT = T;
+    cfg.pe = PE_LEARNED;
+    trainer tr;
+    memset(&tr, 0, sizeof tr);
+    tr.cfg = cfg;
+    tr.tc = train_config_default();
+    tr.tc.B = B;
+    gpt_status st = gpt_init(&tr.model, &cfg, 1337);
+    if (st != GPT_OK) {
+        fprintf(stderr, "dist_bench: gpt_init: %s\n", gpt_status_str(st));
+        dist_abort(&d, 1);
+        return 1;
+    }
+    tr.opt = adamw_default();
+    train_dist td;
+    if (train_dist_init(&td, &d, &tr, zero, err, sizeof err)) {
+        fprintf(stderr, "dist_bench: %s\n", err);
+        dist_abort(&d, 1);
+        return 1;
+    }
+    /* Random tokens (speed does not depend on them): the global batch from
+     * one seed, rank r taking rows r, r+N, ... as the trainer does. */
+    const size_t BT = (size_t)B * T, G = BT * (size_t)d.size;
+    int *gtok = malloc((G + 1) * sizeof *gtok), *inp = malloc(BT * sizeof *inp), *tgt = malloc(BT * sizeof *tgt);
+    if (!gtok || !inp || !tgt) {
+        fprintf(stderr, "dist_bench: out of memory\n");
+        dist_abort(&d, 1);
+        return 1;
+    }
+    rng_state r;
+    rng_init(&r, 42, 0);
+    for (size_t i = 0; i <= G; i++) gtok[i] = (int)rng_below(&r, (uint64_t)cfg.V);
+    for (int b = 0; b < B; b++) {
+        size_t g = (size_t)b * (size_t)d.size + (size_t)d.rank;
+        memcpy(inp + (size_t)b * T, gtok + g * T, (size_t)T * sizeof *inp);
+        memcpy(tgt + (size_t)b * T, gtok + g * T + 1, (size_t)T * sizeof *tgt);
+    }
+    const int warm = 1, total = warm + steps;
+    double *times = malloc((size_t)total * sizeof *times);
+    int bad = 0;
+    for (int s = 0; s < total && !bad; s++) {
+        dist_barrier(&d);   /* every rank starts the step together */
+        double t0 = now_s();
+        gpt_zero_grad(&tr.model);
+        float loss = gpt_forward(&tr.model, inp, tgt, B, T);
+        if (s == 0 && !(fabsf(loss - logf((float)cfg.V)) < 0.5f)) {
+            fprintf(stderr, "dist_bench: rank %d first loss %g, expected about ln(V) = %g\n", d.rank, (double)loss,
+                    log((double)cfg.V));
+            bad = 1;
+        }
+        tr.opt.lr = 1e-4f;
+        if (gpt_backward(&tr.model) != GPT_OK || isnan(train_dist_step(&td, &tr.opt, &tr.model))) bad = 1;
+        double dt = now_s() - t0;
+        /* The step's time is the slowest rank's. */
+        double mx[1] = { dt };
+        if (d.size > 1) {
+            double *all = malloc((size_t)d.size * sizeof *all);
+            if (all && dist_allgather_bytes(&d, mx, sizeof mx, all) == 0)
+                for (int k = 0; k < d.size; k++) dt = all[k] > dt ? all[k] : dt;
+            free(all);
+        }
+        times[s] = dt;
+    }
+    /* Every rank must hold the same weights after the steps. */
+    uint64_t h = dist_hash(DIST_HASH_INIT, tr.model.params_memory, tr.model.num_params * sizeof(float));
+    dist_agreement a;
+    if (dist_agree(&d, bad, h, NULL, &a) || !a.ok) {
+        if (d.rank == 0)
+            fprintf(stderr, "dist_bench: check failed (rank %d: %s)\n", a.bad_rank,
+                    a.hash_mismatch ? "parameters differ from rank 0's" : "bad loss or step");
+        dist_finalize(&d);
+        return 1;
+    }
+    qsort(times + warm, (size_t)steps, sizeof *times, cmp_d);
+    double med = times[warm + steps / 2];
+#ifdef _OPENMP
+    int threads = omp_get_max_threads();
+#else
+    int threads = 1;
+#endif
+    if (d.rank == 0)
+        printf("dist_bench_run ranks=%d threads_per_rank=%d zero=%d ms_per_step=%.1f tok_s=%.1f\n", d.size, threads,
+               zero, med * 1e3, (double)G / med);
+    free(times);
+    free(gtok);
+    free(inp);
+    free(tgt);
+    train_dist_free(&td);
+    gpt_free(&tr.model);
+    dist_finalize(&d);
+    return 0;
+}

@@ -7,6 +7,9 @@
  * (a fresh model is uniform) and, after the timed steps, that every rank
  * holds the same parameters. Rank 0 prints one line:
  *   dist_bench_run ranks=<n> threads_per_rank=<t> zero=<z> ms_per_step=<median> tok_s=<n*B*T/step>
+ *                  ms_fwd_bwd=<median> ms_sync_adamw=<median>
+ * (the last two split rank 0's step: forward + backward, and
+ * train_dist_step = gradient all-reduce or reduce-scatter/all-gather + AdamW).
  * Usage: dist_bench --run [--steps N] [--zero 0|1]. Without --run (as
  * `make bench` starts every bench) it only says how to run it: the real
  * measurement needs mpirun and several GB of memory per rank.
@@ -109,6 +112,12 @@ int main(int argc, char **argv) {
     }
     const int warm = 1, total = warm + steps;
     double *times = malloc((size_t)total * sizeof *times);
+    double *t_fb = malloc((size_t)total * sizeof *t_fb), *t_sync = malloc((size_t)total * sizeof *t_sync);
+    if (!times || !t_fb || !t_sync) {
+        fprintf(stderr, "dist_bench: out of memory\n");
+        dist_abort(&d, 1);
+        return 1;
+    }
     int bad = 0;
     for (int s = 0; s < total && !bad; s++) {
         dist_barrier(&d);   /* every rank starts the step together */
@@ -121,7 +130,11 @@ int main(int argc, char **argv) {
             bad = 1;
         }
         tr.opt.lr = 1e-4f;
-        if (gpt_backward(&tr.model) != GPT_OK || isnan(train_dist_step(&td, &tr.opt, &tr.model))) bad = 1;
+        if (gpt_backward(&tr.model) != GPT_OK) bad = 1;
+        double t1 = now_s();
+        if (isnan(train_dist_step(&td, &tr.opt, &tr.model))) bad = 1;
+        t_fb[s] = t1 - t0;
+        t_sync[s] = now_s() - t1;
         double dt = now_s() - t0;
         /* The step's time is the slowest rank's. */
         double mx[1] = { dt };
@@ -144,6 +157,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     qsort(times + warm, (size_t)steps, sizeof *times, cmp_d);
+    qsort(t_fb + warm, (size_t)steps, sizeof *t_fb, cmp_d);
+    qsort(t_sync + warm, (size_t)steps, sizeof *t_sync, cmp_d);
     double med = times[warm + steps / 2];
 #ifdef _OPENMP
     int threads = omp_get_max_threads();
@@ -151,9 +166,12 @@ int main(int argc, char **argv) {
     int threads = 1;
 #endif
     if (d.rank == 0)
-        printf("dist_bench_run ranks=%d threads_per_rank=%d zero=%d ms_per_step=%.1f tok_s=%.1f\n", d.size, threads,
-               zero, med * 1e3, (double)G / med);
+        printf("dist_bench_run ranks=%d threads_per_rank=%d zero=%d ms_per_step=%.1f tok_s=%.1f ms_fwd_bwd=%.1f "
+               "ms_sync_adamw=%.1f\n", d.size, threads, zero, med * 1e3, (double)G / med,
+               t_fb[warm + steps / 2] * 1e3, t_sync[warm + steps / 2] * 1e3);
     free(times);
+    free(t_fb);
+    free(t_sync);
     free(gtok);
     free(inp);
     free(tgt);

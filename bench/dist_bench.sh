@@ -13,8 +13,9 @@ build=${1:-build}
 steps=${2:-3}
 make -s BUILD="$build" "$build/bench/dist_bench" >/dev/null
 bin="$build/bench/dist_bench"
-export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+# (nproc before the export: GNU nproc honours OMP_NUM_THREADS)
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 out1=$("$bin" --run --steps "$steps")
 echo "$out1"
 out2=$(mpirun --oversubscribe --allow-run-as-root -np 2 "$bin" --run --steps "$steps")

@@ -12,6 +12,8 @@
  * One line per case:
  *   train_bench config=a|b pe=<pe> threads=<n> ms_per_step=<x> gflops=<y>
  *               peak_gflops=<z> peak_fraction=<f> rss_mb=<r> need_mb=<m>
+ * followed by a train_bench_phases line (median forward / zero_grad+backward /
+ * AdamW milliseconds) saying where the step went.
  * Usage: train_bench [--config a|b|all] [--pe learned|rope|all]
  *                    [--steps N] [--backend own|blas|naive]
  */
@@ -51,27 +53,56 @@ static int nthreads(void) {
 }
 
 /* All-thread FP32 FMA peak in GFLOP/s: every thread runs independent FMA
- * chains (AVX-512 if the CPU has it); best of 15 short runs, since the host
- * is shared and a slice lost to another process only lowers a run. */
+ * chains (AVX-512 if the CPU has it) at once; best of 15 short runs. */
 static double peak_gflops(void) {
+#if defined(__x86_64__)
     matmul_isa isa = matmul_isa_best();
     if (isa == MATMUL_ISA_SCALAR) return 0.0;
     const int lanes = isa == MATMUL_ISA_AVX512 ? 16 : 8;
     const int64_t iters = 4 * 1000 * 1000;
+    const double flops = (double)iters * MATMUL_PEAK_CHAINS * lanes * 2.0;
     double best = 0.0;
     volatile float sink = 0.0f;
     for (int rep = 0; rep < 15; rep++) {
-        double t0 = now_s();
+        /* Each thread times itself on its own CPU clock, so time it spent
+         * descheduled on a busy host does not count against the hardware;
+         * the machine's peak is the sum of the per-thread rates. */
+        double rate = 0.0;
         float s = 0.0f;
-#pragma omp parallel reduction(+ : s)
-        s += isa == MATMUL_ISA_AVX512 ? matmul_fma_loop_avx512(iters) : matmul_fma_loop_avx2(iters);
-        double dt = now_s() - t0;
+#pragma omp parallel reduction(+ : rate, s)
+        {
+            struct timespec a, b;
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+            s += isa == MATMUL_ISA_AVX512 ? matmul_fma_loop_avx512(iters) : matmul_fma_loop_avx2(iters);
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+            double dt = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
+            rate += flops / dt * 1e-9;
+        }
         sink += s;
-        double g = (double)nthreads() * (double)iters * MATMUL_PEAK_CHAINS * lanes * 2.0 / dt * 1e-9;
-        if (g > best) best = g;
+        if (rate > best) best = rate;
     }
     (void)sink;
     return best;
+#else
+    return 0.0; /* the FMA probes are x86 kernels */
+#endif
+}
+
+/* The CPU's name from /proc/cpuinfo (Linux), else "unknown". */
+static void cpu_name(char *buf, size_t n) {
+    snprintf(buf, n, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) == 0 && colon) {
+            snprintf(buf, n, "%s", colon + 2);
+            buf[strcspn(buf, "\n")] = 0;
+            break;
+        }
+    }
+    fclose(f);
 }
 
 static int cmp_d(const void *a, const void *b) {
@@ -117,16 +148,24 @@ static int run_case(const bench_config *bc, pe_type pe, int steps, matmul_backen
     }
     adamw opt = adamw_default();
     double *dt = malloc((size_t)steps * sizeof(double));
+    double *ph = malloc(3 * (size_t)steps * sizeof(double)); /* forward, backward, AdamW */
     int ok = 1;
     for (int step = 0; step < warmup + steps; step++) {
         double t0 = now_s();
         float loss = gpt_forward(&m, tok, tok + 1, B, T);
+        double tf = now_s();
         gpt_zero_grad(&m);
         gpt_backward(&m);
+        double tb = now_s();
         opt.lr = 1e-4f;
         adamw_step(&opt, m.params_memory, m.grads_memory, m.m_memory, m.v_memory, m.decay_mask,
                    m.num_params);
         double t1 = now_s();
+        if (step >= warmup) {
+            ph[step - warmup] = tf - t0;
+            ph[steps + step - warmup] = tb - tf;
+            ph[2 * steps + step - warmup] = t1 - tb;
+        }
         /* Check before trusting the timing: the first loss of a fresh GPT-2
          * init is near ln(V) (near-uniform predictions); never NaN. */
         if (step == 0 && !(fabs(loss - log((double)bc->V)) < 1.0)) {
@@ -164,7 +203,12 @@ static int run_case(const bench_config *bc, pe_type pe, int steps, matmul_backen
            "peak_fraction=%.3f rss_mb=%.1f need_mb=%.1f\n",
            bc->name, pe_type_name(pe), nthreads(), med * 1e3, gflops, peak,
            peak > 0 ? gflops / peak : 0.0, rss_mb, need / (1024.0 * 1024.0));
+    /* Where the step goes (medians of each phase), to read beside the line above. */
+    for (int k = 0; k < 3; k++) qsort(ph + (size_t)k * steps, (size_t)steps, sizeof ph[0], cmp_d);
+    printf("train_bench_phases config=%c pe=%s forward_ms=%.1f backward_ms=%.1f adamw_ms=%.1f\n", bc->name,
+           pe_type_name(pe), ph[steps / 2] * 1e3, ph[steps + steps / 2] * 1e3, ph[2 * steps + steps / 2] * 1e3);
     fflush(stdout);
+    free(ph);
     free(dt);
     free(tok);
     gpt_free(&m);
@@ -181,7 +225,7 @@ int main(int argc, char **argv) {
     const char *config = "all", *pes = "all";
     int steps = 10;
     matmul_backend backend = MATMUL_OWN;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* --flag value pairs */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) return usage("missing value after", a);
         if (strcmp(a, "--config") == 0) {
@@ -203,9 +247,11 @@ int main(int argc, char **argv) {
         } else {
             return usage("unknown flag", a);
         }
-        i++;
     }
-    printf("train_bench isa=%s backend=%s", matmul_isa_name(matmul_isa_best()), matmul_backend_name(backend));
+    char cpu[128];
+    cpu_name(cpu, sizeof cpu);
+    printf("train_bench cpu=\"%s\" isa=%s backend=%s", cpu, matmul_isa_name(matmul_isa_best()),
+           matmul_backend_name(backend));
 #ifdef ROPEGPT_HAVE_BLAS
     printf(" openblas_core=%s", openblas_get_corename());
 #endif

@@ -140,9 +140,9 @@ TEST(compare_runs_of_a_seed_see_identical_batches) {
 
 TEST(compare_writes_wellformed_figures_and_summary) {
     CHECK_EQ_INT(run_tiny_compare(), 0);
-    const char *svgs[3] = {"val_loss.svg", "train_loss.svg", "extrapolation.svg"};
+    const char *svgs[4] = {"val_loss.svg", "train_loss.svg", "extrapolation.svg", "extrapolation_positions.svg"};
     char path[700];
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         snprintf(path, sizeof path, "%s/%s", cmp_dir, svgs[i]);
         CHECK(xml_ok(path));
     }
@@ -215,7 +215,7 @@ TEST(eval_longer_context_finite_except_learned) {
         cfg.L = 1; cfg.NH = 2; cfg.C = 16; cfg.maxT = 16; cfg.pe = (pe_type)pe;
         gpt m;
         CHECK_EQ_INT(gpt_init(&m, &cfg, 3), GPT_OK);
-        eval_result r;
+        eval_result r = {.pos_loss = NULL};
         char err[256] = "";
         int rc = eval_at_context(&m, &ds, 64, ROPE_SCALING_NONE, 0, 2, 2, &r, err, sizeof err);
         if (pe == PE_LEARNED) {
@@ -244,7 +244,7 @@ TEST(eval_rope_scalings_are_applied_then_reset) {
     CHECK_EQ_INT(gpt_init(&m, &cfg, 5), GPT_OK);
     /* Larger q/k weights so that rotations visibly change the scores. */
     for (size_t i = 0; i < (size_t)3 * cfg.C * cfg.C; i++) m.params.qkvw[i] *= 40.0f;
-    eval_result base, r;
+    eval_result base = {.pos_loss = NULL}, r = {.pos_loss = NULL};
     char err[256];
     CHECK_EQ_INT(eval_at_context(&m, &ds, 64, ROPE_SCALING_NONE, 0, 2, 1, &base, err, sizeof err), 0);
     for (int v = 1; v < EVAL_N_SCALINGS; v++) {

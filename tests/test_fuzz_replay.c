@@ -164,3 +164,58 @@ TEST(fuzz_seeds_still_load) {
     CHECK(seeds_load("llama2c", 1) >= 2);
     CHECK(seeds_load("tokenizer", 2) >= 2);
 }
+
+/* What the fuzzers found in librope, as plain checks (the inputs above
+ * replay them through the harness; these name the behaviour). */
+TEST(fuzz_found_rope_overflowing_scalings_refused) {
+    rope_config c = rope_config_default();
+    c.head_dim = c.rotary_dim = 8;
+    double inv[4], af = -1.0;
+    /* NTK with a denormal factor: base * s^(d/(d-2)) underflows to 0, and
+     * 0^(-2i/d) is Inf. Valid fields, non-finite result: EPARAM. */
+    c.scaling.type = ROPE_SCALING_NTK;
+    c.scaling.factor = 4.9e-324;
+    CHECK_EQ_INT(rope_config_validate(&c), ROPE_OK);
+    CHECK_EQ_INT(rope_freqs(&c, 16, inv, &af), ROPE_EPARAM);
+    CHECK(af == -1.0);   /* the attention factor is not written on error */
+    rope_table t;
+    CHECK_EQ_INT(rope_table_init(&t, &c, 16), ROPE_EPARAM);
+    rope_table_free(&t);
+    /* A base so small that base^(-2i/d) reaches 1e300 (limit 1e280, so
+     * that p * inv_freq stays finite for any int64 position or shift). */
+    double inv64[32];
+    c = rope_config_default();
+    c.base = 1e-310;
+    CHECK_EQ_INT(rope_freqs(&c, 16, inv64, NULL), ROPE_EPARAM);
+    /* base 1e-200 gives at most 1e194: still served. */
+    c.base = 1e-200;
+    CHECK_EQ_INT(rope_freqs(&c, 16, inv64, NULL), ROPE_OK);
+}
+
+TEST(fuzz_found_rope_huge_angles_stay_rotations) {
+    /* Angles of 1e18 radians: p * inv_freq rounded to double has an error of
+     * hundreds of radians, so the first-order correction cos(hi) - sin(hi)*lo
+     * is no longer a rotation. Every row must still have cos^2 + sin^2 = 1. */
+    rope_config c = rope_config_default();
+    c.head_dim = c.rotary_dim = 64;
+    rope_table t;
+    CHECK_EQ_INT(rope_table_init(&t, &c, 64), ROPE_OK);
+    float k[64];
+    for (int i = 0; i < 64; i++) k[i] = 1.0f;
+    rope_view v = rope_view_packed(k, 1, 1, 64);
+    CHECK_EQ_INT(rope_shift(&t, &v, INT64_C(2738712729411733539), 1), ROPE_OK);
+    for (int i = 0; i < 32; i++) {
+        double n2 = (double)k[2 * i] * k[2 * i] + (double)k[2 * i + 1] * k[2 * i + 1];
+        /* a pair of ones has norm^2 2; float cos/sin rounding: 1e-6 */
+        CHECK_NEAR(n2, 2.0, 1e-6);
+    }
+    /* Same for a table row far past the table, with base < 1 (huge angles). */
+    rope_table_free(&t);
+    c.base = 1e-3;
+    CHECK_EQ_INT(rope_table_init(&t, &c, 64), ROPE_OK);
+    float cs[32], sn[32];
+    CHECK_EQ_INT(rope_table_row(&t, INT64_C(2000000011), cs, sn), ROPE_OK);
+    for (int i = 0; i < 32; i++)
+        CHECK_NEAR((double)cs[i] * cs[i] + (double)sn[i] * sn[i], 1.0, 1e-6);   /* float rounding */
+    rope_table_free(&t);
+}

@@ -687,6 +687,26 @@ TEST(llama2c_export_then_generate_cli) {
     /* export refuses a file that is not a llama2.c model. */
     const char *ex_bad[] = { "--model", t, "--out", mt, NULL };
     CHECK_EQ_INT(run_cmd(cmd_export, ex_bad, out, sizeof out, NULL, err, sizeof err), 2);
+    CHECK(strstr(err, "--model") != NULL);
+    const char *ex_both[] = { "--model", m, "--random", "tiny", "--out", mt, NULL };
+    CHECK_EQ_INT(run_cmd(cmd_export, ex_both, out, sizeof out, NULL, err, sizeof err), 2);
+    const char *ex_noout[] = { "--random", "tiny", NULL };
+    CHECK_EQ_INT(run_cmd(cmd_export, ex_noout, out, sizeof out, NULL, err, sizeof err), 2);
+    const char *gen_nomodel[] = { "--tokenizer", t, NULL };
+    CHECK_EQ_INT(run_cmd(llama2c_generate_cmd, gen_nomodel, out, sizeof out, NULL, err, sizeof err), 2);
+    /* Re-export of a llama2.c file with an unshared classifier round-trips. */
+    char mu[512];
+    tmp_path(mu, sizeof mu, "cli_unshared.bin");
+    const char *ex_un[] = { "--model", m, "--unshared", "--out", mu, NULL };
+    CHECK_EQ_INT(run_cmd(cmd_export, ex_un, out, sizeof out, NULL, err, sizeof err), 0);
+    llama2c_file fa, fb;
+    CHECK_EQ_INT(llama2c_open(&fa, m, e, sizeof e), L2C_OK);
+    CHECK_EQ_INT(llama2c_open(&fb, mu, e, sizeof e), L2C_OK);
+    CHECK_EQ_INT(fb.cfg.shared_classifier, 0);
+    CHECK_EQ_INT(fb.map_len, fa.map_len + (size_t)4 * fa.cfg.vocab_size * fa.cfg.dim);
+    CHECK(memcmp(fa.w.token_embedding, fb.w.wcls, (size_t)4 * fa.cfg.vocab_size * fa.cfg.dim) == 0);
+    llama2c_close(&fb);
+    llama2c_close(&fa);
 }
 
 /* The pieces a train loop needs, together: 40 AdamW steps (lr 3e-3, decay

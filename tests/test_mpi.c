@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "test.h"
 #include "data/dataset.h"
@@ -245,9 +246,12 @@ static int mpi_available(void) {
  * high enough that the weights move (so a wrong gradient shows). */
 #define MPI_ARGS "--layers 2 --heads 2 --dim 32 --ctx 16 --steps 20 --warmup 2 --lr 1e-2 --eval-every 10 " \
                  "--eval-batches 2 --threads 1 --seed 5 --quiet --force --data data/tinyshakespeare.txt"
-/* Leak checks off: OpenMPI keeps allocations until exit (sanitizer builds). */
-#define MPIRUN "OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=0 timeout 120 " \
-               "mpirun --oversubscribe --allow-run-as-root"
+/* Leak checks off: OpenMPI keeps allocations until exit (sanitizer builds).
+ * No single-copy (CMA) transfers: containers without ptrace rights (CI in
+ * Docker) fail them (open-mpi/ompi#4948); the messages here are tiny.
+ * timeout: a job that hangs fails the test (status 124) instead of the suite. */
+#define MPIRUN "OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=0 OMPI_MCA_btl_vader_single_copy_mechanism=none " \
+               "timeout 120 mpirun --oversubscribe --allow-run-as-root"
 
 /* Runs the shell command body with stdout dropped and stderr into
  * <tmp>/<tag>.err; returns its exit status (255 if it did not exit). */
@@ -384,11 +388,11 @@ TEST(mpi_mismatched_config_ends_job_with_one_message) {
 TEST(mpi_dying_rank_ends_job_and_keeps_checkpoint) {
     if (!mpi_available()) return;
     char cmd[4096];
-    /* Rank 1 is killed (SIGKILL) after 3 s of a long run that saves every
+    /* Rank 1 is killed (SIGKILL) after 2 s of a long run that saves every
      * 20 steps; the job must end (not hang) with a failure, and model.bin,
      * if one was written, must load and resume. */
     snprintf(cmd, sizeof cmd, MPIRUN " -np 1 %s train " MPI_ARGS " --steps 1000000 --save-every 20 --batch 4 --out %s/die"
-             " : -np 1 timeout -s KILL 3 %s train " MPI_ARGS " --steps 1000000 --save-every 20 --batch 4 --out %s/die",
+             " : -np 1 timeout -s KILL 2 %s train " MPI_ARGS " --steps 1000000 --save-every 20 --batch 4 --out %s/die",
              test_bin_path(), test_tmp_dir(), test_bin_path(), test_tmp_dir());
     int rc = sh("die", cmd);
     CHECK(rc != 0 && rc != 124);

@@ -249,10 +249,14 @@ TEST(nn_llama_bf16_matvec_isas) {
             for (int c = 0; c < C; c++) acc += (double)bf16_to_float(wb[(size_t)o * C + c]) * x[c];
             want[o] = acc;
         }
-        for (int isa = MATVEC_ISA_SCALAR; isa <= MATVEC_ISA_AVX512; isa++) {
+        for (int isa = MATVEC_ISA_SCALAR; isa <= MATVEC_ISA_AVX512BF16; isa++) {
             if (!matvec_isa_supported((matvec_isa)isa)) continue;
             matvec_bf16_forward_isa((matvec_isa)isa, got, x, wb, C, OC);
-            lcheck(got, want, (size_t)OC, 1e-5, 1e-5, 0.0, matvec_isa_name((matvec_isa)isa));
+            /* AVX512-BF16 keeps x to 2^-17 relative (hi + lo split): over
+             * <= 300 terms |w x| <= 1 that adds <= 300 * 7.6e-6 = 2.3e-3 in
+             * the worst case, ~4e-5 typically; allow 2e-4 absolute. */
+            double atol = isa == MATVEC_ISA_AVX512BF16 ? 2e-4 : 1e-5;
+            lcheck(got, want, (size_t)OC, 1e-5, atol, 0.0, matvec_isa_name((matvec_isa)isa));
         }
         free(wf), free(x), free(wb), free(got);
     }

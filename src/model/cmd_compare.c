@@ -169,10 +169,18 @@ static void extrapolate(compare_state *c, compare_run *r, gpt *m, const dataset 
         int rows = c->tc.B / c->mults[a] > 1 ? c->tc.B / c->mults[a] : 1;
         int nb = (int)(((int64_t)c->ext_batches * c->tc.B + rows - 1) / rows);
         for (int v = 0; v < n_var; v++) {
-            eval_result er;
+            eval_result er = {.pos_loss = NULL};
             char err[256];
+            if (a == c->n_mults - 1) {
+                r->ext_pos[v] = malloc((size_t)ctx * sizeof *r->ext_pos[v]);
+                er.pos_loss = r->ext_pos[v];   /* NULL on failure: then no curve */
+            }
             int rc = eval_at_context(m, ds, ctx, eval_scaling_types[v], 0, rows, nb, &er, err, sizeof err);
             r->ext_status[a][v] = rc;
+            if (rc != 0 && r->ext_pos[v] && a == c->n_mults - 1) {
+                free(r->ext_pos[v]);
+                r->ext_pos[v] = NULL;
+            }
             r->ext[a][v] = rc == 0 ? er.loss : NAN;
             r->ext_beyond[a][v] = rc == 0 ? er.loss_beyond : NAN;
             if (rc < 0) snprintf(r->error, sizeof r->error, "extrapolation at %d: %.200s", ctx, err);
@@ -317,6 +325,7 @@ void compare_state_free(compare_state *c) {
             free(c->runs[i].eval_step);
             free(c->runs[i].val);
             free(c->runs[i].train);
+            for (int v = 0; v < EVAL_N_SCALINGS; v++) free(c->runs[i].ext_pos[v]);
         }
     }
     free(c->runs);

@@ -49,6 +49,9 @@ typedef struct {
     double ext[COMPARE_MAX_MULTS][EVAL_N_SCALINGS];
     double ext_beyond[COMPARE_MAX_MULTS][EVAL_N_SCALINGS];
     int ext_status[COMPARE_MAX_MULTS][EVAL_N_SCALINGS];
+    /* Mean loss at each position (max multiplier x ctx) at the largest
+     * multiplier, per scaling; NULL where not evaluated. */
+    double *ext_pos[EVAL_N_SCALINGS];
 } compare_run;
 
 typedef struct {

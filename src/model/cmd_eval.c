@@ -29,7 +29,9 @@ const rope_scaling_type eval_scaling_types[EVAL_N_SCALINGS] = {
 int eval_at_context(gpt *m, const dataset *ds, int ctx, rope_scaling_type scaling, double factor,
                     int B, int batches, eval_result *out, char *err, size_t errlen) {
     const int T0 = m->cfg.maxT;
+    double *pos_out = out->pos_loss;
     memset(out, 0, sizeof *out);
+    out->pos_loss = pos_out;
     out->ctx = ctx;
     out->loss = out->loss_beyond = NAN;
     if (ctx <= 0 || B <= 0 || batches <= 0) {
@@ -89,6 +91,8 @@ int eval_at_context(gpt *m, const dataset *ds, int ctx, rope_scaling_type scalin
         out->loss = all / ((double)ctx * batches);
         out->loss_beyond = ctx > T0 ? beyond / ((double)(ctx - T0) * batches) : NAN;
         out->windows = (int64_t)B * batches;
+        if (pos_out)
+            for (int t = 0; t < ctx; t++) pos_out[t] = acc[t] / batches;
     }
     if (scaled) {
         gpt_status st = gpt_set_rope_scaling(m, NULL, 0);
@@ -153,7 +157,7 @@ int cmd_eval(int argc, char **argv) {
         gpt_free(&m);
         return 2;
     }
-    eval_result r;
+    eval_result r = {.pos_loss = NULL};
     rc = eval_at_context(&m, &ds, ctx, eval_scaling_types[scaling], factor, B, batches, &r, err, sizeof err);
     double s = factor > 0 ? factor : fmax(1.0, (double)ctx / m.cfg.maxT);
     if (rc == 1) {

@@ -19,6 +19,10 @@ extern const char *const eval_scaling_names[EVAL_N_SCALINGS + 1];   /* NULL-term
 extern const rope_scaling_type eval_scaling_types[EVAL_N_SCALINGS];  /* same order */
 
 typedef struct {
+    /* In: optional (ctx) buffer for the mean loss at each position t over
+     * the windows; NULL if not wanted. Kept by eval_at_context. */
+    double *pos_loss;
+    /* Out: */
     double loss;          /* mean loss over every position of every window (nats/token) */
     double loss_beyond;   /* mean over positions t >= the training context only; NAN if none */
     int64_t windows;      /* windows evaluated (batches x B) */
@@ -32,6 +36,7 @@ typedef struct {
  * none) is applied with factor (> 0; 0 means ctx / maxT, at least 1) and
  * L0 = maxT while evaluating, and the model is put back to no scaling
  * afterwards. Other encodings ignore scaling.
+ * out->pos_loss is read on entry (see eval_result); the other fields are set.
  * Returns 0 ok; 1 when the model cannot run at ctx (PE_LEARNED past its
  * table), with the reason in err; -1 on error (err says why). */
 int eval_at_context(gpt *m, const dataset *ds, int ctx, rope_scaling_type scaling, double factor,

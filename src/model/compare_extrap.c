@@ -6,7 +6,9 @@
  * context-extension scaling (factor = eval ctx / train ctx, L0 = train ctx),
  * learned only where its position table reaches. This file writes
  * extrapolation.csv, extrapolation.svg (left: the encodings; right: RoPE and
- * its scalings) and prints the table, with "n/a" where a model cannot run.
+ * its scalings), extrapolation_positions.svg (loss against position at the
+ * largest multiplier) and prints the table, with "n/a" where a model cannot
+ * run.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "model/cmd_compare.h"
@@ -201,6 +203,99 @@ static int write_svg(const compare_state *c, const ext_row *rows, int nr, char *
     return rc;
 }
 
+/* extrapolation_positions.svg: loss against position at the largest
+ * multiplier, averaged in buckets of positions (one position over ~100
+ * windows is too noisy to read) and over seeds. */
+static int write_positions_svg(const compare_state *c, const ext_row *rows, int nr, char *err, size_t errlen) {
+    int ctx = c->mults[c->n_mults - 1] * c->cfg.maxT;
+    int w = ctx / 64 > 1 ? ctx / 64 : 1, nbk = (ctx + w - 1) / w;
+    double *mem = malloc((size_t)nbk * (1 + (size_t)nr) * sizeof *mem);
+    double *tmp = malloc((size_t)c->n_seeds * sizeof *tmp);
+    svg_series *s = calloc((size_t)nr, sizeof *s);
+    if (!mem || !tmp || !s) { free(mem); free(tmp); free(s); snprintf(err, errlen, "out of memory"); return -1; }
+    double *xs = mem;
+    for (int b = 0; b < nbk; b++) xs[b] = b * w + (w - 1) / 2.0;
+    int n_left = 0, n_right = 0;
+    svg_series *left = s, *right = s + nr;
+    for (int i = 0; i < nr; i++) {
+        double *y = mem + (size_t)nbk * (1 + (size_t)i);
+        int any = 0;
+        for (int b = 0; b < nbk; b++) {
+            for (int k = 0; k < c->n_seeds; k++) {
+                const compare_run *r = &c->runs[k * c->n_pe + rows[i].j];
+                const double *pl = r->ok ? r->ext_pos[rows[i].v] : NULL;
+                double acc = 0;
+                int n = 0;
+                for (int t = b * w; pl && t < (b + 1) * w && t < ctx; t++) { acc += pl[t]; n++; }
+                tmp[k] = n ? acc / n : NAN;
+            }
+            y[b] = stats_mean(tmp, c->n_seeds);
+            any |= isfinite(y[b]);
+        }
+        if (!any) continue;   /* learned past its table */
+        pe_type pe = c->pes[rows[i].j];
+        svg_series ser = {.label = rows[i].label, .x = xs, .y = y, .n = nbk, .width = 1.6};
+        if (pe == PE_ROPE) {
+            ser.color = scaling_color(rows[i].v);
+            ser.dash = rows[i].v == 0 ? NULL : "7 3";
+            *--right = ser;
+            n_right++;
+            if (rows[i].v == 0) { ser.color = compare_pe_color(pe); left[n_left++] = ser; }
+        } else {
+            ser.color = compare_pe_color(pe);
+            ser.dash = compare_pe_dash(pe);
+            left[n_left++] = ser;
+        }
+    }
+    for (int i = 0; i < n_right / 2; i++) {
+        svg_series t = right[i];
+        right[i] = right[n_right - 1 - i];
+        right[n_right - 1 - i] = t;
+    }
+    char sub[200], reflab[64];
+    snprintf(sub, sizeof sub, "windows of %d tokens (%dx the training context); mean over %d-position buckets "
+             "and %d seed%s", ctx, c->mults[c->n_mults - 1], w, c->n_seeds, c->n_seeds > 1 ? "s" : "");
+    snprintf(reflab, sizeof reflab, "training context %d", c->cfg.maxT);
+    svg_refline ref = {.value = c->cfg.maxT, .vertical = 1, .label = reflab};
+    svg_plot pl = svg_plot_default();
+    pl.title = "Loss by position: encodings as trained";
+    pl.subtitle = sub;
+    pl.xlabel = "position in the window (tokens)";
+    pl.ylabel = "validation loss at that position (nats/token)";
+    pl.refs = &ref;
+    pl.n_refs = 1;
+    svg_plot pr = pl;
+    pr.title = "Loss by position: RoPE with scalings";
+    pr.subtitle = "factor s = eval context / training context";
+    svg_doc d;
+    int rc = svg_doc_begin(&d, 1200, 520);
+    svg_title(&d, "Validation loss by position past the training context");
+    if (rc == 0 && n_left > 0) rc = svg_plot_draw(&d, 0, 0, 600, 520, &pl, left, n_left);
+    if (rc == 0 && n_right > 0) rc = svg_plot_draw(&d, 600, 0, 600, 520, &pr, right, n_right);
+    if (rc == 0) {
+        svg_doc_end(&d);
+        char path[4096];
+        rc = io_path_join(path, sizeof path, c->out_dir, "extrapolation_positions.svg");
+        if (rc == 0) rc = svg_doc_save(&d, path, err, errlen);
+        else snprintf(err, errlen, "--out: path too long");
+        if (rc == 0 && c->png) {
+            plotpng_panel pn[2] = {{&pl, left, n_left}, {&pr, right, n_right}}, use[2];
+            int np = 0;
+            for (int i = 0; i < 2; i++)
+                if (pn[i].n_series > 0) use[np++] = pn[i];
+            rc = io_path_join(path, sizeof path, c->out_dir, "extrapolation_positions.png");
+            if (rc == 0) rc = plotpng_write(path, 1200, 520, use, np, err, errlen);
+        }
+    } else {
+        snprintf(err, errlen, "extrapolation_positions.svg: nothing finite to plot");
+    }
+    svg_doc_free(&d);
+    free(mem);
+    free(tmp);
+    free(s);
+    return rc;
+}
+
 static void print_table(const compare_state *c, const ext_row *rows, int nr, FILE *out) {
     fprintf(out, "\nlength extrapolation: validation loss on windows of L tokens, mean over seeds; "
                  "[in brackets: positions >= %d only, past the training context]\n", c->cfg.maxT);
@@ -239,6 +334,7 @@ int compare_extrapolation_report(compare_state *c, FILE *out, char *err, size_t 
     int nr = make_rows(c, rows);
     int rc = write_csv(c, rows, nr, err, errlen);
     if (rc == 0) rc = write_svg(c, rows, nr, err, errlen);
+    if (rc == 0) rc = write_positions_svg(c, rows, nr, err, errlen);
     if (rc == 0) print_table(c, rows, nr, out);
     return rc;
 }

@@ -8,6 +8,15 @@
  * same numbers as tables on stdout. Thresholds are chosen from the runs:
  * learned's mean final loss (the usual baseline) and 0.1 and 0.3 above it,
  * so "steps to reach learned's final quality" is one of the columns.
+ *
+ * runs.csv: pe,seed,ok,final_val_loss,best_val_loss,best_step,tokens_per_s,
+ *   elapsed_s,params,batch_hash (hex FNV-1a of the training batches; equal
+ *   within a seed = same data in the same order; empty for --resume'd runs).
+ * summary.csv: pe,seeds_ok,final_val_mean,final_val_std,final_val_min,
+ *   final_val_max,best_val_mean, then per threshold X steps_to_X (mean over
+ *   the seeds that reached it) and seeds_reaching_X, then tokens_per_s,
+ *   diff_vs_learned (final_val_mean - learned's) and diff_vs_learned_in_std
+ *   (that difference over the pooled seed std). Missing values are empty.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "model/cmd_compare.h"
@@ -338,7 +347,7 @@ int compare_report(compare_state *c, FILE *out, char *err, size_t errlen) {
     if (rc == 0 && c->n_mults > 0) rc = compare_extrapolation_report(c, out, err, errlen);
     if (rc == 0)
         fprintf(out, "\nwrote %s/{runs.csv, summary.csv, val_loss.svg, train_loss.svg%s%s} and <pe>_s<seed>/log.csv\n",
-                c->out_dir, c->n_mults > 0 ? ", extrapolation.csv, extrapolation.svg" : "",
+                c->out_dir, c->n_mults > 0 ? ", extrapolation.csv, extrapolation.svg, extrapolation_positions.svg" : "",
                 c->png ? " + .png copies" : "");
     return rc;
 }

@@ -293,6 +293,7 @@ static void attention(llama_model *m, int l, int T, int pos0) {
     float scale = 1.0f / sqrtf((float)HS);
     int n = T * NH;
     long long work = (long long)n * (pos0 + T) * HS;
+    (void)work;   /* read only by the OpenMP if-clause */
 #pragma omp parallel for schedule(static) if (work >= 32768)
     for (int th = 0; th < n; th++) {
         int t = th / NH, h = th % NH;

@@ -176,17 +176,19 @@ static ukr_desc ukr_pick(matmul_isa isa) {
 }
 
 /* Blocking (Goto & van de Geijn 2008, "Anatomy of high-performance matrix
- * multiplication"; loop nest as in BLIS): a KC x NC block of B is packed once
- * per (jc, pc) and shared by all threads, each thread packs its own MC x KC
- * block of A, and the micro-kernel multiplies one MR-row A micro-panel by one
- * NR-column B micro-panel. Innermost we keep the A micro-panel (MR x KC = 8 KB)
- * in L1 and stream the B panels (KC x NR = 32 KB each) of the 1 MB B block from
- * L2 (MATMUL_LOOP_AB=1); the BLIS order (B micro-panel in L1, A streamed) is
- * kept selectable. KC=256, NC=1024, loop order AB measured best of 8 variants
- * (KC 128-384, NC 640-4096, MC 128/384, both orders) on the 2-vCPU AVX-512
- * dev host, though within a few percent of each other on that noisy host.
- * KC is a fixed constant, so every output element is summed in the same k
- * order whatever the thread count. */
+ * multiplication"; loop nest as in BLIS): per (jc, pc) a KC x NC block of B is
+ * packed, per ic an MC x KC block of A, and the micro-kernel multiplies one
+ * MR-row A micro-panel by one NR-column B micro-panel. Innermost we keep the A
+ * micro-panel (MR x KC = 8 KB) in L1 and stream the B panels (KC x NR = 32 KB
+ * each) of the 1 MB B block from L2 (MATMUL_LOOP_AB=1; the BLIS order, B
+ * panel in L1 and A streamed, stays selectable). With AVX-512 an A whose rows
+ * are contiguous in k (the forward's inp, dinp's dout) is not packed at all:
+ * matmul_ukr_avx512_rowa broadcasts straight from its 8 rows
+ * (MATMUL_ROWA=1; +5-20% on those products). KC=256, NC=1024 and order AB came
+ * out a few percent ahead of 8 variants (KC 128-384, NC 640-4096, MC 128/384,
+ * both orders) on the 2-vCPU AVX-512 dev host, which is too noisy to resolve
+ * finer. KC is a fixed constant, so every output element is summed in the
+ * same k order whatever the thread count. */
 #ifndef KC
 #define KC 256
 #endif
@@ -198,6 +200,9 @@ static ukr_desc ukr_pick(matmul_isa isa) {
 #endif
 #ifndef MATMUL_LOOP_AB
 #define MATMUL_LOOP_AB 1
+#endif
+#ifndef MATMUL_ROWA
+#define MATMUL_ROWA 1
 #endif
 
 static int max_threads(void) {
@@ -349,33 +354,32 @@ typedef struct {
 
 /* One thread computes the block rows [i0,i1) x columns [j0,j1) of C over the
  * whole depth K (single-threaded Goto/BLIS loop nest on its own buffers).
- * Operands already laid out like a packed panel are not packed: B with
- * contiguous rows (both backward products: 32 consecutive floats per k) and
- * A with contiguous columns (dweight's dout^T: 8 consecutive floats per k)
- * are read in place by the micro-kernel with their own k stride; only their
- * partial edge panels are packed (zero-padded). That saves a copy of every
- * backward operand; the forward's B = weight^T and A = inp still need the
- * transposing packs. */
+ * Both operands are always packed, even where the source already has a
+ * panel's shape (B rows in both backward products, A columns in dweight):
+ * letting the micro-kernel read those in place measured 10-50% slower on
+ * the backward products (strided rows spread over many pages and cache sets). */
 static void gemm_block(const gemm_args *g, int i0, int i1, int j0, int j1, float *bpack, float *apack) {
     const ukr_desc *u = g->u;
     const int mr = u->mr, nr = u->nr;
-    const int directA = g->rsa == 1, directB = g->csb == 1;
     float tile[32 * 32] __attribute__((aligned(64))); /* edge tiles: mr, nr <= 32 */
+#ifdef MATMUL_X86
+    float tile_a[16 * KC] __attribute__((aligned(64))); /* one A panel pair (t8x2 writes two) */
+#endif
     for (int jc = j0; jc < j1; jc += NC) {
         const int jn = j1 - jc < NC ? j1 : jc + NC;
-        const int jfull = jc + (jn - jc) / nr * nr; /* panels from jfull on are partial */
         for (int pc = 0; pc < g->K; pc += KC) {
             const int kc = g->K - pc < KC ? g->K - pc : KC;
             const int mode = pc > 0 || g->accumulate ? MATMUL_UKR_ADD
                              : g->bias               ? MATMUL_UKR_SET_BIAS
                                                      : MATMUL_UKR_SET;
-            if (!directB) pack_b_block(u, bpack, g->B, g->rsb, g->csb, jc, jn, pc, kc);
-            else if (jfull < jn)
-                pack_b_block(u, bpack + (size_t)(jfull - jc) * kc, g->B, g->rsb, g->csb, jfull, jn, pc, kc);
+            pack_b_block(u, bpack, g->B, g->rsb, g->csb, jc, jn, pc, kc);
             for (int ic = i0; ic < i1; ic += MC_MAX) {
                 const int in = i1 - ic < MC_MAX ? i1 : ic + MC_MAX;
+                /* AVX-512 with A rows contiguous in k: read full panels in place,
+                 * pack only a partial last panel. */
+                const int rowa = MATMUL_ROWA && u->simd_pack && g->csa == 1;
                 const int ifull = ic + (in - ic) / mr * mr;
-                if (!directA) pack_a_block(u, apack, g->A, g->rsa, g->csa, ic, in, pc, kc);
+                if (!rowa) pack_a_block(u, apack, g->A, g->rsa, g->csa, ic, in, pc, kc);
                 else if (ifull < in)
                     pack_a_block(u, apack + (size_t)(ifull - ic) * kc, g->A, g->rsa, g->csa, ifull, in, pc, kc);
 #if MATMUL_LOOP_AB
@@ -388,14 +392,26 @@ static void gemm_block(const gemm_args *g, int i0, int i1, int j0, int j1, float
                     for (int i = ic; i < in; i += mr)
 #endif
                     {
-                        const int inA = directA && i < ifull, inB = directB && j < jfull;
-                        const float *ap = inA ? g->A + (size_t)i + (size_t)pc * g->csa
-                                              : apack + (size_t)(i - ic) * kc;
-                        const float *bp = inB ? g->B + (size_t)pc * g->rsb + (size_t)j
-                                              : bpack + (size_t)(j - jc) * kc;
-                        run_tile(u, (size_t)kc, ap, inA ? g->csa : (size_t)mr, bp, inB ? g->rsb : (size_t)nr,
-                                 g->Cm + (size_t)i * g->ldc + j, g->ldc, mode, g->bias ? g->bias + j : NULL,
-                                 in - i < mr ? in - i : mr, jn - j < nr ? jn - j : nr, tile);
+#ifdef MATMUL_X86
+                        if (rowa && i < ifull && j + nr <= jn) {
+                            matmul_ukr_avx512_rowa((size_t)kc, g->A + (size_t)i * g->rsa + (size_t)pc, g->rsa,
+                                                   bpack + (size_t)(j - jc) * kc, (size_t)nr,
+                                                   g->Cm + (size_t)i * g->ldc + j, g->ldc, mode,
+                                                   g->bias ? g->bias + j : NULL);
+                            continue;
+                        }
+                        if (rowa && i < ifull) { /* partial B panel: pack this A panel to use run_tile */
+                            pack_a_block(u, tile_a, g->A, g->rsa, g->csa, i, i + mr, pc, kc);
+                            run_tile(u, (size_t)kc, tile_a, (size_t)mr, bpack + (size_t)(j - jc) * kc, (size_t)nr,
+                                     g->Cm + (size_t)i * g->ldc + j, g->ldc, mode, g->bias ? g->bias + j : NULL,
+                                     mr, jn - j, tile);
+                            continue;
+                        }
+#endif
+                        run_tile(u, (size_t)kc, apack + (size_t)(i - ic) * kc, (size_t)mr,
+                                 bpack + (size_t)(j - jc) * kc, (size_t)nr, g->Cm + (size_t)i * g->ldc + j,
+                                 g->ldc, mode, g->bias ? g->bias + j : NULL, in - i < mr ? in - i : mr,
+                                 jn - j < nr ? jn - j : nr, tile);
                     }
             }
         }

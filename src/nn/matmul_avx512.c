@@ -59,9 +59,46 @@ void matmul_ukr_avx512(size_t kc, const float *a, size_t a_ks, const float *b, s
     ROW_STORE(4); ROW_STORE(5); ROW_STORE(6); ROW_STORE(7);
 }
 
+/* The same 8 x 32 tile with A read in place from 8 rows that are contiguous
+ * in k (a(i,k) = a[i*lda + k]: the forward's inp, dinp's dout), so A needs no
+ * transposing pack; each row is a sequential stream, and the 8 rows (8 x kc
+ * floats) stay in L1 while the B panels go by. */
+void matmul_ukr_avx512_rowa(size_t kc, const float *a, size_t lda, const float *b, size_t b_ks,
+                            float *c, size_t ldc, int mode, const float *bias) {
+    if (mode == MATMUL_UKR_ADD)
+        for (int i = 0; i < 8; i++) {
+            _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + (size_t)i * ldc + 16), _MM_HINT_T0);
+        }
+    const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
+    const float *a4 = a + 4 * lda, *a5 = a + 5 * lda, *a6 = a + 6 * lda, *a7 = a + 7 * lda;
+    ROW_DECL(0); ROW_DECL(1); ROW_DECL(2); ROW_DECL(3);
+    ROW_DECL(4); ROW_DECL(5); ROW_DECL(6); ROW_DECL(7);
+#define ROW_FMA_R(i)                                                \
+    do {                                                            \
+        __m512 a_ = _mm512_set1_ps(a##i[k]);                        \
+        c##i##0 = _mm512_fmadd_ps(a_, b0, c##i##0);                 \
+        c##i##1 = _mm512_fmadd_ps(a_, b1, c##i##1);                 \
+    } while (0)
+    for (size_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        ROW_FMA_R(0); ROW_FMA_R(1); ROW_FMA_R(2); ROW_FMA_R(3);
+        ROW_FMA_R(4); ROW_FMA_R(5); ROW_FMA_R(6); ROW_FMA_R(7);
+        b += b_ks;
+    }
+#undef ROW_FMA_R
+    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
+    if (mode == MATMUL_UKR_SET_BIAS) {
+        bias0 = _mm512_loadu_ps(bias);
+        bias1 = _mm512_loadu_ps(bias + 16);
+    }
+    ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3);
+    ROW_STORE(4); ROW_STORE(5); ROW_STORE(6); ROW_STORE(7);
+}
+
 /* In-register 16 x 16 transpose: r[i] lane j  ->  r[j] lane i. Three unpack
  * stages and two 128-bit-lane shuffle stages (the standard AVX-512 pattern). */
-static inline void transpose16(__m512 r[16]) {
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
     __m512 t[16];
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
@@ -95,8 +132,11 @@ void matmul_pack_t16_avx512(float *dst, size_t dst_stride, const float *src, siz
         const int kn = kc - k0 < 16 ? kc - k0 : 16;
         const __mmask16 m = (__mmask16)((1u << kn) - 1u);
         __m512 r[16];
-        for (int i = 0; i < 16; i++)
+        for (int i = 0; i < 16; i++) {
+            /* 16 row streams, often from L3 or DRAM: fetch 4 lines ahead */
+            if (i < rows) _mm_prefetch((const char *)(src + (size_t)i * ld + k0 + 64), _MM_HINT_T0);
             r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + (size_t)i * ld + k0) : _mm512_setzero_ps();
+        }
         transpose16(r);
         for (int k = 0; k < kn; k++) _mm512_storeu_ps(dst + (size_t)(k0 + k) * dst_stride, r[k]);
     }

@@ -28,9 +28,12 @@ int matvec_isa_supported(matvec_isa isa) {
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case MATVEC_ISA_AVX512BF16:
+        return matvec_isa_supported(MATVEC_ISA_AVX512) && __builtin_cpu_supports("avx512bf16");
 #else
     case MATVEC_ISA_AVX2:
-    case MATVEC_ISA_AVX512: return 0;
+    case MATVEC_ISA_AVX512:
+    case MATVEC_ISA_AVX512BF16: return 0;
 #endif
     }
     return 0;
@@ -42,12 +45,18 @@ matvec_isa matvec_isa_best(void) {
     return MATVEC_ISA_SCALAR;
 }
 
+matvec_isa matvec_bf16_isa_best(void) {
+    if (matvec_isa_supported(MATVEC_ISA_AVX512BF16)) return MATVEC_ISA_AVX512BF16;
+    return matvec_isa_best();
+}
+
 const char *matvec_isa_name(matvec_isa isa) {
     switch (isa) {
     case MATVEC_ISA_AUTO: return "auto";
     case MATVEC_ISA_SCALAR: return "scalar";
     case MATVEC_ISA_AVX2: return "avx2";
     case MATVEC_ISA_AVX512: return "avx512";
+    case MATVEC_ISA_AVX512BF16: return "avx512bf16";
     }
     return "unknown";
 }
@@ -63,13 +72,14 @@ static void rows_scalar(float *out, const float *inp, const float *weight, int C
 
 void matvec_forward_naive(float *out, const float *inp, const float *weight, int C, int OC) {
     size_t total = (size_t)OC * (size_t)C;
+    (void)total;   /* read only by the OpenMP if-clause */
 #pragma omp parallel for schedule(static) if (total >= MV_OMP_MIN)
     for (int o = 0; o < OC; o++) rows_scalar(out, inp, weight, C, o, o + 1);
 }
 
 void matvec_forward_isa(matvec_isa isa, float *out, const float *inp, const float *weight,
                         int C, int OC) {
-    if (isa == MATVEC_ISA_AUTO) isa = matvec_isa_best();
+    if (isa == MATVEC_ISA_AUTO || isa == MATVEC_ISA_AVX512BF16) isa = matvec_isa_best();
     if (!matvec_isa_supported(isa)) isa = MATVEC_ISA_SCALAR;
     void (*rows)(float *, const float *, const float *, int, int, int) = rows_scalar;
 #ifdef MV_X86
@@ -78,6 +88,7 @@ void matvec_forward_isa(matvec_isa isa, float *out, const float *inp, const floa
 #endif
     int nblocks = (OC + MV_BLOCK - 1) / MV_BLOCK;
     size_t total = (size_t)OC * (size_t)C;
+    (void)total;   /* read only by the OpenMP if-clause */
 #pragma omp parallel for schedule(static) if (total >= MV_OMP_MIN)
     for (int b = 0; b < nblocks; b++) {
         int r0 = b * MV_BLOCK;
@@ -103,6 +114,7 @@ void matvec_forward_multi(int n, float *const *out, const float *const *weight, 
         total += (size_t)OC[i] * (size_t)C;
     }
     int nblocks = first[n];
+    (void)total;   /* read only by the OpenMP if-clause */
 #pragma omp parallel for schedule(static) if (total >= MV_OMP_MIN)
     for (int b = 0; b < nblocks; b++) {
         int i = 0;
@@ -182,10 +194,22 @@ static void bf16_rows_scalar(float *out, const float *inp, const uint16_t *weigh
  * allocated the AVX2 or scalar kernel runs instead. */
 static void bf16_multi(matvec_isa isa, int n, float *const *out, const uint16_t *const *weight, const int *OC,
                        const float *inp, int C) {
-    if (isa == MATVEC_ISA_AUTO) isa = matvec_isa_best();
+    if (isa == MATVEC_ISA_AUTO) isa = matvec_bf16_isa_best();
     if (!matvec_isa_supported(isa)) isa = MATVEC_ISA_SCALAR;
     float *xp = NULL;
+    uint16_t *xhl = NULL;
 #ifdef MV_X86
+    if (isa == MATVEC_ISA_AVX512BF16) {
+        xhl = malloc((size_t)2 * (size_t)C * sizeof(uint16_t));
+        if (xhl) {
+            for (int c = 0; c < C; c++) {
+                xhl[c] = bf16_from_float(inp[c]);
+                xhl[(size_t)C + c] = bf16_from_float(inp[c] - bf16_to_float(xhl[c]));
+            }
+        } else {
+            isa = MATVEC_ISA_AVX512;
+        }
+    }
     if (isa == MATVEC_ISA_AVX512) {
         xp = malloc((size_t)C * sizeof(float));
         if (xp) matvec_bf16_permute_x_avx512(xp, inp, C);
@@ -199,6 +223,7 @@ static void bf16_multi(matvec_isa isa, int n, float *const *out, const uint16_t 
         total += (size_t)OC[i] * (size_t)C;
     }
     int nblocks = first[n];
+    (void)total;   /* read only by the OpenMP if-clause */
 #pragma omp parallel for schedule(static) if (total >= 2 * MV_OMP_MIN)
     for (int b = 0; b < nblocks; b++) {
         int i = 0;
@@ -206,7 +231,8 @@ static void bf16_multi(matvec_isa isa, int n, float *const *out, const uint16_t 
         int r0 = (b - first[i]) * MV_BLOCK;
         int r1 = r0 + MV_BLOCK < OC[i] ? r0 + MV_BLOCK : OC[i];
 #ifdef MV_X86
-        if (isa == MATVEC_ISA_AVX512) matvec_bf16_rows_avx512(out[i], inp, xp, weight[i], C, r0, r1);
+        if (isa == MATVEC_ISA_AVX512BF16) matvec_bf16dp_rows_avx512(out[i], xhl, weight[i], C, r0, r1);
+        else if (isa == MATVEC_ISA_AVX512) matvec_bf16_rows_avx512(out[i], inp, xp, weight[i], C, r0, r1);
         else if (isa == MATVEC_ISA_AVX2) matvec_bf16_rows_avx2(out[i], inp, weight[i], C, r0, r1);
         else bf16_rows_scalar(out[i], inp, weight[i], C, r0, r1);
 #else
@@ -214,6 +240,7 @@ static void bf16_multi(matvec_isa isa, int n, float *const *out, const uint16_t 
 #endif
     }
     free(xp);
+    free(xhl);
 }
 
 void matvec_bf16_forward_isa(matvec_isa isa, float *out, const float *inp, const uint16_t *weight, int C, int OC) {

@@ -17,13 +17,16 @@ typedef enum {
     MATVEC_ISA_AUTO = 0,
     MATVEC_ISA_SCALAR = 1,
     MATVEC_ISA_AVX2 = 2,
-    MATVEC_ISA_AVX512 = 3
+    MATVEC_ISA_AVX512 = 3,
+    MATVEC_ISA_AVX512BF16 = 4  /* bf16 products only: AVX512-BF16 dot products; fp32 = AVX512 */
 } matvec_isa;
 
 /* 1 if this CPU and build can run isa (AUTO and SCALAR always). */
 int matvec_isa_supported(matvec_isa isa);
-/* The ISA AUTO resolves to. */
+/* The ISA AUTO resolves to for fp32 products (never AVX512BF16). */
 matvec_isa matvec_isa_best(void);
+/* The ISA AUTO resolves to for bf16 products. */
+matvec_isa matvec_bf16_isa_best(void);
 const char *matvec_isa_name(matvec_isa isa);
 
 /* out[o] = sum_c weight[o*C + c] * inp[c], best ISA, OpenMP over rows.
@@ -44,7 +47,10 @@ void matvec_forward_multi(int n, float *const *out, const float *const *weight, 
  * bf16 = the upper 16 bits of an IEEE float (1 sign, 8 exponent, 7 mantissa
  * bits). Weights are widened to float exactly (a 16-bit shift) and
  * multiplied with the float input in float, so the only error is the
- * rounding of the weights to bf16 (relative 2^-9). */
+ * rounding of the weights to bf16 (relative 2^-9). Where the CPU has
+ * AVX512-BF16, the products use its bf16 dot-product instruction instead,
+ * with the input split as x = hi + lo into two bf16 parts (two dot products
+ * per weight pair), so x keeps ~16 mantissa bits (error <= 2^-17 |x|). */
 
 /* Round to nearest even; NaN stays NaN (quiet). */
 uint16_t bf16_from_float(float f);
@@ -74,6 +80,9 @@ void matvec_bf16_rows_avx2(float *out, const float *inp, const uint16_t *weight,
 void matvec_bf16_rows_avx512(float *out, const float *inp, const float *xp, const uint16_t *weight, int C,
                              int r0, int r1);
 void matvec_bf16_permute_x_avx512(float *xp, const float *x, int C);
+/* xhl: (2, C) bf16, x ~ hi + lo (x split into two bf16 parts: the products
+ * keep ~16 bits of x). */
+void matvec_bf16dp_rows_avx512(float *out, const uint16_t *xhl, const uint16_t *weight, int C, int r0, int r1);
 float matvec_read_avx512(const float *p, size_t n);
 
 #endif

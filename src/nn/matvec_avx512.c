@@ -12,6 +12,14 @@
 #include <immintrin.h>
 #include <stddef.h>
 
+/* Software prefetch distance, in bytes ahead of the weight stream: decode
+ * reads each weight once, and the rows are only a few KB, so the hardware
+ * prefetchers (which stop at 4 KB pages) leave the core waiting; 8 KB ahead
+ * measured best on the development machine (a 260 MB-L3 Xeon VM). */
+#ifndef MV_PF_BYTES
+#define MV_PF_BYTES 8192
+#endif
+
 static inline float row_dot(const float *w, const float *x, int C) {
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
     int c = 0;
@@ -41,6 +49,16 @@ void matvec_rows_avx512(float *out, const float *inp, const float *weight, int C
         int c = 0;
         for (; c + 32 <= C; c += 32) {
             __m512 x0 = _mm512_loadu_ps(inp + c), x1 = _mm512_loadu_ps(inp + c + 16);
+#ifdef MV_PF32
+            _mm_prefetch((const char *)(w0 + c) + MV_PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)(w0 + c) + MV_PF_BYTES + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)(w1 + c) + MV_PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)(w1 + c) + MV_PF_BYTES + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)(w2 + c) + MV_PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)(w2 + c) + MV_PF_BYTES + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)(w3 + c) + MV_PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)(w3 + c) + MV_PF_BYTES + 64, _MM_HINT_T0);
+#endif
             a00 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + c), x0, a00);
             a01 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + c + 16), x1, a01);
             a10 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + c), x0, a10);
@@ -83,21 +101,6 @@ static inline __m512 bf16x16_mask(const uint16_t *p, __mmask16 m) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
 }
 
-static inline float bf16_row_dot(const uint16_t *w, const float *x, int C) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    int c = 0;
-    for (; c + 32 <= C; c += 32) {
-        a0 = _mm512_fmadd_ps(bf16x16(w + c), _mm512_loadu_ps(x + c), a0);
-        a1 = _mm512_fmadd_ps(bf16x16(w + c + 16), _mm512_loadu_ps(x + c + 16), a1);
-    }
-    for (; c + 16 <= C; c += 16) a0 = _mm512_fmadd_ps(bf16x16(w + c), _mm512_loadu_ps(x + c), a0);
-    if (c < C) {
-        __mmask16 m = (__mmask16)((1u << (C - c)) - 1u);
-        a1 = _mm512_fmadd_ps(bf16x16_mask(w + c, m), _mm512_maskz_loadu_ps(m, x + c), a1);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-}
-
 /* Even/odd split of 32 bf16 weights in one 64-byte load: as 16 32-bit
  * words, word i holds w[2i] in its low half and w[2i+1] in its high half, so
  * a shift left by 16 gives the floats w[0], w[2], ... and a mask of the high
@@ -135,6 +138,51 @@ void matvec_bf16_rows_avx512(float *out, const float *inp, const float *xp, cons
     /* One row at a time: a single sequential stream measured faster here
      * than two or four interleaved rows (each row is only a few KB). */
     for (int o = r0; o < r1; o++) out[o] = bf16_row_dot_eo(weight + (size_t)o * (size_t)C, inp, xp, C);
+}
+
+/* AVX512-BF16: vdpbf16ps adds w[2i] x[2i] + w[2i+1] x[2i+1] into lane i,
+ * products exact, sums in float. Two rows share the x loads; x = hi + lo
+ * takes two dot products per 32 weights; the tail uses masked loads (zeros
+ * add nothing). Compiled for AVX512-BF16 by attribute (the Makefile's
+ * AVX-512 flags do not include it); only called when the CPU has it. */
+#define BF16DP_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+BF16DP_TARGET static inline __m512 bf16dp_step(__m512 acc, __m512i w, __m512i x) {
+    return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)x);
+}
+
+BF16DP_TARGET void matvec_bf16dp_rows_avx512(float *out, const uint16_t *xhl, const uint16_t *weight, int C,
+                                             int r0, int r1) {
+    const uint16_t *xh = xhl, *xl = xhl + C;
+    int o = r0;
+    for (; o < r1; o += 2) {
+        int two = o + 1 < r1;
+        const uint16_t *w0 = weight + (size_t)o * (size_t)C, *w1 = two ? w0 + C : w0;
+        __m512 h0 = _mm512_setzero_ps(), l0 = _mm512_setzero_ps();
+        __m512 h1 = _mm512_setzero_ps(), l1 = _mm512_setzero_ps();
+        int c = 0;
+        for (; c + 32 <= C; c += 32) {
+            __m512i a = _mm512_loadu_si512((const void *)(xh + c)), b = _mm512_loadu_si512((const void *)(xl + c));
+            __m512i v0 = _mm512_loadu_si512((const void *)(w0 + c)), v1 = _mm512_loadu_si512((const void *)(w1 + c));
+            _mm_prefetch((const char *)(w0 + c) + MV_PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)(w1 + c) + MV_PF_BYTES, _MM_HINT_T0);
+            h0 = bf16dp_step(h0, v0, a);
+            l0 = bf16dp_step(l0, v0, b);
+            h1 = bf16dp_step(h1, v1, a);
+            l1 = bf16dp_step(l1, v1, b);
+        }
+        if (c < C) {
+            __mmask32 m = (__mmask32)((1ull << (C - c)) - 1ull);
+            __m512i a = _mm512_maskz_loadu_epi16(m, xh + c), b = _mm512_maskz_loadu_epi16(m, xl + c);
+            __m512i v0 = _mm512_maskz_loadu_epi16(m, w0 + c), v1 = _mm512_maskz_loadu_epi16(m, w1 + c);
+            h0 = bf16dp_step(h0, v0, a);
+            l0 = bf16dp_step(l0, v0, b);
+            h1 = bf16dp_step(h1, v1, a);
+            l1 = bf16dp_step(l1, v1, b);
+        }
+        out[o] = _mm512_reduce_add_ps(_mm512_add_ps(h0, l0));
+        if (two) out[o + 1] = _mm512_reduce_add_ps(_mm512_add_ps(h1, l1));
+    }
 }
 
 float matvec_read_avx512(const float *p, size_t n) {

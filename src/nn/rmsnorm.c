@@ -18,6 +18,7 @@
 void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight,
                      int N, int C, float eps) {
     size_t total = (size_t)N * (size_t)C;
+    (void)total;   /* read only by the OpenMP if-clause */
 #pragma omp parallel for schedule(static) if (total >= RMS_OMP_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
@@ -33,6 +34,7 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *wei
 void rmsnorm_backward(float *dinp, float *dweight, const float *dout, const float *inp,
                       const float *weight, const float *rstd, int N, int C) {
     size_t total = (size_t)N * (size_t)C;
+    (void)total;   /* read only by the OpenMP if-clause */
 #pragma omp parallel for schedule(static) if (total >= RMS_OMP_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;

@@ -36,7 +36,6 @@ int dist_launched_by_mpirun(void) {
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
 }
 
-#ifndef ROPEGPT_HAVE_MPI
 /* Integer value of an environment variable, -1 if unset or not a number. */
 static long env_long(const char *name) {
     const char *s = getenv(name);
@@ -45,7 +44,15 @@ static long env_long(const char *name) {
     long v = strtol(s, &end, 10);
     return (end && *end == 0) ? v : -1;
 }
-#endif
+
+int dist_launcher_rank(void) {
+    const char *vars[] = { "OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK" };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        long r = env_long(vars[i]);
+        if (r >= 0) return (int)r;
+    }
+    return 0;
+}
 
 int dist_init(dist *d, char *err, size_t errlen) {
     d->rank = 0;

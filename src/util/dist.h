@@ -37,6 +37,11 @@ int dist_compiled_with_mpi(void);
  * ROPEGPT_NO_MPI=1 forces 0. */
 int dist_launched_by_mpirun(void);
 
+/* This process's rank as the launcher's environment states it
+ * (OMPI_COMM_WORLD_RANK, PMI_RANK or PMIX_RANK), 0 if none: lets a process
+ * that cannot join the job (no MPI built in) report once, from rank 0. */
+int dist_launcher_rank(void);
+
 /* Joins the job. Not started by a launcher: the stand-in, rank 0 of 1, and
  * MPI is never initialized (a plain `ropegpt train` pays nothing). Started
  * by mpirun with MPI compiled in: MPI_Init_thread and rank/size of

@@ -8,8 +8,10 @@
 #define _POSIX_C_SOURCE 200809L
 #include "util/io.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +99,30 @@ static void dir_of(const char *path, char *out, size_t outlen) {
     out[n] = 0;
 }
 
+/* Removes "<base>.tmp.<pid>" files in dir left by writers that no longer
+ * run (killed mid-write: SIGKILL, OOM killer, power loss). Without this,
+ * every kill during a save leaves a checkpoint-sized file behind, and a run
+ * that is killed often fills the disk (found by tests/test_crash.c). A temp
+ * file whose process still runs, or whose pid was reused, is left alone. */
+static void remove_stale_temps(const char *dir, const char *base) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    size_t blen = strlen(base);
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp.", 5) != 0) continue;
+        char *end = NULL;
+        errno = 0;
+        long pid = strtol(n + blen + 5, &end, 10);
+        if (errno || end == n + blen + 5 || *end != 0 || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char full[4096];
+        int k = snprintf(full, sizeof full, "%s/%s", dir, n);
+        if (k > 0 && (size_t)k < sizeof full) (void)unlink(full);
+    }
+    closedir(d);
+}
+
 int io_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen) {
     char tmp[4096];
     int k = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
@@ -143,6 +169,8 @@ int io_write_atomic(const char *path, const void *data, size_t len, char *err, s
         (void)fsync(dfd);
         close(dfd);
     }
+    const char *slash = strrchr(path, '/');
+    remove_stale_temps(dir, slash ? slash + 1 : path);
     return 0;
 }
 

@@ -38,7 +38,8 @@ $(FUZZ_BUILD)/obj/%_avx512.o: %_avx512.c
 
 # A harness: its object (the .c includes tests/fuzz/fuzz_util.c) with libFuzzer's main.
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIBOBJ)
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $< $(FUZZ_LIBOBJ) -lm -o $@
+	@echo "link $@ (libFuzzer + ASan + UBSan)"
+	@$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $< $(FUZZ_LIBOBJ) -lm -o $@
 
 fuzz-build: $(FUZZ_BINS)
 

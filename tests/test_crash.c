@@ -1,7 +1,8 @@
 /*
  * test_crash.c — what survives a crash. `ropegpt train --save-every 1` runs
  * as a child process and is killed with SIGKILL at seeded random moments
- * (while it computes, writes or renames a checkpoint); after every kill the
+ * (mostly while it computes, writes or renames a checkpoint: the test waits
+ * for a fresh model.bin, then kills 0-3 ms later); after every kill the
  * run folder's model.bin must load with its CRC-32 intact, must never go
  * back in steps, and must resume (a short --resume run exits 0 one step
  * further). The full-disk test gives a resumed run a file-size limit
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -121,41 +123,56 @@ static int crash_count_temps(const char *dir) {
 
 #define CRASH_KILLS 24
 
+/* The inode of path (a rename gives the new file a new one), or 0. */
+static ino_t crash_inode(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
 TEST(crash_sigkill_during_training_never_loses_the_checkpoint) {
     char data[512], dir[512], log[512];
     snprintf(data, sizeof data, "%s/crash_data.txt", test_tmp_dir());
     snprintf(dir, sizeof dir, "%s/crash_run", test_tmp_dir());
     snprintf(log, sizeof log, "%s/crash.log", test_tmp_dir());
     CHECK(crash_write_data(data) == 0);
-    const char *fresh[] = { "--pe", "rope", "--layers", "1", "--heads", "2", "--dim", "16", "--ctx", "16",
+    /* A first checkpoint (step 1), so that every killed run is a resume. */
+    const char *first[] = { "--pe", "rope", "--layers", "1", "--heads", "2", "--dim", "16", "--ctx", "16",
                             "--batch", "2", "--steps", "1000000", "--eval-every", "1000000", "--eval-batches", "1",
-                            "--save-every", "1", "--threads", "1", "--quiet", "--data", data, "--out", dir,
-                            "--force", NULL };
+                            "--save-every", "1", "--stop-after", "1", "--threads", "1", "--quiet", "--data", data,
+                            "--out", dir, NULL };
+    CHECK_EQ_INT(crash_run(first, log, 0), 0);
     const char *resume[] = { "--resume", dir, "--threads", "1", "--quiet", NULL };
     uint64_t seed = 20261128;
-    int64_t last_step = 0;
-    int checked = 0, resumed_ok = 0;
+    int64_t last_step = crash_checkpoint_step(dir, __LINE__);
+    CHECK_EQ_INT(last_step, 1);
+    if (last_step != 1) return;
+    int resumed_ok = 0, in_save_loop = 0;
     char model[600];
     snprintf(model, sizeof model, "%s/model.bin", dir);
     for (int k = 0; k < CRASH_KILLS; k++) {
-        int have = io_exists(model);
-        pid_t pid = crash_spawn(have ? resume : fresh, log, 0);
+        ino_t before = crash_inode(model);
+        pid_t pid = crash_spawn(resume, log, 0);
         CHECK(pid > 0);
         if (pid <= 0) return;
-        /* Kill after 1..80 ms: the start-up (exec, data, model init), the
-         * step-0 evaluation, or any point of the step/save/rename cycle. */
-        crash_sleep_us(1000 + (long)(crash_rand(&seed) % 79000));
+        if (k % 4 == 3) {
+            /* Every 4th: 0..20 ms after the start (loading the checkpoint
+             * and the data, building the model, the first step). */
+            crash_sleep_us((long)(crash_rand(&seed) % 20000));
+        } else {
+            /* Otherwise wait until the run has renamed a new model.bin into
+             * place (it saves every step), then 0..3 ms more: a point of the
+             * step / write / fsync / rename cycle, whatever the machine's
+             * speed. */
+            for (int w = 0; w < 50000 && crash_inode(model) == before; w++) crash_sleep_us(100);
+            in_save_loop += crash_inode(model) != before;
+            crash_sleep_us((long)(crash_rand(&seed) % 3000));
+        }
         kill(pid, SIGKILL);
         int st = crash_wait(pid);
-        /* Killed, or (rarely) already failed: a failure would show here. */
-        CHECK(st == 128 + SIGKILL);
-        if (!io_exists(model)) {
-            CHECK_EQ_INT(last_step, 0);   /* once written, model.bin never disappears */
-            continue;
-        }
+        CHECK_EQ_INT(st, 128 + SIGKILL);   /* still running when killed */
+        /* model.bin loads (magic, size, CRC-32, every field, optimizer). */
         int64_t step = crash_checkpoint_step(dir, __LINE__);
         if (step < 0) return;
-        checked++;
         /* Saved progress is never lost: a later kill never finds an older step. */
         CHECK(step >= last_step);
         last_step = step;
@@ -171,9 +188,9 @@ TEST(crash_sigkill_during_training_never_loses_the_checkpoint) {
             resumed_ok++;
         }
     }
-    /* Most kills land after the first save (start-up takes a few ms). */
-    CHECK(checked >= CRASH_KILLS / 2);
-    CHECK(resumed_ok >= 4);
+    /* The waits above saw a save each time (18 of the 24 kills). */
+    CHECK_EQ_INT(in_save_loop, CRASH_KILLS - CRASH_KILLS / 4);
+    CHECK_EQ_INT(resumed_ok, (CRASH_KILLS + 2) / 3);
     /* A kill during a save leaves "model.bin.tmp.<pid>" (or log.csv's)
      * behind; the next successful save removes those of dead writers, so
      * repeated kills never pile up checkpoint-sized files. */
@@ -241,4 +258,42 @@ TEST(crash_full_disk_save_fails_cleanly_and_keeps_the_old_checkpoint) {
     const char *again[] = { "--resume", dir, "--stop-after", "3", "--threads", "1", "--quiet", NULL };
     CHECK_EQ_INT(crash_run(again, log, 0), 0);
     CHECK_EQ_INT(crash_checkpoint_step(dir, __LINE__), 3);
+}
+
+TEST(crash_nan_weights_never_overwrite_a_checkpoint) {
+    /* A good checkpoint, then the same state with one NaN weight saved over
+     * it: the save is refused with one line and the good file stays. */
+    char dir[512], data[512], log[512], model[600];
+    snprintf(dir, sizeof dir, "%s/nan_run", test_tmp_dir());
+    snprintf(data, sizeof data, "%s/nan_data.txt", test_tmp_dir());
+    snprintf(log, sizeof log, "%s/nan.log", test_tmp_dir());
+    snprintf(model, sizeof model, "%s/model.bin", dir);
+    CHECK(crash_write_data(data) == 0);
+    const char *first[] = { "--pe", "rope", "--layers", "1", "--heads", "2", "--dim", "16", "--ctx", "16",
+                            "--batch", "2", "--steps", "5", "--eval-batches", "1", "--stop-after", "1", "--threads",
+                            "1", "--quiet", "--data", data, "--out", dir, NULL };
+    CHECK_EQ_INT(crash_run(first, log, 0), 0);
+    checkpoint ck;
+    char err[512] = "";
+    CHECK(checkpoint_load(model, &ck, 1, err, sizeof err) == 0);
+    if (!ck.params) return;
+    unsigned char *before = NULL;
+    size_t before_len = 0;
+    CHECK(io_read_file(model, &before, &before_len, NULL, 0) == 0);
+    ck.params[ck.n_params / 2] = NAN;
+    err[0] = 0;
+    CHECK_EQ_INT(checkpoint_save(model, &ck, err, sizeof err), -1);
+    CHECK(strstr(err, "not finite") != NULL && strchr(err, '\n') == NULL);
+    ck.params[ck.n_params / 2] = 0.0f;
+    ck.params[0] = INFINITY;   /* the first element of the first tensor */
+    CHECK_EQ_INT(checkpoint_save(model, &ck, err, sizeof err), -1);
+    CHECK(strstr(err, "parameter 0 (in ") != NULL);
+    checkpoint_free(&ck);
+    unsigned char *after = NULL;
+    size_t after_len = 0;
+    CHECK(io_read_file(model, &after, &after_len, NULL, 0) == 0);
+    CHECK(after && before && after_len == before_len && memcmp(after, before, before_len) == 0);
+    CHECK_EQ_INT(crash_count_temps(dir), 0);
+    free(after);
+    free(before);
 }

@@ -38,6 +38,16 @@ int checkpoint_save(const char *path, const checkpoint *ck, char *err, size_t er
     if (n != ck->n_params || !ck->params || !ck->m || !ck->v)
         return fail(err, errlen, "%s: internal error: parameter count %zu does not match the config (%zu)",
                     path, ck->n_params, n);
+    /* The reader refuses non-finite parameters, so writing one would replace
+     * a good checkpoint by one that can never be resumed: refuse here and
+     * leave the previous file in place (issue 7: no NaN weights over a good
+     * checkpoint, whatever the training loop let through). */
+    for (size_t i = 0, t = 0, end = sizes[0]; i < n; i++) {
+        while (i >= end && t + 1 < GPT_NUM_TENSORS) end += sizes[++t];
+        if (!isfinite(ck->params[i]))
+            return fail(err, errlen, "%s: not saved: parameter %zu (in %s) is not finite; the previous checkpoint is kept",
+                        path, i, gpt_tensor_name((int)t));
+    }
     io_buf b = { 0 };
     io_buf_bytes(&b, CHECKPOINT_MAGIC, 8);
     io_buf_u32(&b, CHECKPOINT_VERSION);

@@ -21,7 +21,8 @@ int train_launch_begin(train_launch *L, const char *prog) {
     L->saved_err = -1;
     char err[512] = "";
     if (dist_init(&L->d, err, sizeof err)) {
-        fprintf(stderr, "%s: %s\n", prog, err);
+        /* Every process of the job fails alike here; one says why. */
+        if (dist_launcher_rank() == 0) fprintf(stderr, "%s: %s\n", prog, err);
         return 2;
     }
     if (L->d.rank != 0) {

@@ -2,9 +2,12 @@
  * matvec_avx512.c — AVX-512 row kernel for matvec_forward: four rows at a
  * time share each 16-float load of x, with two accumulators per row (eight
  * independent FMA chains hide the FMA latency while the loads stream); the
- * last C % 16 floats use a masked load, so no scalar tail. Each row's sum is
+ * last C % 16 floats use a masked load, so no scalar tail. Every kernel
+ * prefetches the weight stream MV_PF_BYTES ahead (see there). Each row's sum is
  * formed in the same lane order whatever the row grouping, so a row gives
- * the same bits as part of a group of four or alone.
+ * the same bits as part of a group of four or alone. Also here: the bf16
+ * kernels (even/odd split for plain AVX-512, vdpbf16ps for AVX512-BF16) and
+ * the streaming-read probe the benchmark uses for its roofline.
  */
 #include "nn/matvec.h"
 
@@ -49,7 +52,6 @@ void matvec_rows_avx512(float *out, const float *inp, const float *weight, int C
         int c = 0;
         for (; c + 32 <= C; c += 32) {
             __m512 x0 = _mm512_loadu_ps(inp + c), x1 = _mm512_loadu_ps(inp + c + 16);
-#ifdef MV_PF32
             _mm_prefetch((const char *)(w0 + c) + MV_PF_BYTES, _MM_HINT_T0);
             _mm_prefetch((const char *)(w0 + c) + MV_PF_BYTES + 64, _MM_HINT_T0);
             _mm_prefetch((const char *)(w1 + c) + MV_PF_BYTES, _MM_HINT_T0);
@@ -58,7 +60,6 @@ void matvec_rows_avx512(float *out, const float *inp, const float *weight, int C
             _mm_prefetch((const char *)(w2 + c) + MV_PF_BYTES + 64, _MM_HINT_T0);
             _mm_prefetch((const char *)(w3 + c) + MV_PF_BYTES, _MM_HINT_T0);
             _mm_prefetch((const char *)(w3 + c) + MV_PF_BYTES + 64, _MM_HINT_T0);
-#endif
             a00 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + c), x0, a00);
             a01 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + c + 16), x1, a01);
             a10 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + c), x0, a10);
@@ -112,6 +113,7 @@ static inline float bf16_row_dot_eo(const uint16_t *w, const float *x, const flo
     int c = 0;
     for (; c + 32 <= C; c += 32) {
         __m512i v = _mm512_loadu_si512((const void *)(w + c));
+        _mm_prefetch((const char *)(w + c) + MV_PF_BYTES, _MM_HINT_T0);
         a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), _mm512_loadu_ps(xp + c), a0);
         a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, hi_mask)), _mm512_loadu_ps(xp + c + 16), a1);
     }
@@ -189,6 +191,9 @@ float matvec_read_avx512(const float *p, size_t n) {
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
     size_t i = 0;
     for (; i + 64 <= n; i += 64) {
+        /* the same software prefetch as the kernels, so the roofline is the
+         * best streaming rate, not a handicapped one */
+        for (int k = 0; k < 4; k++) _mm_prefetch((const char *)(p + i + 16 * k) + MV_PF_BYTES, _MM_HINT_T0);
         s0 = _mm512_add_ps(s0, _mm512_loadu_ps(p + i));
         s1 = _mm512_add_ps(s1, _mm512_loadu_ps(p + i + 16));
         s2 = _mm512_add_ps(s2, _mm512_loadu_ps(p + i + 32));

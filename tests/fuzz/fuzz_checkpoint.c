@@ -85,8 +85,7 @@ int fuzz_checkpoint_one(const uint8_t *data, size_t size) {
         free(p);
         if (!path) return bad;
         bad |= fzc_load(path, 1);
-        bad |= fzc_load(path, 0);
-        bad |= fzc_load_model(path);
+        bad |= fzc_load_model(path);   /* the with_optimizer = 0 path, as sampling reads it */
     }
     return bad;
 }

@@ -4,6 +4,7 @@
 #   make fuzz-build            only build them (into build/fuzz/)
 #   make fuzz-seeds            rewrite the committed seed corpora tests/fuzz/corpus/*/
 #   FUZZ=name1,name2           run only these harnesses (e.g. FUZZ=checkpoint)
+#   FUZZ_JOBS=N                N processes per harness (counts summed); use the cores you have
 # Needs clang with libFuzzer (Debian: clang-14 + libclang-rt-14-dev). The harnesses are
 # built without OpenMP and BLAS (plain scalar code paths, SIMD kernels still in) and with
 # ASan + UBSan, every UB report fatal. Crashes go to build/fuzz/artifacts/<name>/; keep a
@@ -11,6 +12,7 @@
 
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 1
 FUZZ_BUILD   := build/fuzz
 FUZZ         ?=
 fuzz_comma   := ,
@@ -44,7 +46,7 @@ $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIBOBJ)
 fuzz-build: $(FUZZ_BINS)
 
 fuzz: fuzz-build
-	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh $(if $(FUZZ),$(subst $(fuzz_comma), ,$(FUZZ)),$(FUZZ_NAMES))
+	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) sh tests/fuzz/run.sh $(if $(FUZZ),$(subst $(fuzz_comma), ,$(FUZZ)),$(FUZZ_NAMES))
 
 # The seed writer is built with the normal compiler and flags.
 $(BUILD)/fuzz_seeds: $(BUILD)/obj/tests/fuzz/make_seeds.o $(APP_OBJ) $(BUILD)/librope.a

@@ -6,19 +6,56 @@
  * (b,h) — each task owns its head's slice of dq, dk, dv for one batch row and
  * sums in t, j order — which keeps the bits independent of the thread count.
  * Softmax subtracts the row max before exp so no score overflows.
+ * The functions here are the scalar twins; attention_forward/_backward pick
+ * the AVX-512 kernels of attention_avx512.c when the CPU has them (same loop
+ * split, so the same thread-count independence).
  */
 #include "nn/attention.h"
 
 #include <math.h>
 #include <stddef.h>
 
+#include "nn/attention_simd.h"
+
+int attention_uses_avx512(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+void attention_forward(float *out, float *att, const float *qkv, const float *alibi_slopes,
+                       int B, int T, int C, int NH) {
+#if defined(__x86_64__)
+    if (attention_uses_avx512()) {
+        attention_forward_avx512(out, att, qkv, alibi_slopes, B, T, C, NH);
+        return;
+    }
+#endif
+    attention_forward_scalar(out, att, qkv, alibi_slopes, B, T, C, NH);
+}
+
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
+                        const float *alibi_slopes, int B, int T, int C, int NH) {
+#if defined(__x86_64__)
+    if (attention_uses_avx512()) {
+        attention_backward_avx512(dqkv, dout, qkv, att, B, T, C, NH);
+        return;
+    }
+#endif
+    attention_backward_scalar(dqkv, dout, qkv, att, alibi_slopes, B, T, C, NH);
+}
+
 /* Scratch for one query row's dL/d(prob) on the stack: rows up to this many
  * keys keep it; longer rows recompute the tail (one extra dot per key past
  * the chunk) rather than allocate. 4 KiB of stack per thread. */
 #define ATT_DATT_CHUNK 1024
 
-void attention_forward(float *out, float *att, const float *qkv, const float *alibi_slopes,
-                       int B, int T, int C, int NH) {
+void attention_forward_scalar(float *out, float *att, const float *qkv, const float *alibi_slopes,
+                              int B, int T, int C, int NH) {
     const int HS = C / NH;
     const size_t C3 = 3 * (size_t)C;
     const float scale = 1.0f / sqrtf((float)HS);
@@ -64,8 +101,8 @@ void attention_forward(float *out, float *att, const float *qkv, const float *al
     }
 }
 
-void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
-                        const float *alibi_slopes, int B, int T, int C, int NH) {
+void attention_backward_scalar(float *dqkv, const float *dout, const float *qkv, const float *att,
+                               const float *alibi_slopes, int B, int T, int C, int NH) {
     (void)alibi_slopes;   /* constant bias: its effect is already in att */
     const int HS = C / NH;
     const size_t C3 = 3 * (size_t)C;

@@ -25,4 +25,16 @@ void attention_forward(float *out, float *att, const float *qkv, const float *al
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                         const float *alibi_slopes, int B, int T, int C, int NH);
 
+/* The plain scalar twins of the two functions above (same contract, serial
+ * dot products, libm expf). attention_forward/_backward use them when the CPU
+ * has no AVX-512 (the choice depends on the CPU only, never on threads); tests
+ * and bench/attention_bench.c compare the fast path against them. */
+void attention_forward_scalar(float *out, float *att, const float *qkv, const float *alibi_slopes,
+                              int B, int T, int C, int NH);
+void attention_backward_scalar(float *dqkv, const float *dout, const float *qkv, const float *att,
+                               const float *alibi_slopes, int B, int T, int C, int NH);
+
+/* 1 when attention_forward/_backward run the AVX-512 kernels on this CPU. */
+int attention_uses_avx512(void);
+
 #endif

@@ -111,7 +111,10 @@ int matmul_isa_supported(matmul_isa isa) {
     case MATMUL_ISA_SCALAR: return 1;
 #ifdef MATMUL_X86
     case MATMUL_ISA_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case MATMUL_ISA_AVX512: return __builtin_cpu_supports("avx512f");
+    /* the file is built with -mavx512f/bw/vl/dq (and uses DQ's 256-bit extract) */
+    case MATMUL_ISA_AVX512:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
 #else
     case MATMUL_ISA_AVX2:
     case MATMUL_ISA_AVX512: return 0;
@@ -291,10 +294,10 @@ static void pack_a_block(const ukr_desc *u, float *dst, const float *A, size_t r
                                     i1 - i < 2 * mr ? i1 - i : 2 * mr, kc);
         return;
     }
-    if (u->simd_pack && rsa == 1) { /* A columns contiguous: copy */
-        for (int i = i0; i < i1; i += mr)
+    if (u->simd_pack && rsa == 1) { /* A columns contiguous: copy, two panels per pass */
+        for (int i = i0; i < i1; i += 2 * mr)
             matmul_pack_n_avx512(dst + (size_t)(i - i0) * kc, A + (size_t)i + (size_t)p0 * csa, csa, 8,
-                                 i1 - i < mr ? i1 - i : mr, kc);
+                                 i1 - i < 2 * mr ? i1 - i : 2 * mr, kc);
         return;
     }
 #endif

@@ -116,7 +116,9 @@ void matmul_pack_t16_avx512(float *dst, size_t dst_stride, const float *src, siz
                             int kc);
 void matmul_pack_t8x2_avx512(float *dst, const float *src, size_t ld, int rows, int kc);
 /* Copying packer (AVX-512): dst[k*width + j] = src[k*ld + j] for j < valid,
- * zero up to width (8 or 32); dst 64-byte aligned when width is 32. */
+ * zero up to width; width 32 (a B panel, dst 64-byte aligned) or 8 (A panels:
+ * valid may be up to 16, rows 8..15 going to the next panel at dst + kc*8,
+ * which is written only when valid > 8). */
 void matmul_pack_n_avx512(float *dst, const float *src, size_t ld, int width, int valid, int kc);
 
 /* Peak FMA probe (benchmarks): returns a value only to keep the work alive;

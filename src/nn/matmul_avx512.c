@@ -165,10 +165,16 @@ void matmul_pack_t8x2_avx512(float *dst, const float *src, size_t ld, int rows, 
  * loads keep the edge panels in the same loop. */
 void matmul_pack_n_avx512(float *dst, const float *src, size_t ld, int width, int valid, int kc) {
     if (width == 8) {
-        const __mmask16 m = (__mmask16)((1u << valid) - 1u);
-        for (int k = 0; k < kc; k++)
-            _mm256_storeu_ps(dst + (size_t)k * 8,
-                             _mm512_castps512_ps256(_mm512_maskz_loadu_ps(m, src + (size_t)k * ld)));
+        /* Two A panels per pass (valid up to 16 rows): one 64-byte load per k
+         * feeds both, instead of reading each cache line twice. Rows 8..15
+         * go to the next panel at dst + kc*8. */
+        const __mmask16 m = (__mmask16)(valid >= 16 ? 0xFFFFu : (1u << valid) - 1u);
+        float *dst1 = dst + (size_t)kc * 8;
+        for (int k = 0; k < kc; k++) {
+            __m512 v = _mm512_maskz_loadu_ps(m, src + (size_t)k * ld);
+            _mm256_storeu_ps(dst + (size_t)k * 8, _mm512_castps512_ps256(v));
+            if (valid > 8) _mm256_storeu_ps(dst1 + (size_t)k * 8, _mm512_extractf32x8_ps(v, 1));
+        }
         return;
     }
     const __mmask16 m0 = (__mmask16)(valid >= 16 ? 0xFFFFu : (1u << valid) - 1u);

@@ -147,6 +147,9 @@ void matvec_bf16_rows_avx512(float *out, const float *inp, const float *xp, cons
  * takes two dot products per 32 weights; the tail uses masked loads (zeros
  * add nothing). Compiled for AVX512-BF16 by attribute (the Makefile's
  * AVX-512 flags do not include it); only called when the CPU has it. */
+#ifndef BF16DP_ROWS
+#define BF16DP_ROWS 2
+#endif
 #define BF16DP_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 BF16DP_TARGET static inline __m512 bf16dp_step(__m512 acc, __m512i w, __m512i x) {
@@ -156,34 +159,32 @@ BF16DP_TARGET static inline __m512 bf16dp_step(__m512 acc, __m512i w, __m512i x)
 BF16DP_TARGET void matvec_bf16dp_rows_avx512(float *out, const uint16_t *xhl, const uint16_t *weight, int C,
                                              int r0, int r1) {
     const uint16_t *xh = xhl, *xl = xhl + C;
-    int o = r0;
-    for (; o < r1; o += 2) {
-        int two = o + 1 < r1;
-        const uint16_t *w0 = weight + (size_t)o * (size_t)C, *w1 = two ? w0 + C : w0;
-        __m512 h0 = _mm512_setzero_ps(), l0 = _mm512_setzero_ps();
-        __m512 h1 = _mm512_setzero_ps(), l1 = _mm512_setzero_ps();
+    for (int o = r0; o < r1; o += BF16DP_ROWS) {
+        const uint16_t *w[BF16DP_ROWS];
+        int nr = r1 - o < BF16DP_ROWS ? r1 - o : BF16DP_ROWS;
+        for (int r = 0; r < BF16DP_ROWS; r++) w[r] = weight + (size_t)(o + (r < nr ? r : 0)) * (size_t)C;
+        __m512 h[BF16DP_ROWS], l[BF16DP_ROWS];
+        for (int r = 0; r < BF16DP_ROWS; r++) h[r] = l[r] = _mm512_setzero_ps();
         int c = 0;
         for (; c + 32 <= C; c += 32) {
             __m512i a = _mm512_loadu_si512((const void *)(xh + c)), b = _mm512_loadu_si512((const void *)(xl + c));
-            __m512i v0 = _mm512_loadu_si512((const void *)(w0 + c)), v1 = _mm512_loadu_si512((const void *)(w1 + c));
-            _mm_prefetch((const char *)(w0 + c) + MV_PF_BYTES, _MM_HINT_T0);
-            _mm_prefetch((const char *)(w1 + c) + MV_PF_BYTES, _MM_HINT_T0);
-            h0 = bf16dp_step(h0, v0, a);
-            l0 = bf16dp_step(l0, v0, b);
-            h1 = bf16dp_step(h1, v1, a);
-            l1 = bf16dp_step(l1, v1, b);
+            for (int r = 0; r < BF16DP_ROWS; r++) {
+                __m512i v = _mm512_loadu_si512((const void *)(w[r] + c));
+                _mm_prefetch((const char *)(w[r] + c) + MV_PF_BYTES, _MM_HINT_T0);
+                h[r] = bf16dp_step(h[r], v, a);
+                l[r] = bf16dp_step(l[r], v, b);
+            }
         }
         if (c < C) {
             __mmask32 m = (__mmask32)((1ull << (C - c)) - 1ull);
             __m512i a = _mm512_maskz_loadu_epi16(m, xh + c), b = _mm512_maskz_loadu_epi16(m, xl + c);
-            __m512i v0 = _mm512_maskz_loadu_epi16(m, w0 + c), v1 = _mm512_maskz_loadu_epi16(m, w1 + c);
-            h0 = bf16dp_step(h0, v0, a);
-            l0 = bf16dp_step(l0, v0, b);
-            h1 = bf16dp_step(h1, v1, a);
-            l1 = bf16dp_step(l1, v1, b);
+            for (int r = 0; r < BF16DP_ROWS; r++) {
+                __m512i v = _mm512_maskz_loadu_epi16(m, w[r] + c);
+                h[r] = bf16dp_step(h[r], v, a);
+                l[r] = bf16dp_step(l[r], v, b);
+            }
         }
-        out[o] = _mm512_reduce_add_ps(_mm512_add_ps(h0, l0));
-        if (two) out[o + 1] = _mm512_reduce_add_ps(_mm512_add_ps(h1, l1));
+        for (int r = 0; r < nr; r++) out[o + r] = _mm512_reduce_add_ps(_mm512_add_ps(h[r], l[r]));
     }
 }
 

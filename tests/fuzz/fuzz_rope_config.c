@@ -25,7 +25,7 @@
 
 /* Limits that keep one input fast: the table is at most this many floats. */
 #define FZR_MAX_HEAD_DIM 512
-#define FZR_MAX_TABLE ((int64_t)1 << 16)
+#define FZR_MAX_TABLE ((int64_t)1 << 12)
 #define FZR_MAX_FACTORS 4096
 
 static int fzr_fail(const char *what) {

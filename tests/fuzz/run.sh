@@ -6,10 +6,13 @@
 # final execution count (stat::number_of_executed_units); on a crash, leak,
 # timeout or out-of-memory it prints the log's tail and the saved input, and
 # the script exits 1 after running the rest.
-# Usage: FUZZ_BUILD=build/fuzz FUZZ_SECONDS=60 sh tests/fuzz/run.sh NAME...
+# FUZZ_JOBS=N runs N processes per harness side by side (seeds 1..N, one
+# shared corpus folder) and reports the sum of their executions.
+# Usage: FUZZ_BUILD=build/fuzz FUZZ_SECONDS=60 [FUZZ_JOBS=1] sh tests/fuzz/run.sh NAME...
 set -u
 B=${FUZZ_BUILD:-build/fuzz}
 S=${FUZZ_SECONDS:-60}
+J=${FUZZ_JOBS:-1}
 failed=""
 for name in "$@"; do
     bin="$B/fuzz_$name"
@@ -21,6 +24,7 @@ for name in "$@"; do
     work="$B/corpus/$name"
     art="$B/artifacts/$name"
     log="$B/$name.log"
+    rm -f "$log".*
     mkdir -p "$work" "$art"
     set --
     [ -f "tests/fuzz/$name.dict" ] && set -- "$@" "-dict=tests/fuzz/$name.dict"
@@ -32,17 +36,28 @@ for name in "$@"; do
     done
     # -timeout: one input taking > 10 s is a bug (a hang); -rss_limit_mb: a
     # small file must not make a reader allocate gigabytes.
-    # shellcheck disable=SC2086
-    UBSAN_OPTIONS=print_stacktrace=1 "$bin" "$@" -max_total_time="$S" -print_final_stats=1 \
-        -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$art/" "$work" $seeds >"$log" 2>&1
-    rc=$?
-    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-    persec=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
+    pids=""
+    j=1
+    while [ "$j" -le "$J" ]; do
+        # shellcheck disable=SC2086
+        UBSAN_OPTIONS=print_stacktrace=1 "$bin" "$@" -seed="$j" -max_total_time="$S" -print_final_stats=1 \
+            -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$art/" "$work" $seeds >"$log.$j" 2>&1 &
+        pids="$pids $!"
+        j=$((j + 1))
+    done
+    rc=0
+    bad_log=""
+    j=1
+    for p in $pids; do
+        wait "$p" || { rc=$?; bad_log="$log.$j"; }
+        j=$((j + 1))
+    done
+    execs=$(cat "$log".* | sed -n 's/^stat::number_of_executed_units: *//p' | awk '{s += $1} END {print s + 0}')
     if [ "$rc" -eq 0 ]; then
-        echo "fuzz $name: ${execs:-?} executions in ${S} s (${persec:-?}/s), no crash"
+        echo "fuzz $name: $execs executions in $S s ($J process(es), $((execs / S))/s), no crash"
     else
-        echo "fuzz $name: FAILED (exit $rc) after ${execs:-?} executions; log $log"
-        tail -n 40 "$log"
+        echo "fuzz $name: FAILED (exit $rc) after $execs executions; log $bad_log"
+        tail -n 40 "$bad_log"
         ls -l "$art"
         failed="$failed $name"
     fi

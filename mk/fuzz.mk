@@ -19,7 +19,8 @@ fuzz_comma   := ,
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 # -DROPEGPT_LIBFUZZER: each harness then defines LLVMFuzzerTestOneInput (no effect elsewhere).
 FUZZ_CFLAGS  := -O1 -g -std=c11 $(WARN) -Wno-unknown-pragmas -Iinclude -Isrc -MMD -MP $(FUZZ_SAN) \
-                -DROPEGPT_LIBFUZZER -fsanitize=fuzzer-no-link
+                -DROPEGPT_LIBFUZZER -fsanitize=fuzzer-no-link \
+                -fsanitize-coverage-ignorelist=tests/fuzz/coverage_ignore.txt
 
 FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_NAMES   := $(filter-out util,$(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC)))

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -790,4 +791,43 @@ TEST(llama_bf16_decode_logit_error_bounded) {
     CHECK(worst > 0.0);   /* the bf16 path really ran */
     llama_free(&b);
     llama_free(&a);
+}
+
+/* Through the built binary: `ropegpt generate --tokenizer` reaches the
+ * llama2.c path (cmd_generate dispatches on --tokenizer) and prints the same
+ * greedy text as the in-process call. */
+TEST(llama2c_binary_generate_dispatch) {
+    char m[512], t[512], po[512], pe[512], out[4096], err[4096];
+    size_t n1 = 0;
+    tmp_path(m, sizeof m, "bin_model.bin");
+    tmp_path(t, sizeof t, "bin_tok.bin");
+    tmp_path(po, sizeof po, "bin_stdout.txt");
+    tmp_path(pe, sizeof pe, "bin_stderr.txt");
+    const char *ex[] = { "--random", "tiny", "--seed", "5", "--std", "0.2", "--out", m, "--tokenizer-out", t, NULL };
+    CHECK_EQ_INT(run_cmd(cmd_export, ex, out, sizeof out, NULL, err, sizeof err), 0);
+    const char *gen[] = { "--model", m, "--tokenizer", t, "--prompt", "To be", "--tokens", "25", "--temperature", "0", NULL };
+    CHECK_EQ_INT(run_cmd(llama2c_generate_cmd, gen, out, sizeof out, &n1, err, sizeof err), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fo = open(po, O_WRONLY | O_CREAT | O_TRUNC, 0644), fe = open(pe, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fo < 0 || fe < 0) _exit(126);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        char *argv[] = { (char *)test_bin_path(), (char *)"generate", (char *)"--model", m, (char *)"--tokenizer", t,
+                         (char *)"--prompt", (char *)"To be", (char *)"--tokens", (char *)"25",
+                         (char *)"--temperature", (char *)"0", NULL };
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int st = -1;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    unsigned char *d = NULL;
+    size_t n2 = 0;
+    CHECK(io_read_file(po, &d, &n2, NULL, 0) == 0);
+    CHECK_EQ_INT(n2, n1);
+    if (d && n2 == n1) CHECK(memcmp(d, out, n1) == 0);
+    free(d);
 }

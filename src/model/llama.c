@@ -291,10 +291,10 @@ static void attention(llama_model *m, int l, int T, int pos0) {
     const float *kc = m->key_cache + (size_t)l * (size_t)c->seq_len * kvd;
     const float *vc = m->value_cache + (size_t)l * (size_t)c->seq_len * kvd;
     float scale = 1.0f / sqrtf((float)HS);
-    int n = T * NH;
+    int n = T * NH;   /* the team is capped at n_att: one score row per thread */
     long long work = (long long)n * (pos0 + T) * HS;
     (void)work;   /* read only by the OpenMP if-clause */
-#pragma omp parallel for schedule(static) if (work >= 32768)
+#pragma omp parallel for schedule(static) if (work >= 32768) num_threads(m->n_att)
     for (int th = 0; th < n; th++) {
         int t = th / NH, h = th % NH;
         int p = pos0 + t;

@@ -124,7 +124,7 @@ static size_t kvd_of(const llama_config *c) { return (size_t)c->n_kv_heads * (si
 /* Scratch floats the backward needs (beyond the activations). */
 static size_t scratch_floats(const llama_config *c, size_t BT, size_t T) {
     size_t C = (size_t)c->dim, H = (size_t)c->hidden_dim, V = (size_t)c->vocab_size, kvd = kvd_of(c);
-    return 5 * BT * C + 2 * BT * kvd + 3 * BT * H + BT * V + (size_t)n_threads_max() * T;
+    return 5 * BT * C + 2 * BT * kvd + 3 * BT * H + BT * V + (size_t)n_threads_max() * T;   /* + rows per thread */
 }
 
 static int alloc_acts(llama_trainer *m, int B, int T) {
@@ -142,6 +142,7 @@ static int alloc_acts(llama_trainer *m, int B, int T) {
     size_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += sizes[i];
     m->acts = calloc(total, sizeof(float));
+    m->n_scratch = n_threads_max();
     m->grad_scratch = malloc(scratch_floats(c, BT, (size_t)T) * sizeof(float));
     m->inp = malloc(BT * sizeof(int));
     m->targets = malloc(BT * sizeof(int));
@@ -197,11 +198,13 @@ static void gqa_forward(float *out, float *att, const float *q, const float *k, 
 /* Accumulates dq, dk, dv. One thread per (batch row, kv head) owns that kv
  * head's dk/dv rows and its query heads' dq, looping heads and t in order. */
 static void gqa_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
-                         const float *v, const float *att, float *scratch, int B, int T, const llama_config *c) {
+                         const float *v, const float *att, float *scratch, int n_scratch, int B, int T,
+                         const llama_config *c) {
     int NH = c->n_heads, KVH = c->n_kv_heads, HS = c->dim / c->n_heads, group = NH / KVH;
     size_t C = (size_t)c->dim, kvd = kvd_of(c);
     float scale = 1.0f / sqrtf((float)HS);
-#pragma omp parallel for schedule(static)
+    (void)n_scratch;   /* read only by the OpenMP clause */
+#pragma omp parallel for schedule(static) num_threads(n_scratch)   /* one scratch row per thread */
     for (int bg = 0; bg < B * KVH; bg++) {
         int b = bg / KVH, g = bg % KVH;
         size_t ko = (size_t)g * HS;
@@ -342,7 +345,7 @@ int llama_train_backward(llama_trainer *m) {
         memset(dk, 0, BT * kvd * sizeof(float));
         memset(dv, 0, BT * kvd * sizeof(float));
         gqa_backward(dq, dk, dv, datty, m->q + lc, m->k + lk, m->v + lk, m->att + (size_t)l * B * NH * T * T,
-                     att_scratch, B, T, c);
+                     att_scratch, m->n_scratch, B, T, c);
         /* dq, dk were taken w.r.t. the rotated vectors: rotate them back. */
         rope_view qv = { dq, N, NH, C, HS }, kv = { dk, N, c->n_kv_heads, kvd, HS };
         if (rope_apply_qk(&m->rope, ROPE_BACKWARD, &qv, &kv, m->pos, 0) != ROPE_OK) return LLAMA_EROPE;

@@ -48,6 +48,7 @@ typedef struct {
     float *logits, *probs; /* (BT, V) */
     float *losses;       /* (BT) */
     float *grad_scratch; /* backward scratch (one allocation) */
+    int n_scratch;       /* attention scratch rows = threads the backward may use */
     int *inp, *targets;  /* (BT) copies from the last forward */
     int32_t *pos;        /* (BT) */
     int have_targets;

@@ -47,7 +47,7 @@ void train_dist_free(train_dist *td) {
  * layer), then the embeddings (wte, wpe), whose gradient is complete only
  * after the encoder's backward. For a group of layers [l0, l1) each per-layer
  * tensor (L, ...) is one contiguous range. */
-static int build_buckets(train_dist *td) {
+static int build_buckets(train_dist *td, size_t min_floats) {
     const gpt *m = td->model;
     const int L = m->cfg.L;
     size_t off[GPT_NUM_TENSORS];
@@ -56,6 +56,7 @@ static int build_buckets(train_dist *td) {
         off[i] = acc;
         acc += m->tensor_sizes[i];
     }
+    free(td->buckets);
     td->buckets = calloc((size_t)L + 1, sizeof *td->buckets);
     if (!td->buckets) return -1;
     const int first_layer_tensor = 2, last_layer_tensor = 13;   /* ln1w .. fcprojb */
@@ -65,7 +66,7 @@ static int build_buckets(train_dist *td) {
     int l1 = L;   /* layers [l0, l1) go in the bucket being built */
     while (l1 > 0) {
         int l0 = l1 - 1;
-        while (l0 > 0 && (size_t)(l1 - l0) * per_layer < BUCKET_MIN_FLOATS) l0--;
+        while (l0 > 0 && (size_t)(l1 - l0) * per_layer < min_floats) l0--;
         train_dist_bucket *b = &td->buckets[nb++];
         b->first_layer = l0;
         for (int i = first_layer_tensor; i <= last_layer_tensor; i++) {
@@ -124,7 +125,7 @@ int train_dist_init(train_dist *td, const dist *d, trainer *tr, int zero, char *
     }
     td->lo = td->displs[d->rank];
     td->cnt = td->counts[d->rank];
-    if (build_buckets(td)) goto oom;
+    if (build_buckets(td, BUCKET_MIN_FLOATS)) goto oom;
     if (zero) {
         size_t c = td->cnt ? td->cnt : 1;
         td->m = malloc(c * sizeof(float));
@@ -259,6 +260,35 @@ static void scale(float *x, size_t n, float s) {
     for (size_t i = 0; i < n; i++) x[i] *= s;
 }
 
+int train_dist_set_bucket_floats(train_dist *td, size_t min_floats) {
+    if (!td || td->reqs.n) return -1;
+    return build_buckets(td, min_floats);
+}
+
+int train_dist_average_grads(train_dist *td) {
+    if (!td) return 0;
+    const dist *d = td->d;
+    gpt *m = td->model;
+    int any = 0;
+    for (int i = 0; i < td->nbuckets; i++) any |= td->buckets[i].started;
+    if (any) {
+        /* Buckets were started during the backward pass: start the rest
+         * (the embeddings at least) and wait for all. */
+        for (int i = 0; i < td->nbuckets; i++)
+            if (!td->buckets[i].started) start_bucket(td, &td->buckets[i]);
+        if (dist_reqs_wait(&td->reqs)) return -1;
+        for (int i = 0; i < td->nbuckets; i++) td->buckets[i].started = 0;
+    } else if (dist_allreduce_sum_f32(d, m->grads_memory, m->num_params)) {
+        /* Nothing to overlap with (no per-layer callback ran): one blocking
+         * all-reduce of the flat buffer. Measured on 2 ranks (124M floats):
+         * 1.2-2.3 s blocking vs 2.7-3.1 s as 13 or 150 non-blocking pieces,
+         * OpenMPI 4.1 on a loaded 2-core VM. */
+        return -1;
+    }
+    if (d->size > 1) scale(m->grads_memory, m->num_params, 1.0f / (float)d->size);
+    return 0;
+}
+
 double train_dist_step(train_dist *td, adamw *opt, gpt *m) {
     if (!td)
         return adamw_step(opt, m->params_memory, m->grads_memory, m->m_memory, m->v_memory, m->decay_mask,
@@ -266,11 +296,7 @@ double train_dist_step(train_dist *td, adamw *opt, gpt *m) {
     const dist *d = td->d;
     const float inv = 1.0f / (float)d->size;
     if (!td->zero) {
-        for (int i = 0; i < td->nbuckets; i++)
-            if (!td->buckets[i].started) start_bucket(td, &td->buckets[i]);
-        if (dist_reqs_wait(&td->reqs)) return NAN;
-        for (int i = 0; i < td->nbuckets; i++) td->buckets[i].started = 0;
-        if (d->size > 1) scale(m->grads_memory, m->num_params, inv);
+        if (train_dist_average_grads(td)) return NAN;
         /* Identical gradients on every rank, so identical updates: the
          * parameters stay in step without being sent. */
         return adamw_step(opt, m->params_memory, m->grads_memory, m->m_memory, m->v_memory, m->decay_mask,
@@ -285,7 +311,8 @@ double train_dist_step(train_dist *td, adamw *opt, gpt *m) {
     if (dist_allreduce_sum_f64(d, &ss, 1)) return NAN;
     const double norm = sqrt(ss);
     /* Same rule as grad_clip_global_norm, applied to the shard. */
-    if (opt->grad_clip > 0 && norm > (double)opt->grad_clip) scale(td->gshard, td->cnt, (float)((double)opt->grad_clip / norm));
+    if (opt->grad_clip > 0 && norm > (double)opt->grad_clip)
+        scale(td->gshard, td->cnt, (float)((double)opt->grad_clip / norm));
     adamw sh = *opt;
     sh.grad_clip = 0.0f;   /* already clipped with the global norm */
     adamw_step(&sh, m->params_memory + td->lo, td->gshard, td->m, td->v, m->decay_mask + td->lo, td->cnt);

@@ -9,11 +9,15 @@
  *    B/2 therefore see exactly the windows of 1 rank x B. The evaluation
  *    batches are split the same way and the losses averaged.
  *  - Gradients: each rank's mean-loss gradient is summed over the ranks and
- *    divided by N, in buckets (one bucket per group of layers, the LM head and
- *    final LayerNorm with the last layer, the embeddings last) with
- *    non-blocking all-reduces. train_dist_layer_done(l) starts a bucket as
- *    soon as its layers are done; gpt_backward has no per-layer callback yet,
- *    so today every bucket starts right after the backward pass (no overlap).
+ *    divided by N. For overlap with the backward pass the buffer is cut into
+ *    buckets (one per group of layers, the final LayerNorm with the last
+ *    layer, the embeddings last): train_dist_layer_done(l), called as layer
+ *    l's gradients become final, starts every finished bucket with
+ *    non-blocking all-reduces (MPI_Iallreduce). gpt_backward has no
+ *    per-layer callback yet, so today nothing calls it during the backward
+ *    pass and train_dist_step does ONE blocking all-reduce of the whole flat
+ *    buffer instead (faster than the non-blocking pieces when nothing
+ *    overlaps: OpenMPI's non-blocking collectives are slower per byte).
  *  - ZeRO stage 1 (Rajbhandari et al. 2020, "ZeRO: Memory Optimizations
  *    Toward Training Trillion Parameter Models", stage P_os): the AdamW
  *    moments are split into N contiguous shards of the flat buffer; gradients
@@ -104,6 +108,16 @@ int train_dist_any(train_dist *td, int flag);
  * of layer l are final; starts every bucket whose layers are all done.
  * Collective in the sense that every rank must report the same layers. */
 void train_dist_layer_done(train_dist *td, int l);
+
+/* Collective: model grads = their mean over the ranks (the buckets started
+ * by train_dist_layer_done, else one blocking all-reduce). 0 ok, -1 error.
+ * td NULL: nothing to do. Used by train_dist_step (not under ZeRO). */
+int train_dist_average_grads(train_dist *td);
+
+/* Rebuilds the buckets with at least min_floats each (default 512 Ki; tests
+ * use small values to get several buckets from a tiny model). Local; -1 if
+ * a bucket is in flight or out of memory. */
+int train_dist_set_bucket_floats(train_dist *td, size_t min_floats);
 
 /* Collective: averages the gradients over the ranks and takes one AdamW step
  * (opt->lr set by the caller); ZeRO: sharded as described above. td NULL:

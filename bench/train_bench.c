@@ -255,7 +255,10 @@ int main(int argc, char **argv) {
 #ifdef ROPEGPT_HAVE_BLAS
     printf(" openblas_core=%s", openblas_get_corename());
 #endif
-    printf(" steps=%d (median after 2 warm-up)\n", steps);
+    /* OpenMP's wait policy decides how barriers behave on an oversubscribed
+     * host (spinning threads burn the slices the others need); print it. */
+    const char *wp = getenv("OMP_WAIT_POLICY");
+    printf(" OMP_WAIT_POLICY=%s steps=%d (median after 2 warm-up)\n", wp ? wp : "unset", steps);
     fflush(stdout);
     int rc = 0;
     for (int c = 0; c < 2; c++) {

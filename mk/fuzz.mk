@@ -16,11 +16,12 @@ FUZZ_JOBS    ?= 1
 FUZZ_BUILD   := build/fuzz
 FUZZ         ?=
 fuzz_comma   := ,
+FUZZ_IGNORE  := tests/fuzz/coverage_ignore.txt
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 # -DROPEGPT_LIBFUZZER: each harness then defines LLVMFuzzerTestOneInput (no effect elsewhere).
 FUZZ_CFLAGS  := -O1 -g -std=c11 $(WARN) -Wno-unknown-pragmas -Iinclude -Isrc -MMD -MP $(FUZZ_SAN) \
                 -DROPEGPT_LIBFUZZER -fsanitize=fuzzer-no-link \
-                -fsanitize-coverage-ignorelist=tests/fuzz/coverage_ignore.txt
+                -fsanitize-coverage-ignorelist=$(FUZZ_IGNORE)
 
 FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_NAMES   := $(filter-out util,$(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC)))
@@ -29,13 +30,13 @@ FUZZ_LIBOBJ  := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(ROPE_SRC) $(APP_SRC))
 
 .PHONY: fuzz fuzz-build fuzz-seeds
 
-$(FUZZ_BUILD)/obj/%.o: %.c
+$(FUZZ_BUILD)/obj/%.o: %.c $(FUZZ_IGNORE)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
-$(FUZZ_BUILD)/obj/%_avx2.o: %_avx2.c
+$(FUZZ_BUILD)/obj/%_avx2.o: %_avx2.c $(FUZZ_IGNORE)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(SIMD_AVX2) -c $< -o $@
-$(FUZZ_BUILD)/obj/%_avx512.o: %_avx512.c
+$(FUZZ_BUILD)/obj/%_avx512.o: %_avx512.c $(FUZZ_IGNORE)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(SIMD_AVX512) -c $< -o $@
 

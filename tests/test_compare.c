@@ -26,6 +26,12 @@ char *test_read_text(const char *path);                             /* test_svg.
 
 static const char *DATA = "data/tinyshakespeare.txt";
 
+static int count_str(const char *s, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
 static int xml_ok(const char *path) {
     char *t = test_read_text(path);
     if (!t) { printf("    cannot read %s\n", path); return 0; }
@@ -151,6 +157,24 @@ TEST(compare_writes_wellformed_figures_and_summary) {
     CHECK(t && strstr(t, ">sinusoidal</text>") && strstr(t, ">alibi</text>"));   /* legend */
     CHECK(t && strstr(t, "#0072B2"));                                            /* Okabe-Ito blue = rope */
     free(t);
+    /* Left panel: every encoding once (rope included); right: rope and its 5
+     * scalings. So rope's legend entry appears twice, the others once. */
+    const char *names[2] = {"extrapolation.svg", "extrapolation_positions.svg"};
+    for (int f = 0; f < 2; f++) {
+        snprintf(path, sizeof path, "%s/%s", cmp_dir, names[f]);
+        t = test_read_text(path);
+        CHECK(t != NULL);
+        if (!t) continue;
+        CHECK_EQ_INT(count_str(t, ">rope</text>"), 2);
+        CHECK_EQ_INT(count_str(t, ">alibi</text>"), 1);
+        CHECK_EQ_INT(count_str(t, ">none</text>"), 1);
+        CHECK_EQ_INT(count_str(t, ">sinusoidal</text>"), 1);
+        CHECK_EQ_INT(count_str(t, ">rope+llama3</text>"), 1);
+        CHECK_EQ_INT(count_str(t, ">rope+linear</text>"), 1);
+        /* learned: its 1x point in extrapolation.svg; no curve past its table. */
+        CHECK_EQ_INT(count_str(t, ">learned</text>"), f == 0 ? 1 : 0);
+        free(t);
+    }
     snprintf(path, sizeof path, "%s/summary.csv", cmp_dir);
     t = test_read_text(path);
     CHECK(t != NULL);

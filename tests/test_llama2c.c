@@ -213,7 +213,7 @@ static double ref_loss(const llama_config *c, const llama_weights *w, const int 
 }
 
 /* Backward vs central finite differences of the double reference loss, on
- * 8 entries of every tensor (both classifier variants). Steps: the float
+ * 5 entries of every tensor, spread over it (both classifier variants). Steps: the float
  * entry moves to fl(w +- 1e-3) and the difference quotient divides by the
  * exact distance between the two floats, so only truncation error
  * (~1e-6 times the third derivative) and the double forward's rounding
@@ -248,10 +248,10 @@ TEST(llama_train_gradients_match_finite_differences) {
         double worst = 0.0;
         for (int ti = 0; ti < 12; ti++) {
             size_t a = (size_t)(starts[ti] - tr.params), n = ends[ti] - a;
-            for (int s = 0; s < 8; s++) {
+            for (int s = 0; s < 5; s++) {
                 /* Embedding: rows of tokens that occur (the others have zero gradient). */
                 size_t i = ti == 0 || (ti == 11 && shared) ? (size_t)inp[s] * c.dim + (size_t)(s * 7 % c.dim)
-                                                           : a + (n * (size_t)(2 * s + 1)) / 16;
+                                                           : a + (n * (size_t)(2 * s + 1)) / 10;
                 float save = tr.params[i];
                 float wp = save + 1e-3f, wm = save - 1e-3f;
                 tr.params[i] = wp;
@@ -710,9 +710,10 @@ TEST(llama2c_export_then_generate_cli) {
     llama2c_close(&fa);
 }
 
-/* The pieces a train loop needs, together: 40 AdamW steps (lr 3e-3, decay
+/* The pieces a train loop needs, together: 25 AdamW steps (lr 5e-3, decay
  * mask from llama_train_decay_mask) on one fixed batch of text must overfit
- * it — loss from ~ln(256) = 5.5 to below half of that. A broken gradient
+ * it — loss from ~ln(256) = 5.5 to below half of that (measured 5.57 ->
+ * 1.66, gcc -O2). A broken gradient
  * stalls well above (a random direction does not halve the loss). Then the
  * trained weights export as a llama2.c file whose mapped logits equal the
  * trainer's own at the last position to float rounding (1e-4: trainer and
@@ -737,9 +738,9 @@ TEST(llama_train_adamw_overfits_and_exports) {
     CHECK_EQ_INT(mask[tr.w.rms_att - tr.params], 0);
     CHECK_EQ_INT(mask[tr.w.wq - tr.params], 1);
     adamw opt = adamw_default();
-    opt.lr = 3e-3f;
+    opt.lr = 5e-3f;
     float first = 0.0f, loss = 0.0f;
-    for (int step = 0; step < 40; step++) {
+    for (int step = 0; step < 25; step++) {
         CHECK_EQ_INT(llama_train_forward(&tr, inp, tgt, B, T, &loss), LLAMA_OK);
         if (step == 0) first = loss;
         llama_train_zero_grad(&tr);

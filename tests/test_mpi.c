@@ -6,7 +6,8 @@
  * `mpirun --oversubscribe --allow-run-as-root -np 2` on the built ropegpt and
  * run only when this build has MPI compiled in and mpirun is on PATH;
  * otherwise they pass with a note (the single-process build has nothing to
- * distribute).
+ * distribute). mpi_bucketed_allreduce_matches_blocking starts this runner
+ * itself under mpirun (2 ranks) to test the bucket path in-process.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>

@@ -112,7 +112,8 @@ static const char *scaling_color(int v) {
 static int write_svg(const compare_state *c, const ext_row *rows, int nr, char *err, size_t errlen) {
     int na = c->n_mults;
     double *mem = malloc((size_t)na * (1 + 3 * (size_t)nr) * sizeof *mem);
-    svg_series *s = calloc((size_t)nr, sizeof *s);
+    /* nr + 1: the plain rope row is drawn in both panels. */
+    svg_series *s = calloc((size_t)nr + 1, sizeof *s);
     if (!mem || !s) { free(mem); free(s); snprintf(err, errlen, "out of memory"); return -1; }
     double *xs = mem;
     char labels[COMPARE_MAX_MULTS][32];
@@ -123,7 +124,7 @@ static int write_svg(const compare_state *c, const ext_row *rows, int nr, char *
         lab[a] = labels[a];
     }
     int n_left = 0, n_right = 0;
-    svg_series *left = s, *right = s + nr;   /* right grows downwards from the end */
+    svg_series *left = s, *right = s + nr + 1;   /* right grows downwards from the end */
     for (int i = 0; i < nr; i++) {
         double *m = mem + (size_t)na * (1 + 3 * (size_t)i), *lo = m + na, *hi = lo + na;
         for (int a = 0; a < na; a++) {
@@ -211,12 +212,13 @@ static int write_positions_svg(const compare_state *c, const ext_row *rows, int 
     int w = ctx / 64 > 1 ? ctx / 64 : 1, nbk = (ctx + w - 1) / w;
     double *mem = malloc((size_t)nbk * (1 + (size_t)nr) * sizeof *mem);
     double *tmp = malloc((size_t)c->n_seeds * sizeof *tmp);
-    svg_series *s = calloc((size_t)nr, sizeof *s);
+    /* nr + 1: the plain rope row is drawn in both panels. */
+    svg_series *s = calloc((size_t)nr + 1, sizeof *s);
     if (!mem || !tmp || !s) { free(mem); free(tmp); free(s); snprintf(err, errlen, "out of memory"); return -1; }
     double *xs = mem;
     for (int b = 0; b < nbk; b++) xs[b] = b * w + (w - 1) / 2.0;
     int n_left = 0, n_right = 0;
-    svg_series *left = s, *right = s + nr;
+    svg_series *left = s, *right = s + nr + 1;
     for (int i = 0; i < nr; i++) {
         double *y = mem + (size_t)nbk * (1 + (size_t)i);
         int any = 0;

@@ -167,7 +167,9 @@ static void gqa_forward(float *out, float *att, const float *q, const float *k, 
     int NH = c->n_heads, HS = c->dim / c->n_heads, group = c->n_heads / c->n_kv_heads;
     size_t C = (size_t)c->dim, kvd = kvd_of(c);
     float scale = 1.0f / sqrtf((float)HS);
-#pragma omp parallel for schedule(static)
+    long long work = (long long)B * NH * T * T * HS;   /* below ~64K FMAs a thread team costs more */
+    (void)work;
+#pragma omp parallel for schedule(static) if (work >= 65536)
     for (int bh = 0; bh < B * NH; bh++) {
         int b = bh / NH, h = bh % NH;
         size_t ko = (size_t)(h / group) * HS;
@@ -203,8 +205,10 @@ static void gqa_backward(float *dq, float *dk, float *dv, const float *dout, con
     int NH = c->n_heads, KVH = c->n_kv_heads, HS = c->dim / c->n_heads, group = NH / KVH;
     size_t C = (size_t)c->dim, kvd = kvd_of(c);
     float scale = 1.0f / sqrtf((float)HS);
-    (void)n_scratch;   /* read only by the OpenMP clause */
-#pragma omp parallel for schedule(static) num_threads(n_scratch)   /* one scratch row per thread */
+    long long work = (long long)B * NH * T * T * HS;
+    (void)n_scratch;   /* n_scratch and work: read only by the OpenMP clauses */
+    (void)work;
+#pragma omp parallel for schedule(static) num_threads(n_scratch) if (work >= 65536)   /* one scratch row per thread */
     for (int bg = 0; bg < B * KVH; bg++) {
         int b = bg / KVH, g = bg % KVH;
         size_t ko = (size_t)g * HS;

@@ -98,6 +98,23 @@ static int run_shape(int B, int T, int C, int NH, int reps) {
     return bad;
 }
 
+/* the CPU's model name from /proc/cpuinfo (Linux), or "unknown CPU" */
+static void cpu_name(char *name, size_t n) {
+    snprintf(name, n, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) == 0 && colon) {
+            snprintf(name, n, "%s", colon + 2);
+            name[strcspn(name, "\n")] = '\0';
+            break;
+        }
+    }
+    fclose(f);
+}
+
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 21;
     if (reps < 1) {
@@ -108,7 +125,9 @@ int main(int argc, char **argv) {
 #ifdef _OPENMP
     nt = omp_get_max_threads();
 #endif
-    printf("attention_bench: %s kernels, %d thread(s), median of %d, CPU time\n",
+    char cpu[128];
+    cpu_name(cpu, sizeof cpu);
+    printf("attention_bench: %s, %s kernels, %d thread(s), median of %d, CPU time\n", cpu,
            attention_uses_avx512() ? "avx512" : "scalar", nt, reps);
     int bad = run_shape(12, 64, 128, 4, reps);
     bad |= run_shape(4, 64, 768, 12, reps);

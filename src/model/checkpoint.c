@@ -32,9 +32,41 @@ static int fail(char *err, size_t errlen, const char *fmt, ...) {
 /* Bytes before the header fields: magic, version, header size, file size. */
 #define PREFIX_BYTES 24u
 
+#define LLAMA_NUM_TENSORS 12
+#define MAX_TENSORS (GPT_NUM_TENSORS > LLAMA_NUM_TENSORS ? GPT_NUM_TENSORS : LLAMA_NUM_TENSORS)
+
+static const char *const llama_tensor_names[LLAMA_NUM_TENSORS] = {
+    "token_embedding", "rms_att", "wq", "wk", "wv", "wo", "rms_ffn", "w1", "w2", "w3", "rms_final", "wcls"
+};
+
+/* The tensor table of (cfg, arch): count in *nt, total returned. The Llama
+ * sizes follow llama_weights_floats (llama2.c order). */
+static size_t tensor_sizes(const gpt_config *cfg, const arch_config *ac, size_t *sizes, int *nt) {
+    if (ac->arch != ARCH_LLAMA) {
+        *nt = GPT_NUM_TENSORS;
+        return gpt_tensor_sizes(cfg, sizes);
+    }
+    const size_t C = (size_t)cfg->C, L = (size_t)cfg->L, V = (size_t)cfg->V, H = (size_t)ac->hidden_dim;
+    const size_t kvd = (size_t)ac->n_kv_heads * (C / (size_t)cfg->NH);
+    const size_t s[LLAMA_NUM_TENSORS] = { V * C, L * C, L * C * C, L * kvd * C, L * kvd * C, L * C * C,
+                                          L * C, L * H * C, L * C * H, L * H * C, C,
+                                          ac->shared_classifier ? 0 : V * C };
+    size_t n = 0;
+    for (int i = 0; i < LLAMA_NUM_TENSORS; i++) n += (sizes[i] = s[i]);
+    *nt = LLAMA_NUM_TENSORS;
+    return n;
+}
+
+static const char *tensor_name(const arch_config *ac, int i) {
+    return ac->arch == ARCH_LLAMA ? llama_tensor_names[i] : gpt_tensor_name(i);
+}
+
 int checkpoint_save(const char *path, const checkpoint *ck, char *err, size_t errlen) {
-    size_t sizes[GPT_NUM_TENSORS];
-    size_t n = gpt_tensor_sizes(&ck->cfg, sizes);
+    size_t sizes[MAX_TENSORS];
+    int nt = 0;
+    if (arch_config_validate(&ck->cfg, &ck->arch))
+        return fail(err, errlen, "%s: internal error: invalid model config", path);
+    size_t n = tensor_sizes(&ck->cfg, &ck->arch, sizes, &nt);
     if (n != ck->n_params || !ck->params || !ck->m || !ck->v)
         return fail(err, errlen, "%s: internal error: parameter count %zu does not match the config (%zu)",
                     path, ck->n_params, n);
@@ -43,10 +75,10 @@ int checkpoint_save(const char *path, const checkpoint *ck, char *err, size_t er
      * leave the previous file in place (issue 7: no NaN weights over a good
      * checkpoint, whatever the training loop let through). */
     for (size_t i = 0, t = 0, end = sizes[0]; i < n; i++) {
-        while (i >= end && t + 1 < GPT_NUM_TENSORS) end += sizes[++t];
+        while (i >= end && t + 1 < (size_t)nt) end += sizes[++t];
         if (!isfinite(ck->params[i]))
             return fail(err, errlen, "%s: not saved: parameter %zu (in %s) is not finite; the previous checkpoint is kept",
-                        path, i, gpt_tensor_name((int)t));
+                        path, i, tensor_name(&ck->arch, (int)t));
     }
     io_buf b = { 0 };
     io_buf_bytes(&b, CHECKPOINT_MAGIC, 8);
@@ -64,6 +96,10 @@ int checkpoint_save(const char *path, const checkpoint *ck, char *err, size_t er
     io_buf_u32(&b, (uint32_t)c->rope_layout);
     io_buf_f64(&b, c->rope_base);
     io_buf_f64(&b, c->rope_fraction);
+    io_buf_u32(&b, (uint32_t)ck->arch.arch);
+    io_buf_i32(&b, ck->arch.n_kv_heads);
+    io_buf_i32(&b, ck->arch.hidden_dim);
+    io_buf_i32(&b, ck->arch.shared_classifier);
 
     io_buf_u32(&b, ck->tokenizer);
     io_buf_u32(&b, ck->vocab);
@@ -102,8 +138,8 @@ int checkpoint_save(const char *path, const checkpoint *ck, char *err, size_t er
     }
 
     io_buf_u64(&b, (uint64_t)n);
-    io_buf_u32(&b, GPT_NUM_TENSORS);
-    for (int i = 0; i < GPT_NUM_TENSORS; i++) io_buf_u64(&b, (uint64_t)sizes[i]);
+    io_buf_u32(&b, (uint32_t)nt);
+    for (int i = 0; i < nt; i++) io_buf_u64(&b, (uint64_t)sizes[i]);
 
     size_t header_size = b.len;
     io_buf_f32s(&b, ck->params, n);
@@ -136,7 +172,7 @@ void checkpoint_free(checkpoint *ck) {
 /* Field checks after the CRC passed: a valid CRC with nonsense values means a
  * buggy writer, still reported as one line rather than trusted. */
 static int check_fields(const char *path, const checkpoint *ck, char *err, size_t errlen) {
-    const char *msg = gpt_config_validate(&ck->cfg);
+    const char *msg = arch_config_validate(&ck->cfg, &ck->arch);
     if (msg) return fail(err, errlen, "%s: bad model config in checkpoint: %s", path, msg);
     msg = train_config_validate(&ck->tc);
     if (msg) return fail(err, errlen, "%s: bad training config in checkpoint: %s", path, msg);
@@ -172,9 +208,9 @@ int checkpoint_load(const char *path, checkpoint *ck, int with_optimizer, char *
     unsigned char magic[8];
     io_read_bytes(&r, magic, 8);
     uint32_t version = io_read_u32(&r);
-    if (version != CHECKPOINT_VERSION) {
-        fail(err, errlen, "%s: checkpoint format version %u, this build reads version %u", path, version,
-             CHECKPOINT_VERSION);
+    if (version < CHECKPOINT_MIN_VERSION || version > CHECKPOINT_VERSION) {
+        fail(err, errlen, "%s: checkpoint format version %u, this build reads versions %u to %u", path, version,
+             CHECKPOINT_MIN_VERSION, CHECKPOINT_VERSION);
         goto out;
     }
     uint32_t header_size = io_read_u32(&r);
@@ -213,6 +249,18 @@ int checkpoint_load(const char *path, checkpoint *ck, int with_optimizer, char *
     c->rope_layout = (rope_layout)layout;
     c->rope_base = io_read_f64(&h);
     c->rope_fraction = io_read_f64(&h);
+    ck->arch = arch_config_gpt();
+    if (version >= 2) {
+        uint32_t arch = io_read_u32(&h);
+        if (arch >= (uint32_t)ARCH_COUNT) {
+            fail(err, errlen, "%s: unknown architecture %u", path, arch);
+            goto out;
+        }
+        ck->arch.arch = (model_arch)arch;
+        ck->arch.n_kv_heads = io_read_i32(&h);
+        ck->arch.hidden_dim = io_read_i32(&h);
+        ck->arch.shared_classifier = io_read_i32(&h);
+    }
     ck->tokenizer = io_read_u32(&h);
     ck->vocab = io_read_u32(&h);
 
@@ -264,18 +312,19 @@ int checkpoint_load(const char *path, checkpoint *ck, int with_optimizer, char *
     }
     uint64_t n_params = io_read_u64(&h);
     uint32_t n_tensors = io_read_u32(&h);
-    size_t sizes[GPT_NUM_TENSORS];
-    size_t expect = gpt_tensor_sizes(c, sizes);
-    if (h.err || n_tensors != GPT_NUM_TENSORS || n_params != (uint64_t)expect) {
+    size_t sizes[MAX_TENSORS];
+    int nt = 0;
+    size_t expect = tensor_sizes(c, &ck->arch, sizes, &nt);
+    if (h.err || n_tensors != (uint32_t)nt || n_params != (uint64_t)expect) {
         fail(err, errlen, "%s: tensor table does not match the model config (%llu params, %zu expected)",
              path, (unsigned long long)n_params, expect);
         goto out;
     }
-    for (int i = 0; i < GPT_NUM_TENSORS; i++) {
+    for (int i = 0; i < nt; i++) {
         uint64_t s = io_read_u64(&h);
         if (h.err || s != (uint64_t)sizes[i]) {
             fail(err, errlen, "%s: tensor %s has %llu elements, the config gives %zu", path,
-                 gpt_tensor_name(i), (unsigned long long)s, sizes[i]);
+                 tensor_name(&ck->arch, i), (unsigned long long)s, sizes[i]);
             goto out;
         }
     }
@@ -328,6 +377,13 @@ int checkpoint_load_model(const char *path, gpt *m, checkpoint *meta_out, char *
     memset(m, 0, sizeof *m);
     checkpoint ck;
     if (checkpoint_load(path, &ck, 0, err, errlen)) return -1;
+    if (ck.arch.arch != ARCH_GPT) {
+        fail(err, errlen, "%s: a %s checkpoint; run it after `ropegpt export --model %s --format llama2c --out "
+             "M --tokenizer-out TOK` with `ropegpt generate --model M --tokenizer TOK`", path,
+             model_arch_name(ck.arch.arch), path);
+        checkpoint_free(&ck);
+        return -1;
+    }
     gpt_status st = gpt_init(m, &ck.cfg, ck.tc.seed);
     if (st == GPT_OK) st = gpt_set_params(m, ck.params, ck.n_params);
     if (st != GPT_OK) {

@@ -4,13 +4,16 @@
  * training settings, step, data RNG state, AdamW step and moments, eval
  * history, data fingerprint, tokenizer) and everything sampling needs.
  *
- * Format version 1, all fields little-endian, written one by one:
+ * Format version 2 (version 1 is still read: it is version 2 without the
+ * arch block, always a GPT), all fields little-endian, written one by one:
  *   off 0   8 bytes  magic "RGPTCKPT"
  *   off 8   u32      format version (CHECKPOINT_VERSION)
  *   off 12  u32      header size: bytes from offset 0 to the first tensor
  *   off 16  u64      file size, including the trailing CRC
  *   gpt_config   i32 V, L, NH, C, maxT; u32 pe; u32 rope_layout;
  *                f64 rope_base; f64 rope_fraction
+ *   arch (v2)    u32 arch (0 gpt, 1 llama); i32 n_kv_heads; i32 hidden_dim;
+ *                i32 shared_classifier (all 0 for gpt)
  *   tokenizer    u32 kind (0 = bytes: token id = byte value); u32 vocab
  *   train_config i32 B; i64 steps; f64 lr, min_lr; i64 warmup; f64 beta1,
  *                beta2, eps, weight_decay, grad_clip; i32 accum;
@@ -19,8 +22,10 @@
  *   state        i64 step; u64 rng[4]; i64 adamw_t; f64 elapsed_s
  *   data         u32 len + bytes path; u64 data_len; u32 data_crc32
  *   evals        u32 n; n x (i64 step, f64 val_loss)
- *   tensors      u64 n_params; u32 n_tensors (16); 16 x u64 element counts
- *                (must equal gpt_tensor_sizes(cfg))
+ *   tensors      u64 n_params; u32 n_tensors; n_tensors x u64 element counts
+ *                (gpt: 16, gpt_tensor_sizes(cfg); llama: 12 in llama2.c
+ *                order: embedding, rms_att, wq, wk, wv, wo, rms_ffn, w1, w2,
+ *                w3, rms_final, wcls (0 when shared))
  *   off header_size: params, AdamW m, AdamW v: 3 x n_params f32
  *   last 4 bytes: u32 CRC-32 (io_crc32) of every byte before it.
  * Derived data (RoPE tables, sinusoid table, ALiBi slopes) is never stored.
@@ -37,11 +42,13 @@
 #include "model/train.h"
 
 #define CHECKPOINT_MAGIC "RGPTCKPT"
-#define CHECKPOINT_VERSION 1u
+#define CHECKPOINT_VERSION 2u
+#define CHECKPOINT_MIN_VERSION 1u
 #define CHECKPOINT_TOKENIZER_BYTES 0u
 
 typedef struct {
     gpt_config cfg;
+    arch_config arch;          /* ARCH_GPT for version-1 files */
     train_config tc;
     uint32_t tokenizer;        /* CHECKPOINT_TOKENIZER_BYTES */
     uint32_t vocab;            /* 256 */
@@ -66,7 +73,7 @@ int checkpoint_save(const char *path, const checkpoint *ck, char *err, size_t er
 /* Reads and fully checks path into *ck (arrays malloc'd; owned = 1).
  * with_optimizer = 0 skips copying m and v (sampling): ck->m, ck->v NULL.
  * 0 ok; -1 with one line in err naming the file and the problem (not a
- * checkpoint, version N (this build reads 1), truncated, CRC mismatch, bad
+ * checkpoint, version N (this build reads 1 and 2), truncated, CRC mismatch, bad
  * field). On error *ck is zeroed. */
 int checkpoint_load(const char *path, checkpoint *ck, int with_optimizer, char *err, size_t errlen);
 
@@ -74,7 +81,8 @@ int checkpoint_load(const char *path, checkpoint *ck, int with_optimizer, char *
 void checkpoint_free(checkpoint *ck);
 
 /* Loads path and builds a ready model from it (params only): for sampling
- * and evaluation. meta_out (may be NULL) receives the rest of the file
+ * and evaluation. A Llama checkpoint is refused with a line pointing to
+ * `ropegpt export --format llama2c`. meta_out (may be NULL) receives the rest of the file
  * (params, m, v left NULL; free it with checkpoint_free). On error *m is
  * zeroed. 0 ok, -1 with a one-line reason in err. */
 int checkpoint_load_model(const char *path, gpt *m, checkpoint *meta_out, char *err, size_t errlen);

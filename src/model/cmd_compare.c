@@ -204,8 +204,9 @@ static void read_log(const char *dir, compare_run *r) {
         char *fld = end + 1;
         double tl = strtod(fld, &end);
         if (end != fld) r->train[step - 1] = tl;
-        /* Skip val_loss, lr, elapsed_s to reach tokens_per_s. */
-        for (int k = 0; k < 4 && end; k++) end = strchr(end + 1, ',');
+        /* end is at the comma after train_loss: three more commas (after
+         * val_loss, lr, elapsed_s) lead to tokens_per_s. */
+        for (int k = 0; k < 3 && end; k++) end = strchr(end + 1, ',');
         if (end) {
             double tps = strtod(end + 1, NULL);
             if (tps > 0 && isfinite(tps)) { inv_sum += 1.0 / tps; n++; }

@@ -7,9 +7,9 @@
  *   --random SHAPE   a Llama model with random weights N(0, --std) in a
  *                    named shape (tiny, stories15m, stories110m), e.g. for
  *                    benchmarks and interop tests.
- * ropegpt's own checkpoints are GPT-2 models, which llama2.c files cannot
- * hold; exporting trained models needs `ropegpt train --arch llama`
- * (issue 5 part 2), not built yet, and is refused with that reason.
+ *   --model RUN.bin  a ropegpt checkpoint of an `--arch llama` run (its
+ *                    parameters are already in llama2.c's order); GPT
+ *                    checkpoints are refused (llama2.c holds only Llama).
  * --tokenizer-out writes a vocabulary matching the model: the 256-byte
  * vocabulary for V = 256 (ropegpt's byte models), or for V >= 259 a
  * sentencepiece-style one (<unk>, BOS, EOS, byte fallbacks <0x00>..<0xFF>,
@@ -23,11 +23,22 @@
 #include <string.h>
 
 #include "data/bpe.h"
+#include "model/checkpoint.h"
 #include "model/llama.h"
 #include "model/llama2c.h"
 #include "util/args.h"
 
 #define PROG "ropegpt export"
+
+/* 1 if path starts with the ropegpt checkpoint magic. */
+static int is_checkpoint(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    char magic[8];
+    int yes = fread(magic, 1, 8, f) == 8 && memcmp(magic, CHECKPOINT_MAGIC, 8) == 0;
+    fclose(f);
+    return yes;
+}
 
 static const char *const format_names[] = { "llama2c", NULL };
 static const char *const shape_names[] = { "none", "tiny", "stories15m", "stories110m", NULL };
@@ -85,7 +96,7 @@ int cmd_export(int argc, char **argv) {
     uint64_t seed = 1;
     double std = 0.02;
     args_spec s[E_COUNT] = {
-        [E_MODEL] = { .name = "--model", .kind = ARG_STR, .dst = &model, .help = "llama2.c legacy model file to re-export" },
+        [E_MODEL] = { .name = "--model", .kind = ARG_STR, .dst = &model, .help = "llama2.c legacy model file, or a ropegpt --arch llama checkpoint" },
         [E_RANDOM] = { .name = "--random", .kind = ARG_CHOICE, .dst = &shape, .choices = shape_names,
                        .help = "instead of --model: random weights in this shape" },
         [E_FORMAT] = { .name = "--format", .kind = ARG_CHOICE, .dst = &format, .choices = format_names,
@@ -103,8 +114,9 @@ int cmd_export(int argc, char **argv) {
     int pr = args_parse(s, E_COUNT, argc, argv, err, sizeof err);
     if (pr == 1) {
         printf("usage: ropegpt export (--model model.bin | --random SHAPE) --out model.bin [--tokenizer-out tok.bin]\n"
-               "Writes a llama2.c legacy model file. ropegpt GPT checkpoints cannot be exported (llama2.c\n"
-               "holds the Llama architecture; `ropegpt train --arch llama` is not built yet). Flags:\n");
+               "Writes a llama2.c legacy model file from a llama2.c file, a `ropegpt train --arch llama`\n"
+               "checkpoint, or random weights. GPT checkpoints cannot be exported (llama2.c holds the Llama\n"
+               "architecture). Flags:\n");
         args_print_help(stdout, s, E_COUNT);
         return 0;
     }
@@ -118,7 +130,18 @@ int cmd_export(int argc, char **argv) {
     memset(&m, 0, sizeof m);
     llama_config cfg;
     llama_weights w;
-    if (model) {
+    checkpoint ck;
+    memset(&ck, 0, sizeof ck);
+    if (model && is_checkpoint(model)) {
+        if (checkpoint_load(model, &ck, 0, err, sizeof err)) return args_report(PROG, "--model %s", err);
+        if (ck.arch.arch != ARCH_LLAMA) {
+            checkpoint_free(&ck);
+            return args_report(PROG, "--model %s: a GPT checkpoint; llama2.c files hold the Llama architecture "
+                               "(train with --arch llama)", model);
+        }
+        cfg = arch_llama_config(&ck.cfg, &ck.arch);
+        llama_weights_point(&w, &cfg, ck.params, 0);
+    } else if (model) {
         if (llama2c_open(&f, model, err, sizeof err))
             return args_report(PROG, "--model %s (only llama2.c legacy files can be exported; ropegpt GPT "
                                "checkpoints are not the Llama architecture)", err);
@@ -154,5 +177,6 @@ int cmd_export(int argc, char **argv) {
                 cfg.shared_classifier ? "" : " unshared", cfg.seq_len, tokout ? " and " : "", tokout ? tokout : "");
     llama_free(&m);
     llama2c_close(&f);
+    checkpoint_free(&ck);
     return rc;
 }

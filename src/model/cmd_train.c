@@ -102,14 +102,17 @@ typedef struct {
     int64_t stop_after;
     int force, quiet;
     int zero;   /* ZeRO stage for data-parallel runs (0 or 1) */
+    int arch, kv_heads, untied;   /* --arch, --kv-heads, --untied */
 } train_opts;
 
 enum { F_PE, F_LAYERS, F_HEADS, F_DIM, F_CTX, F_LAYOUT, F_BASE, F_FRACTION, F_BATCH, F_STEPS, F_LR,
        F_MINLR, F_WARMUP, F_BETA2, F_WD, F_CLIP, F_ACCUM, F_EVERY, F_EBATCH, F_SEED, F_THREADS,
-       F_SAVE, F_DATA, F_OUT, F_RESUME, F_STOP, F_FORCE, F_QUIET, F_ZERO, F_COUNT };
+       F_SAVE, F_DATA, F_OUT, F_RESUME, F_STOP, F_FORCE, F_QUIET, F_ZERO, F_ARCH,
+       F_KVHEADS, F_UNTIED, F_COUNT };
 
 static const char *pe_choices[PE_COUNT + 1];
 static const char *const layout_choices[] = { "interleaved", "half", NULL };
+static const char *const arch_choices[] = { "gpt", "llama", NULL };   /* model_arch order */
 
 static void build_specs(args_spec *s, train_opts *o) {
     for (int i = 0; i < PE_COUNT; i++) pe_choices[i] = pe_type_name((pe_type)i);
@@ -161,21 +164,51 @@ static void build_specs(args_spec *s, train_opts *o) {
         [F_QUIET] = { "--quiet", ARG_FLAG, &o->quiet, "no progress output", 0, 0, 0, 0, NULL, 0 },
         [F_ZERO] = { "--zero", ARG_INT, &o->zero, "under mpirun: 1 = shard AdamW state over the ranks (ZeRO-1)", 0,
                      1, 0, 0, NULL, 0 },
+        [F_ARCH] = { "--arch", ARG_CHOICE, &o->arch,
+                     "model family: gpt (GPT-2) or llama (RMSNorm, SwiGLU, GQA, rope interleaved)", 0, 0, 0, 0,
+                     arch_choices, 0 },
+        [F_KVHEADS] = { "--kv-heads", ARG_INT, &o->kv_heads,
+                        "llama: key/value heads, dividing --heads; 0 = --heads", 0, 4096, 0, 0, NULL, 0 },
+        [F_UNTIED] = { "--untied", ARG_FLAG, &o->untied, "llama: own output matrix instead of the token embedding",
+                       0, 0, 0, 0, NULL, 0 },
     };
     memcpy(s, t, sizeof t);
 }
 
 static void print_help(const args_spec *s) {
     printf("usage: ropegpt train [flags]\n"
-           "Trains a byte-level GPT on --data and writes <out>/log.csv (one row per step) and\n"
+           "Trains a byte-level GPT (--arch llama: a Llama) on --data and writes <out>/log.csv (one row per step) and\n"
            "<out>/model.bin (a checkpoint; --resume <out> continues it bit-identically).\n"
            "Ctrl-C finishes the step, saves and exits 130. Flags:\n");
     args_print_help(stdout, s, F_COUNT);
 }
 
+/* The arch_config the flags ask for. */
+static arch_config arch_of(const train_opts *o) {
+    if (o->arch != ARCH_LLAMA) return arch_config_gpt();
+    arch_config a = arch_config_llama(&o->cfg);
+    if (o->kv_heads > 0) a.n_kv_heads = o->kv_heads;
+    a.shared_classifier = !o->untied;
+    return a;
+}
+
 /* Cross-flag checks that args_parse cannot do; returns 2 after one line. */
 static int check_model_flags(const train_opts *o, const args_spec *s) {
     const gpt_config *c = &o->cfg;
+    if (o->arch == ARCH_GPT) {
+        if (s[F_KVHEADS].seen) return args_report(PROG, "--kv-heads only applies to --arch llama");
+        if (s[F_UNTIED].seen) return args_report(PROG, "--untied only applies to --arch llama");
+    } else {
+        if (c->pe != PE_ROPE)
+            return args_report(PROG, "--arch llama uses --pe rope (got --pe %s)", pe_type_name(c->pe));
+        if (c->rope_layout != ROPE_LAYOUT_INTERLEAVED)
+            return args_report(PROG, "--arch llama uses --rope-layout interleaved (Meta's and llama2.c's layout)");
+        if (c->rope_fraction != 1.0)
+            return args_report(PROG, "--arch llama rotates whole heads: --rope-fraction must be 1 (got %g)",
+                               c->rope_fraction);
+        if (o->kv_heads > 0 && c->NH % o->kv_heads != 0)
+            return args_report(PROG, "--kv-heads %d does not divide --heads %d", o->kv_heads, c->NH);
+    }
     if (c->C % c->NH != 0)
         return args_report(PROG, "--dim %d is not divisible by --heads %d", c->C, c->NH);
     if (c->pe != PE_ROPE) {
@@ -193,7 +226,8 @@ static int check_model_flags(const train_opts *o, const args_spec *s) {
             return args_report(PROG, "--rope-fraction %g of head size %d rotates fewer than 2 channels",
                                c->rope_fraction, HS);
     }
-    const char *msg = gpt_config_validate(c);
+    arch_config ac = arch_of(o);
+    const char *msg = arch_config_validate(c, &ac);
     if (msg) return args_report(PROG, "invalid model: %s", msg);
     if (o->tc.min_lr > o->tc.lr)
         return args_report(PROG, "--min-lr %g is larger than --lr %g", o->tc.min_lr, o->tc.lr);
@@ -255,6 +289,8 @@ static int train_main(train_launch *launch, int argc, char **argv) {
         return 0;
     }
     if (pr) return args_report(PROG, "%s", err);
+    /* --arch llama implies rope unless --pe says otherwise (then refused). */
+    if (o.arch == ARCH_LLAMA && !s[F_PE].seen) o.pe = (int)PE_ROPE;
     o.cfg.pe = (pe_type)o.pe;
     o.cfg.rope_layout = (rope_layout)o.layout;
 
@@ -296,7 +332,8 @@ static int train_main(train_launch *launch, int argc, char **argv) {
     } else {
         if ((rc = check_model_flags(&o, s))) return rc;
         if (!out) {
-            snprintf(out_buf, sizeof out_buf, "runs/%s", pe_type_name(o.cfg.pe));
+            snprintf(out_buf, sizeof out_buf, "runs/%s",
+                     o.arch == ARCH_LLAMA ? "llama" : pe_type_name(o.cfg.pe));
             out = out_buf;
         }
         if (io_path_join(ckpt, sizeof ckpt, out, "model.bin")) return args_report(PROG, "--out: path too long");
@@ -304,7 +341,8 @@ static int train_main(train_launch *launch, int argc, char **argv) {
             return args_report(PROG, "--out '%s' already holds a run; continue it with --resume %s or "
                                      "overwrite it with --force", out, out);
         if ((rc = load_data(&ds, o.data, o.cfg.maxT))) return rc;
-        train_status st = trainer_init(&tr, &o.cfg, &o.tc, &ds, o.data, err, sizeof err);
+        arch_config ac = arch_of(&o);
+        train_status st = trainer_init_arch(&tr, &o.cfg, &ac, &o.tc, &ds, o.data, err, sizeof err);
         if (st != TRAIN_OK) {
             dataset_free(&ds);
             return args_report(PROG, "%s", err);
@@ -332,9 +370,13 @@ static int train_main(train_launch *launch, int argc, char **argv) {
     progress_ui ui = { isatty(STDERR_FILENO), o.quiet, 0, mono_s() };
     if (!o.quiet) {
         const gpt_config *c = &tr.cfg;
-        fprintf(stderr, "train: pe %s | L%d NH%d C%d ctx %d | %.2fM params | B%d x%d | %lld steps%s | "
+        char archs[96] = "";
+        if (tr.arch.arch == ARCH_LLAMA)
+            snprintf(archs, sizeof archs, "arch llama (kv heads %d, hidden %d%s) | ", tr.arch.n_kv_heads,
+                     tr.arch.hidden_dim, tr.arch.shared_classifier ? "" : ", untied");
+        fprintf(stderr, "train: %spe %s | L%d NH%d C%d ctx %d | %.2fM params | B%d x%d | %lld steps%s | "
                         "data %s (%zu/%zu tokens) | %d threads | out %s\n",
-                pe_type_name(c->pe), c->L, c->NH, c->C, c->maxT, (double)tr.model.num_params / 1e6, tr.tc.B,
+                archs, pe_type_name(c->pe), c->L, c->NH, c->C, c->maxT, (double)trainer_num_params(&tr) / 1e6, tr.tc.B,
                 tr.tc.accum, (long long)tr.tc.steps, tr.resumed ? " (resumed)" : "", tr.data_path, ds.n_train,
                 ds.n_val, nthreads, out);
     }

@@ -118,9 +118,10 @@ int train_launch_attach(train_launch *L, trainer *tr, int zero, int quiet, const
     if (rc) return rc;
     if (use) tr->dist = &L->td;
     if (use && L->d.rank == 0 && !quiet) {
-        fprintf(stderr, "data-parallel: %d rank%s x batch %d = global batch %d | gradients all-reduced in %d "
-                        "buckets%s\n", L->d.size, L->d.size == 1 ? "" : "s", tr->tc.B, tr->tc.B * L->d.size,
-                L->td.nbuckets, zero ? " (ZeRO-1: reduce-scatter + all-gather)" : "");
+        fprintf(stderr, "data-parallel: %d rank%s x batch %d = global batch %d | %s\n", L->d.size,
+                L->d.size == 1 ? "" : "s", tr->tc.B, tr->tc.B * L->d.size,
+                zero ? "ZeRO-1: gradients reduce-scattered, AdamW sharded, parameters all-gathered"
+                     : "gradients averaged by all-reduce");
         if (zero) {
             size_t full = 0, mine = train_dist_opt_bytes(&L->td, &full);
             fprintf(stderr, "zero 1: AdamW state %.2f MB per rank (%.2f MB unsharded, /%d ranks)\n",

@@ -82,6 +82,11 @@ static int save_text(const char *dir, const char *name, char *text, size_t len, 
 
 /* ------------------------------------------------------------ CSV */
 
+/* A CSV number, or an empty field (never "nan") when there is none. */
+static void csv_num(FILE *f, const char *fmt, double v) {
+    if (isfinite(v)) fprintf(f, fmt, v);
+}
+
 static int write_csvs(compare_state *c, char *err, size_t errlen) {
     char *buf = NULL;
     size_t len = 0;
@@ -93,8 +98,9 @@ static int write_csvs(compare_state *c, char *err, size_t errlen) {
             const compare_run *r = run_at(c, k, j);
             fprintf(f, "%s,%llu,%d,", pe_type_name(r->pe), (unsigned long long)r->seed, r->ok);
             if (r->ok) {
-                fprintf(f, "%.9g,%.9g,%lld,%.1f,%.2f,%zu,", r->final_val, r->best_val, (long long)r->best_step,
-                        r->tokens_per_s, r->elapsed_s, r->params);
+                fprintf(f, "%.9g,%.9g,%lld,", r->final_val, r->best_val, (long long)r->best_step);
+                csv_num(f, "%.1f", r->tokens_per_s);
+                fprintf(f, ",%.2f,%zu,", r->elapsed_s, r->params);
                 /* The hash covers only steps this process ran: none for resumed runs. */
                 if (r->resumed_from == 0) fprintf(f, "%016llx", (unsigned long long)r->batch_hash);
                 fputc('\n', f);
@@ -120,12 +126,13 @@ static int write_csvs(compare_state *c, char *err, size_t errlen) {
     if (jl >= 0) per_seed(c, jl, get_final, lv);
     for (int j = 0; j < c->n_pe; j++) {
         per_seed(c, j, get_final, v);
-        fprintf(f, "%s,%d,%.9g,%.9g,%.9g,%.9g,", pe_type_name(c->pes[j]), stats_count(v, c->n_seeds),
-                stats_mean(v, c->n_seeds), stats_std(v, c->n_seeds), stats_min(v, c->n_seeds),
-                stats_max(v, c->n_seeds));
+        fprintf(f, "%s,%d,", pe_type_name(c->pes[j]), stats_count(v, c->n_seeds));
+        const double cols[4] = {stats_mean(v, c->n_seeds), stats_std(v, c->n_seeds), stats_min(v, c->n_seeds),
+                                stats_max(v, c->n_seeds)};
+        for (int q = 0; q < 4; q++) { csv_num(f, "%.9g", cols[q]); fputc(',', f); }
         double fm = stats_mean(v, c->n_seeds), fs = stats_std(v, c->n_seeds);
         per_seed(c, j, get_best, tv);
-        fprintf(f, "%.9g", stats_mean(tv, c->n_seeds));
+        csv_num(f, "%.9g", stats_mean(tv, c->n_seeds));
         for (int t = 0; t < COMPARE_N_THRESH; t++) {
             double m;
             int reached, n_ok;
@@ -134,12 +141,15 @@ static int write_csvs(compare_state *c, char *err, size_t errlen) {
             else fprintf(f, ",,%d", reached);
         }
         per_seed(c, j, get_tps, tv);
-        fprintf(f, ",%.1f", stats_mean(tv, c->n_seeds));
+        fputc(',', f);
+        csv_num(f, "%.1f", stats_mean(tv, c->n_seeds));
         if (jl >= 0) {
             double lm = stats_mean(lv, c->n_seeds), ls = stats_std(lv, c->n_seeds);
             double z = stats_diff_in_std(fm, fs, lm, ls);
-            fprintf(f, ",%.9g,", fm - lm);
-            if (isfinite(z)) fprintf(f, "%.3f", z);
+            fputc(',', f);
+            csv_num(f, "%.9g", fm - lm);
+            fputc(',', f);
+            csv_num(f, "%.3f", z);
             fprintf(f, "\n");
         } else {
             fprintf(f, ",,\n");
@@ -297,7 +307,10 @@ static void print_table(compare_state *c, FILE *out) {
         else snprintf(cell, sizeof cell, "%.4f", fm);
         fprintf(out, "%-11s %-19s ", pe_type_name(c->pes[j]), cell);
         per_seed(c, j, get_best, v);
-        fprintf(out, "%-9.4f ", stats_mean(v, c->n_seeds));
+        double bm = stats_mean(v, c->n_seeds);
+        if (isfinite(bm)) snprintf(cell, sizeof cell, "%.4f", bm);
+        else snprintf(cell, sizeof cell, "-");
+        fprintf(out, "%-9s ", cell);
         for (int t = 0; t < COMPARE_N_THRESH; t++) {
             double m;
             int reached, n_ok;
@@ -308,7 +321,10 @@ static void print_table(compare_state *c, FILE *out) {
             fprintf(out, " %-10s", cell);
         }
         per_seed(c, j, get_tps, v);
-        fprintf(out, " %-9.0f ", stats_mean(v, c->n_seeds));
+        double tps = stats_mean(v, c->n_seeds);
+        if (isfinite(tps)) snprintf(cell, sizeof cell, "%.0f", tps);
+        else snprintf(cell, sizeof cell, "-");
+        fprintf(out, " %-9s ", cell);
         if (j == jl) {
             fprintf(out, "(baseline)\n");
         } else if (jl >= 0 && isfinite(fm) && isfinite(lm)) {

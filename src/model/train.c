@@ -104,11 +104,144 @@ void train_result_free(train_result *r) {
     memset(r, 0, sizeof *r);
 }
 
+/* ---------------------------------------------------------------- arch */
+
+arch_config arch_config_gpt(void) {
+    arch_config a;
+    memset(&a, 0, sizeof a);
+    a.arch = ARCH_GPT;
+    return a;
+}
+
+int llama_hidden_dim(int C) {
+    int64_t h = (4 * (int64_t)C * 2 + 2) / 3;   /* ceil(8C / 3) */
+    h = (h + 31) / 32 * 32;
+    return h > INT32_MAX ? INT32_MAX : (int)h;
+}
+
+arch_config arch_config_llama(const gpt_config *cfg) {
+    arch_config a;
+    memset(&a, 0, sizeof a);
+    a.arch = ARCH_LLAMA;
+    a.n_kv_heads = cfg->NH;
+    a.hidden_dim = llama_hidden_dim(cfg->C);
+    a.shared_classifier = 1;
+    return a;
+}
+
+const char *model_arch_name(model_arch a) {
+    switch (a) {
+    case ARCH_GPT: return "gpt";
+    case ARCH_LLAMA: return "llama";
+    default: return NULL;
+    }
+}
+
+llama_config arch_llama_config(const gpt_config *cfg, const arch_config *ac) {
+    llama_config l = llama_config_default();
+    l.dim = cfg->C;
+    l.hidden_dim = ac->hidden_dim;
+    l.n_layers = cfg->L;
+    l.n_heads = cfg->NH;
+    l.n_kv_heads = ac->n_kv_heads;
+    l.vocab_size = cfg->V;
+    l.seq_len = cfg->maxT;
+    l.shared_classifier = ac->shared_classifier;
+    l.rope_base = cfg->rope_base;
+    return l;
+}
+
+const char *arch_config_validate(const gpt_config *cfg, const arch_config *ac) {
+    if (!cfg || !ac) return "model config is NULL";
+    const char *msg = gpt_config_validate(cfg);
+    if (msg) return msg;
+    if (ac->arch == ARCH_GPT) return NULL;
+    if (ac->arch != ARCH_LLAMA) return "unknown architecture";
+    if (cfg->pe != PE_ROPE) return "the llama architecture uses rope position encoding";
+    if (cfg->rope_layout != ROPE_LAYOUT_INTERLEAVED) return "the llama architecture uses the interleaved rope layout";
+    if (cfg->rope_fraction != 1.0) return "the llama architecture rotates whole heads (rope fraction 1)";
+    if (ac->n_kv_heads < 1 || cfg->NH % ac->n_kv_heads != 0) return "kv heads must divide heads";
+    if (ac->hidden_dim < 1) return "hidden dim must be >= 1";
+    if (ac->shared_classifier != 0 && ac->shared_classifier != 1) return "shared classifier must be 0 or 1";
+    llama_config l = arch_llama_config(cfg, ac);
+    if (llama_config_validate(&l, NULL, 0) != LLAMA_OK) return "invalid llama shape";
+    return NULL;
+}
+
+/* ------------------------------------------------ model ops (per arch)
+ * The loop below is written once; these switch to the live model. */
+
+static int is_llama(const trainer *tr) { return tr->arch.arch == ARCH_LLAMA; }
+
+size_t trainer_num_params(const trainer *tr) {
+    return is_llama(tr) ? tr->llama.n_params : tr->model.num_params;
+}
+
+static void model_zero_grad(trainer *tr) {
+    if (is_llama(tr)) llama_train_zero_grad(&tr->llama);
+    else gpt_zero_grad(&tr->model);
+}
+
+/* Mean loss over (B, T); NAN with *why set on a model error. */
+static float model_forward(trainer *tr, const int *inp, const int *tgt, int B, int T, const char **why) {
+    *why = NULL;
+    if (is_llama(tr)) {
+        float loss = NAN;
+        int st = llama_train_forward(&tr->llama, inp, tgt, B, T, &loss);
+        if (st != LLAMA_OK) { *why = llama_status_str(st); return NAN; }
+        return loss;
+    }
+    float loss = gpt_forward(&tr->model, inp, tgt, B, T);
+    if (tr->model.status != GPT_OK) *why = gpt_status_str(tr->model.status);
+    return loss;
+}
+
+/* Accumulates scale * d(loss)/d(params); NULL or a one-word reason. */
+static const char *model_backward(trainer *tr, float scale) {
+    if (is_llama(tr)) {
+        /* llama_train_backward accumulates the unscaled mean-loss gradient;
+         * model_step divides the accumulated sum by accum instead. */
+        int st = llama_train_backward(&tr->llama);
+        return st == LLAMA_OK ? NULL : llama_status_str(st);
+    }
+    gpt_status st = gpt_backward_scaled(&tr->model, scale);
+    return st == GPT_OK ? NULL : gpt_status_str(st);
+}
+
+static double model_step(trainer *tr) {
+    if (is_llama(tr)) {
+        llama_trainer *m = &tr->llama;
+        if (tr->tc.accum > 1) {
+            /* The sum of accum mean-loss gradients, made their mean. */
+            const float inv = 1.0f / (float)tr->tc.accum;
+            for (size_t i = 0; i < m->n_params; i++) m->grads[i] *= inv;
+        }
+        return adamw_step(&tr->opt, m->params, m->grads, tr->llama_m, tr->llama_v, tr->llama_decay, m->n_params);
+    }
+    return train_dist_step(tr->dist, &tr->opt, &tr->model);
+}
+
+static float model_eval_loss(trainer *tr, const int *inp, const int *tgt, int B, int T) {
+    if (is_llama(tr)) {
+        float loss = NAN;
+        return llama_train_forward(&tr->llama, inp, tgt, B, T, &loss) == LLAMA_OK ? loss : NAN;
+    }
+    return gpt_eval_loss(&tr->model, inp, tgt, B, T);
+}
+
+static const char *model_status(const trainer *tr) {
+    return is_llama(tr) ? "llama forward failed" : gpt_status_str(tr->model.status);
+}
+
 /* ---------------------------------------------------------------- trainer */
 
 void trainer_free(trainer *tr) {
     if (!tr) return;
     gpt_free(&tr->model);
+    llama_train_free(&tr->llama);
+    free(tr->llama_m);
+    free(tr->llama_v);
+    free(tr->llama_decay);
     free(tr->evals);
     free(tr->inp);
     free(tr->tgt);
@@ -131,8 +264,35 @@ static int push_eval(trainer *tr, int64_t step, float loss) {
 
 train_status trainer_init(trainer *tr, const gpt_config *cfg, const train_config *tc,
                           const dataset *ds, const char *data_path, char *err, size_t errlen) {
+    return trainer_init_arch(tr, cfg, NULL, tc, ds, data_path, err, errlen);
+}
+
+/* The Llama model and its AdamW state (zeroed moments, 2-D weights decayed). */
+static train_status init_llama(trainer *tr, char *err, size_t errlen) {
+    llama_config lc = arch_llama_config(&tr->cfg, &tr->arch);
+    int st = llama_train_init(&tr->llama, &lc, tr->tc.seed);
+    if (st != LLAMA_OK) {
+        fail(err, errlen, "model init: %s", llama_status_str(st));
+        return st == LLAMA_ENOMEM ? TRAIN_ENOMEM : TRAIN_EMODEL;
+    }
+    size_t n = tr->llama.n_params;
+    tr->llama_m = calloc(n, sizeof(float));
+    tr->llama_v = calloc(n, sizeof(float));
+    tr->llama_decay = malloc(n);
+    if (!tr->llama_m || !tr->llama_v || !tr->llama_decay) {
+        fail(err, errlen, "out of memory for the optimizer state");
+        return TRAIN_ENOMEM;
+    }
+    llama_train_decay_mask(&tr->llama, tr->llama_decay);
+    return TRAIN_OK;
+}
+
+train_status trainer_init_arch(trainer *tr, const gpt_config *cfg, const arch_config *ac, const train_config *tc,
+                               const dataset *ds, const char *data_path, char *err, size_t errlen) {
     memset(tr, 0, sizeof *tr);
-    const char *msg = gpt_config_validate(cfg);
+    const arch_config gpt_arch = arch_config_gpt();
+    if (!ac) ac = &gpt_arch;
+    const char *msg = arch_config_validate(cfg, ac);
     if (msg) { fail(err, errlen, "model config: %s", msg); return TRAIN_ECONFIG; }
     msg = train_config_validate(tc);
     if (msg) { fail(err, errlen, "train config: %s", msg); return TRAIN_ECONFIG; }
@@ -143,12 +303,20 @@ train_status trainer_init(trainer *tr, const gpt_config *cfg, const train_config
         return TRAIN_EDATA;
     }
     tr->cfg = *cfg;
+    tr->arch = *ac;
     tr->tc = *tc;
     tr->ds = ds;
     tr->data_len = (uint64_t)ds->n;
     tr->data_crc = io_crc32(0, ds->bytes, ds->n);
     snprintf(tr->data_path, sizeof tr->data_path, "%s", data_path ? data_path : "");
-    gpt_status st = gpt_init(&tr->model, cfg, tc->seed);
+    if (is_llama(tr)) {
+        train_status ls = init_llama(tr, err, errlen);
+        if (ls != TRAIN_OK) {
+            trainer_free(tr);
+            return ls;
+        }
+    }
+    gpt_status st = is_llama(tr) ? GPT_OK : gpt_init(&tr->model, cfg, tc->seed);
     if (st != GPT_OK) {
         fail(err, errlen, "model init: %s", gpt_status_str(st));
         trainer_free(tr);
@@ -184,20 +352,34 @@ train_status trainer_resume(trainer *tr, const char *path, const dataset *ds, ch
         checkpoint_free(&ck);
         return TRAIN_EDATA;
     }
-    train_status ts = trainer_init(tr, &ck.cfg, &ck.tc, ds, ck.data_path, err, errlen);
+    train_status ts = trainer_init_arch(tr, &ck.cfg, &ck.arch, &ck.tc, ds, ck.data_path, err, errlen);
     if (ts != TRAIN_OK) {
         checkpoint_free(&ck);
         return ts;
     }
-    gpt_status st = gpt_set_params(&tr->model, ck.params, ck.n_params);
-    if (st != GPT_OK) {
-        fail(err, errlen, "%s: %s", path, gpt_status_str(st));
-        checkpoint_free(&ck);
-        trainer_free(tr);
-        return TRAIN_EMODEL;
+    if (is_llama(tr)) {
+        /* checkpoint_load checked n_params against this config. */
+        if (ck.n_params != tr->llama.n_params) {
+            fail(err, errlen, "%s: %zu parameters, the llama config gives %zu", path, ck.n_params,
+                 tr->llama.n_params);
+            checkpoint_free(&ck);
+            trainer_free(tr);
+            return TRAIN_EMODEL;
+        }
+        memcpy(tr->llama.params, ck.params, ck.n_params * sizeof(float));
+        memcpy(tr->llama_m, ck.m, ck.n_params * sizeof(float));
+        memcpy(tr->llama_v, ck.v, ck.n_params * sizeof(float));
+    } else {
+        gpt_status st = gpt_set_params(&tr->model, ck.params, ck.n_params);
+        if (st != GPT_OK) {
+            fail(err, errlen, "%s: %s", path, gpt_status_str(st));
+            checkpoint_free(&ck);
+            trainer_free(tr);
+            return TRAIN_EMODEL;
+        }
+        memcpy(tr->model.m_memory, ck.m, ck.n_params * sizeof(float));
+        memcpy(tr->model.v_memory, ck.v, ck.n_params * sizeof(float));
     }
-    memcpy(tr->model.m_memory, ck.m, ck.n_params * sizeof(float));
-    memcpy(tr->model.v_memory, ck.v, ck.n_params * sizeof(float));
     tr->opt.t = ck.adamw_t;
     tr->data_rng = ck.data_rng;
     tr->step = ck.step;
@@ -220,7 +402,7 @@ float trainer_evaluate(trainer *tr) {
     double sum = 0.0;   /* double: 20+ batch means summed without drift */
     for (int k = 0; k < tr->tc.eval_batches; k++) {
         if (train_dist_eval_batch(tr->dist, tr->ds, SPLIT_VAL, k, B, T, tr->inp, tr->tgt) != DATA_OK) return NAN;
-        float loss = gpt_eval_loss(&tr->model, tr->inp, tr->tgt, B, T);
+        float loss = model_eval_loss(tr, tr->inp, tr->tgt, B, T);
         if (isnan(loss)) return NAN;
         sum += (double)loss;
     }
@@ -231,6 +413,7 @@ train_status trainer_save(const trainer *tr, const char *path, char *err, size_t
     checkpoint ck;
     memset(&ck, 0, sizeof ck);
     ck.cfg = tr->cfg;
+    ck.arch = tr->arch;
     ck.tc = tr->tc;
     ck.tokenizer = CHECKPOINT_TOKENIZER_BYTES;
     ck.vocab = (uint32_t)tr->cfg.V;
@@ -243,10 +426,17 @@ train_status trainer_save(const trainer *tr, const char *path, char *err, size_t
     ck.data_crc = tr->data_crc;
     ck.n_evals = (uint32_t)tr->n_evals;
     ck.evals = tr->evals;
-    ck.n_params = tr->model.num_params;
-    ck.params = tr->model.params_memory;
-    ck.m = tr->model.m_memory;
-    ck.v = tr->model.v_memory;
+    if (is_llama(tr)) {
+        ck.n_params = tr->llama.n_params;
+        ck.params = tr->llama.params;
+        ck.m = tr->llama_m;
+        ck.v = tr->llama_v;
+    } else {
+        ck.n_params = tr->model.num_params;
+        ck.params = tr->model.params_memory;
+        ck.m = tr->model.m_memory;
+        ck.v = tr->model.v_memory;
+    }
     ck.owned = 0;
     return train_dist_save(tr->dist, &ck, path, err, errlen) ? TRAIN_EIO : TRAIN_OK;
 }
@@ -336,6 +526,10 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
     char ckpt_path[4096] = "", log_path[4096] = "";
     FILE *log = NULL;
     train_status ret = TRAIN_OK;
+    if (is_llama(tr) && tr->dist) {
+        fail(err, errlen, "data-parallel training supports --arch gpt only");
+        return TRAIN_ECONFIG;
+    }
     if (out_dir) {
         if (io_mkdir_p(out_dir, err, errlen)) return TRAIN_EIO;
         if (io_path_join(ckpt_path, sizeof ckpt_path, out_dir, "model.bin") ||
@@ -361,7 +555,7 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
     if (!tr->resumed && tr->step == 0 && tr->n_evals == 0) {
         last_val = trainer_evaluate(tr);
         if (isnan(last_val)) {
-            fail(err, errlen, "evaluation failed at step 0: %s", gpt_status_str(tr->model.status));
+            fail(err, errlen, "evaluation failed at step 0: %s", model_status(tr));
             ret = TRAIN_EMODEL;
             goto out;
         }
@@ -388,7 +582,7 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
         const double ts = now_s();
         const float lr = lr_at(tr->step, tc->steps, tc->warmup, (float)tc->lr, (float)tc->min_lr);
         tr->opt.lr = lr;
-        gpt_zero_grad(&tr->model);
+        model_zero_grad(tr);
         double loss_sum = 0.0;
         for (int a = 0; a < tc->accum; a++) {
             if (train_dist_batch(tr->dist, tr->ds, SPLIT_TRAIN, &tr->data_rng, B, T, tr->inp, tr->tgt) != DATA_OK) {
@@ -396,26 +590,26 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
                 ret = TRAIN_EDATA;
                 goto out;
             }
-            float loss = gpt_forward(&tr->model, tr->inp, tr->tgt, B, T);
+            const char *why = NULL;
+            float loss = model_forward(tr, tr->inp, tr->tgt, B, T, &why);
             if (!isfinite(loss)) {
-                if (tr->model.status != GPT_OK)
-                    fail(err, errlen, "forward failed at step %lld: %s", (long long)tr->step + 1,
-                         gpt_status_str(tr->model.status));
+                if (why)
+                    fail(err, errlen, "forward failed at step %lld: %s", (long long)tr->step + 1, why);
                 else
                     fail(err, errlen, "training diverged: loss %g at step %lld (try a lower --lr)",
                          (double)loss, (long long)tr->step + 1);
                 ret = TRAIN_EMODEL;
                 goto out;
             }
-            gpt_status st = gpt_backward_scaled(&tr->model, 1.0f / (float)tc->accum);
-            if (st != GPT_OK) {
-                fail(err, errlen, "backward failed at step %lld: %s", (long long)tr->step + 1, gpt_status_str(st));
+            const char *bwhy = model_backward(tr, 1.0f / (float)tc->accum);
+            if (bwhy) {
+                fail(err, errlen, "backward failed at step %lld: %s", (long long)tr->step + 1, bwhy);
                 ret = TRAIN_EMODEL;
                 goto out;
             }
             loss_sum += (double)loss;
         }
-        double gnorm = train_dist_step(tr->dist, &tr->opt, &tr->model);
+        double gnorm = model_step(tr);
         tr->step++;
         session_steps++;
         last_train = (float)train_dist_mean(tr->dist, loss_sum / (double)tc->accum);
@@ -427,7 +621,7 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
             last_val = trainer_evaluate(tr);
             if (isnan(last_val)) {
                 fail(err, errlen, "evaluation failed at step %lld: %s", (long long)tr->step,
-                     gpt_status_str(tr->model.status));
+                     model_status(tr));
                 ret = TRAIN_EMODEL;
                 goto out;
             }

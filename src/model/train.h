@@ -28,7 +28,47 @@
 #include "data/dataset.h"
 #include "model/adamw.h"
 #include "model/gpt.h"
+#include "model/llama_train.h"
 #include "util/rng.h"
+
+/* The model family a run trains (issue 5 part 2). ARCH_GPT: gpt.h, any
+ * position encoding. ARCH_LLAMA: llama_train.h (RMSNorm, SwiGLU, no biases,
+ * grouped-query attention, RoPE interleaved over the whole head); its width,
+ * depth, heads, context, vocabulary and RoPE base come from the gpt_config
+ * (C, L, NH, maxT, V, rope_base), which must then say pe = rope,
+ * interleaved, fraction 1, and the rest from arch_config. */
+typedef enum { ARCH_GPT = 0, ARCH_LLAMA = 1, ARCH_COUNT } model_arch;
+
+typedef struct {
+    model_arch arch;
+    int n_kv_heads;        /* Llama: key/value heads, divides NH (GQA when < NH) */
+    int hidden_dim;        /* Llama: SwiGLU width */
+    int shared_classifier; /* Llama: 1 = logits through the token embedding */
+} arch_config;
+
+/* ARCH_GPT (the other fields 0). */
+arch_config arch_config_gpt(void);
+
+/* ARCH_LLAMA for cfg: n_kv_heads = NH, shared classifier, and
+ * llama_hidden_dim(cfg->C). */
+arch_config arch_config_llama(const gpt_config *cfg);
+
+/* The SwiGLU width for model width C: 2/3 of GPT's 4C (so the three SwiGLU
+ * matrices hold about the parameters of GPT's two, Shazeer 2020, as Llama
+ * does), rounded up to a multiple of 32 (llama2.c's model.py rounds to
+ * multiple_of = 256, far coarser than our widths of ~128). C = 128 -> 352. */
+int llama_hidden_dim(int C);
+
+/* "gpt" / "llama" (NULL for anything else). */
+const char *model_arch_name(model_arch a);
+
+/* NULL if (cfg, ac) describe a trainable model, else a static one-line
+ * message (gpt: the gpt_config alone; llama: pe rope, interleaved, fraction
+ * 1, n_kv_heads dividing NH, hidden_dim >= 1, llama_config_validate). */
+const char *arch_config_validate(const gpt_config *cfg, const arch_config *ac);
+
+/* The llama_config of an ARCH_LLAMA run (norm eps 1e-5 as Llama 2). */
+llama_config arch_llama_config(const gpt_config *cfg, const arch_config *ac);
 
 /* Training settings (the model's shape is gpt_config; the context T is
  * gpt_config.maxT). */
@@ -124,7 +164,11 @@ struct train_dist;   /* model/train_dist.h: data-parallel training over MPI */
 typedef struct {
     gpt_config cfg;
     train_config tc;
-    gpt model;                /* params, grads, AdamW m and v */
+    arch_config arch;         /* which of model / llama is live */
+    gpt model;                /* ARCH_GPT: params, grads, AdamW m and v */
+    llama_trainer llama;      /* ARCH_LLAMA: params and grads ... */
+    float *llama_m, *llama_v; /* ... its AdamW moments (n_params each) */
+    uint8_t *llama_decay;     /* ... and decay mask */
     adamw opt;
     rng_state data_rng;       /* training batches; saved in checkpoints */
     int64_t step;             /* optimizer steps done */
@@ -146,6 +190,13 @@ typedef struct {
  * each split. On error *tr is zeroed (safe to trainer_free). */
 train_status trainer_init(trainer *tr, const gpt_config *cfg, const train_config *tc,
                           const dataset *ds, const char *data_path, char *err, size_t errlen);
+
+/* trainer_init for either architecture (ac NULL = ARCH_GPT). */
+train_status trainer_init_arch(trainer *tr, const gpt_config *cfg, const arch_config *ac, const train_config *tc,
+                               const dataset *ds, const char *data_path, char *err, size_t errlen);
+
+/* Parameters of the live model. */
+size_t trainer_num_params(const trainer *tr);
 
 /* Continues the run saved in the checkpoint at path (see checkpoint.h). ds
  * must hold exactly the data the run trained on (length and CRC-32 are

@@ -99,6 +99,8 @@ static int build_buckets(train_dist *td, size_t min_floats) {
 int train_dist_init(train_dist *td, const dist *d, trainer *tr, int zero, char *err, size_t errlen) {
     memset(td, 0, sizeof *td);
     if (zero != 0 && zero != 1) return fail(err, errlen, "--zero must be 0 or 1");
+    if (tr->arch.arch != ARCH_GPT)
+        return fail(err, errlen, "data-parallel training (mpirun with several ranks, --zero) supports --arch gpt only");
     td->d = d;
     td->model = &tr->model;
     td->zero = zero;

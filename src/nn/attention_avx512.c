@@ -8,8 +8,9 @@
  * lanes, then a fixed shuffle tree), so a given CPU and thread count always
  * gives the same bits. Dot products over the head size (q.k, dy.v) are done
  * 16 keys at a time and their lanes summed by one transposing shuffle tree;
- * weighted sums of rows (p V, ds K, dv += p dy, dk += ds q) vectorise over
- * the head size. Any HS works: the last 16-lane chunk of a row is masked.
+ * weighted sums of rows (p V, ds K, dk += ds q, and dv = P^T dy read down
+ * the columns of att) vectorise over the head size. Measured by
+ * bench/attention_bench.c. Any HS works: the last 16-lane chunk is masked.
  */
 #include "nn/attention_simd.h"
 
@@ -98,10 +99,11 @@ static inline __m512 dots16(const float *x, const float *rows, size_t stride, in
     return hsum16(acc);
 }
 
-/* y (HS) += sum_{j<n} coef[j] * rows[j] (rows spaced by stride), summed in
- * registers 32 floats at a time with even and odd j in separate accumulators
- * (two independent FMA chains each), added to y once. */
-static void gemv_acc(float *y, const float *coef, const float *rows, size_t stride, int n, int HS) {
+/* y (HS) += sum_{j<n} coef[j*cstride] * rows[j] (rows spaced by stride),
+ * summed in registers 32 floats at a time with even and odd j in separate
+ * accumulators (two independent FMA chains each), added to y once. */
+static void gemv_acc(float *y, const float *coef, size_t cstride, const float *rows, size_t stride, int n,
+                     int HS) {
     for (int c0 = 0; c0 < HS; c0 += 32) {
         const __mmask16 m0 = lanes(HS - c0), m1 = lanes(HS - c0 - 16 > 0 ? HS - c0 - 16 : 0);
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
@@ -109,7 +111,7 @@ static void gemv_acc(float *y, const float *coef, const float *rows, size_t stri
         int j = 0;
         for (; j + 1 < n; j += 2) {
             const float *r = rows + (size_t)j * stride + c0;
-            __m512 pa = _mm512_set1_ps(coef[j]), pb = _mm512_set1_ps(coef[j + 1]);
+            __m512 pa = _mm512_set1_ps(coef[(size_t)j * cstride]), pb = _mm512_set1_ps(coef[(size_t)(j + 1) * cstride]);
             a0 = _mm512_fmadd_ps(pa, _mm512_maskz_loadu_ps(m0, r), a0);
             a1 = _mm512_fmadd_ps(pa, _mm512_maskz_loadu_ps(m1, r + 16), a1);
             b0 = _mm512_fmadd_ps(pb, _mm512_maskz_loadu_ps(m0, r + stride), b0);
@@ -117,7 +119,7 @@ static void gemv_acc(float *y, const float *coef, const float *rows, size_t stri
         }
         if (j < n) {
             const float *r = rows + (size_t)j * stride + c0;
-            __m512 pa = _mm512_set1_ps(coef[j]);
+            __m512 pa = _mm512_set1_ps(coef[(size_t)j * cstride]);
             a0 = _mm512_fmadd_ps(pa, _mm512_maskz_loadu_ps(m0, r), a0);
             a1 = _mm512_fmadd_ps(pa, _mm512_maskz_loadu_ps(m1, r + 16), a1);
         }
@@ -190,7 +192,7 @@ void attention_forward_avx512(float *out, float *att, const float *qkv, const fl
 
         float *o = out + ((size_t)b * T + t) * (size_t)C + (size_t)h * HS;           /* (HS) */
         for (int i = 0; i < HS; i++) o[i] = 0.0f;
-        gemv_acc(o, att_row, k0 + C, C3, n, HS);
+        gemv_acc(o, att_row, 1, k0 + C, C3, n, HS);
     }
 }
 
@@ -207,8 +209,15 @@ void attention_backward_avx512(float *dqkv, const float *dout, const float *qkv,
         const size_t base = (size_t)b * T * C3 + (size_t)h * HS;
         const float *k0 = qkv + base + C, *v0 = qkv + base + 2 * (size_t)C;   /* (T,HS) stride 3C */
         float *dk0 = dqkv + base + C, *dv0 = dqkv + base + 2 * (size_t)C;     /* (T,HS) stride 3C */
+        const float *att_bh = att + ((size_t)b * NH + h) * T * (size_t)T;   /* (T,T) */
+        const float *dy0 = dout + (size_t)b * T * C + (size_t)h * HS;        /* (T,HS) stride C */
+        /* dv_j += sum_{t>=j} p_tj dy_t: down column j of att, summed in
+         * registers (att holds every row, so no read-modify-write per t) */
+        for (int j = 0; j < T; j++)
+            gemv_acc(dv0 + (size_t)j * C3, att_bh + (size_t)j * T + j, (size_t)T, dy0 + (size_t)j * C, (size_t)C,
+                     T - j, HS);
         for (int t = 0; t < T; t++) {
-            const float *att_row = att + (((size_t)b * NH + h) * T + t) * (size_t)T; /* (T) */
+            const float *att_row = att_bh + (size_t)t * T;                             /* (T) */
             const float *q = qkv + base + (size_t)t * C3;                              /* (HS) */
             float *dq = dqkv + base + (size_t)t * C3;                                  /* (HS) */
             const float *dy = dout + ((size_t)b * T + t) * (size_t)C + (size_t)h * HS; /* (HS) */
@@ -224,8 +233,6 @@ void attention_backward_avx512(float *dqkv, const float *dout, const float *qkv,
                 if (j0 < ATT_ROW_CHUNK) _mm512_mask_storeu_ps(buf + j0, m, dp);
             }
             const __m512 dot = _mm512_set1_ps(_mm512_reduce_add_ps(vdot));
-            /* dv_j += p_j dy */
-            axpy_rows(dv0, C3, att_row, n, dy, HS);
             /* softmax backward ds_j = p_j (dp_j - dot) scale, then through
              * s_j = scale q.k_j: dq += sum_j ds_j k_j, dk_j += ds_j q */
             for (int c0 = 0; c0 < n; c0 += ATT_ROW_CHUNK) {
@@ -239,7 +246,7 @@ void attention_backward_avx512(float *dqkv, const float *dout, const float *qkv,
                     __m512 ds = _mm512_mul_ps(_mm512_mul_ps(p, _mm512_sub_ps(dp, dot)), _mm512_set1_ps(scale));
                     _mm512_mask_storeu_ps(buf + j0, m, ds);
                 }
-                gemv_acc(dq, buf, k0 + (size_t)c0 * C3, C3, nc, HS);
+                gemv_acc(dq, buf, 1, k0 + (size_t)c0 * C3, C3, nc, HS);
                 axpy_rows(dk0 + (size_t)c0 * C3, C3, buf, nc, q, HS);
             }
         }

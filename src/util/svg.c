@@ -351,6 +351,15 @@ static void draw_legend(svg_doc *d, const svg_plot *p, const svg_series *s, int 
             double bx = (cc == 2 || cc == 3) ? fx + 10 : fx + fw - w - 10;
             double by = (cc == 3 || cc == 4) ? fy + fh - h - 10 : fy + 10;
             int cnt = points_in(s, ns, mx, my, bx - 6, by - 6, w + 12, h + 12);
+            /* A reference line's label should stay readable too: it weighs
+             * like several points. */
+            for (int r = 0; r < p->n_refs; r++) {
+                if (!p->refs[r].label) continue;
+                double v = p->refs[r].vertical ? to_px(mx, p->refs[r].value) : to_px(my, p->refs[r].value);
+                double ax = p->refs[r].vertical ? v + 4 : fx + 6, ay = p->refs[r].vertical ? fy + fh - 6 : v - 4;
+                double len = 6.0 * (double)strlen(p->refs[r].label);
+                if (ax + len >= bx && ax <= bx + w && ay >= by - 12 && ay <= by + h + 12) cnt += 5;
+            }
             if (best < 0 || cnt < best) { best = cnt; corner = cc; }
         }
     }
@@ -448,7 +457,8 @@ int svg_plot_draw(svg_doc *d, double x, double y, double w, double h,
             double v = to_px(&mx, rl->value);
             if (!isfinite(v)) continue;
             svg_line(d, v, fy, v, fy + fh, c, 1.2, "5 4");
-            if (rl->label) svg_text(d, v + 4, fy + 14, 11, "start", c, 0, 0, rl->label);
+            /* At the foot of the line: legends sit in the top corners by preference. */
+            if (rl->label) svg_text(d, v + 4, fy + fh - 6, 11, "start", c, 0, 0, rl->label);
         } else {
             double v = to_px(&my, rl->value);
             if (!isfinite(v)) continue;

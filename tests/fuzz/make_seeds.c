@@ -9,7 +9,8 @@
  *                per position encoding, both RoPE layouts.
  *   rope_config/ byte strings in fuzz_rope_config.c's encoding: every
  *                scaling type, full and partial rotary, both layouts.
- *   args/        command byte + NUL-separated argv of valid train / sample calls.
+ *   args/        command byte + NUL-separated argv of valid train / sample /
+ *                generate / eval calls.
  *   llama2c/     llama2.c model files (llama2c_write) of tiny random models,
  *                shared and unshared classifier, grouped-query attention.
  *   tokenizer/   tokenizer.bin files (bpe_save): the 256-byte vocabulary and
@@ -265,5 +266,14 @@ int main(int argc, char **argv) {
     bad |= write_seed(root, "args", "train_help.bin", b, args_seed(b, 0, train4));
     bad |= write_seed(root, "args", "sample.bin", b, args_seed(b, 1, sample1));
     bad |= write_seed(root, "args", "sample_greedy.bin", b, args_seed(b, 1, sample2));
+    const char *const gen1[] = { "--prompt", "ROMEO:", "--tokens", "20", "--temperature", "0.7", "--top-k", "5",
+                                 "--top-p", "0.9", "--seed", "3", "--ctx", "64", "--rope-scaling", "dynamic",
+                                 "--rope-factor", "2", "--dynamic-keys", "stale", "--threads", "1", NULL };
+    const char *const gen2[] = { "--tokenizer", "tok.bin", "--prompt", "Once", "--tokens", "8", NULL };
+    const char *const eval1[] = { "--ctx", "128", "--rope-scaling", "yarn", "--rope-factor", "4", "--data",
+                                  "data/tinyshakespeare.txt", "--batch", "2", "--batches", "1", NULL };
+    bad |= write_seed(root, "args", "generate.bin", b, args_seed(b, 2, gen1));
+    bad |= write_seed(root, "args", "generate_llama2c.bin", b, args_seed(b, 2, gen2));
+    bad |= write_seed(root, "args", "eval.bin", b, args_seed(b, 3, eval1));
     return bad ? 1 : 0;
 }

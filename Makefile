@@ -119,7 +119,7 @@ bench: all $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
 demo: all
-	$(BUILD)/ropegpt compare --pe none,learned,rope --seeds 1 --steps 600 --eval-every 50 --out runs/demo
+	$(BUILD)/ropegpt compare --pe none,learned,rope --seeds 1 --steps 500 --eval-every 50 --eval-batches 10 --out runs/demo
 
 # ---- install ----
 install: lib

@@ -7,8 +7,8 @@
  * recorded file size (offset 16) and trailing CRC patched to match — the
  * form a buggy or hostile writer produces. Promises checked besides
  * ASan/UBSan/LeakSanitizer: an error leaves *ck zeroed with one line in err;
- * a success has exactly gpt_tensor_sizes(cfg) finite parameters and, when
- * asked, the optimizer moments. Returns 1 when a promise is broken.
+ * a success has a valid (gpt or llama) config, exactly the parameter count
+ * it implies, all finite, and, when asked, the optimizer moments. Returns 1 when a promise is broken.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -18,6 +18,8 @@
 
 #include "model/checkpoint.h"
 #include "model/gpt.h"
+#include "model/llama.h"
+#include "model/train.h"
 #include "util/io.h"
 
 static int fzc_fail(const char *what, const char *err) {
@@ -39,8 +41,16 @@ static int fzc_load(const char *path, int with_optimizer) {
         if (!fzc_zeroed(&ck)) bad |= fzc_fail("failed load did not zero the checkpoint", err);
         return bad;
     }
-    size_t sizes[GPT_NUM_TENSORS];
-    if (gpt_tensor_sizes(&ck.cfg, sizes) != ck.n_params) bad |= fzc_fail("parameter count != config", NULL);
+    if (arch_config_validate(&ck.cfg, &ck.arch) != NULL) bad |= fzc_fail("accepted an invalid model config", NULL);
+    size_t expect;
+    if (ck.arch.arch == ARCH_LLAMA) {
+        llama_config lc = arch_llama_config(&ck.cfg, &ck.arch);
+        expect = llama_weights_floats(&lc);
+    } else {
+        size_t sizes[GPT_NUM_TENSORS];
+        expect = gpt_tensor_sizes(&ck.cfg, sizes);
+    }
+    if (expect != ck.n_params) bad |= fzc_fail("parameter count != config", NULL);
     if (!ck.params || (with_optimizer && (!ck.m || !ck.v)) || (!with_optimizer && (ck.m || ck.v)))
         bad |= fzc_fail("arrays missing or unexpected", NULL);
     for (size_t i = 0; ck.params && i < ck.n_params; i++)

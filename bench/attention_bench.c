@@ -5,6 +5,7 @@
  * against the scalar twin attention_*_scalar timed in the same run. Checks
  * the fast outputs against the scalar ones before timing.
  * Usage: attention_bench [reps]   (threads: OMP_NUM_THREADS; 1 on a busy host)
+ * Times are process CPU time with 1 thread, wall time with more.
  */
 #define _POSIX_C_SOURCE 199309L
 #include <math.h>
@@ -20,10 +21,12 @@
 
 #include "nn/attention.h"
 
-/* process CPU time: leaves out time descheduled by other load (1 thread) */
+/* 1 thread: process CPU time, which leaves out time descheduled by other
+ * load; more threads: wall time (CPU time would add the threads' waits) */
+static int use_wall;
 static double now_s(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    clock_gettime(use_wall ? CLOCK_MONOTONIC : CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -125,10 +128,11 @@ int main(int argc, char **argv) {
 #ifdef _OPENMP
     nt = omp_get_max_threads();
 #endif
+    use_wall = nt > 1;
     char cpu[128];
     cpu_name(cpu, sizeof cpu);
-    printf("attention_bench: %s, %s kernels, %d thread(s), median of %d, CPU time\n", cpu,
-           attention_uses_avx512() ? "avx512" : "scalar", nt, reps);
+    printf("attention_bench: %s, %s kernels, %d thread(s), median of %d, %s time\n", cpu,
+           attention_uses_avx512() ? "avx512" : "scalar", nt, reps, use_wall ? "wall" : "CPU");
     int bad = run_shape(12, 64, 128, 4, reps);
     bad |= run_shape(4, 64, 768, 12, reps);
     bad |= run_shape(1, 512, 128, 4, reps < 5 ? reps : 5);

@@ -111,7 +111,8 @@ static void gemv_acc(float *y, const float *coef, size_t cstride, const float *r
         int j = 0;
         for (; j + 1 < n; j += 2) {
             const float *r = rows + (size_t)j * stride + c0;
-            __m512 pa = _mm512_set1_ps(coef[(size_t)j * cstride]), pb = _mm512_set1_ps(coef[(size_t)(j + 1) * cstride]);
+            __m512 pa = _mm512_set1_ps(coef[(size_t)j * cstride]);
+            __m512 pb = _mm512_set1_ps(coef[(size_t)(j + 1) * cstride]);
             a0 = _mm512_fmadd_ps(pa, _mm512_maskz_loadu_ps(m0, r), a0);
             a1 = _mm512_fmadd_ps(pa, _mm512_maskz_loadu_ps(m1, r + 16), a1);
             b0 = _mm512_fmadd_ps(pb, _mm512_maskz_loadu_ps(m0, r + stride), b0);

@@ -26,6 +26,9 @@ vg sample --model "$work/run" --tokens 8 --prompt "ROMEO:"
 vg generate --model "$work/run" --tokens 8 --prompt "ROMEO:" --rope-scaling yarn --ctx 32
 vg train "${tiny[@]}" --pe learned --steps 2 --data "$work/data.txt" --out "$work/learned"
 vg generate --model "$work/learned" --tokens 4 --prompt "A"
+vg train --arch llama --layers 1 --heads 2 --kv-heads 1 --dim 8 --ctx 16 --batch 2 --eval-every 2 \
+    --eval-batches 1 --threads 1 --quiet --steps 3 --stop-after 2 --data "$work/data.txt" --out "$work/llama"
+vg train --resume "$work/llama" --quiet
 vg export --random tiny --out "$work/l.bin" --tokenizer-out "$work/tok.bin"
 vg generate --model "$work/l.bin" --tokenizer "$work/tok.bin" --tokens 4 --prompt "Once"
 # Bad input must be clean too: a refused checkpoint frees what it read.

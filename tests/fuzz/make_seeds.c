@@ -7,7 +7,7 @@
  * fails `make test` until they are rewritten.
  *   checkpoint/  real model.bin files (checkpoint_save) of tiny models, one
  *                per position encoding, both RoPE layouts, and a Llama-arch
- *                run (written by `ropegpt train --arch llama`, in-process);
+ *                one (grouped-query attention, unshared classifier);
  *                the *_v1.bin files are kept from format version 1, which
  *                the reader still accepts.
  *   rope_config/ byte strings in fuzz_rope_config.c's encoding: every
@@ -25,11 +25,11 @@
 #include <string.h>
 
 #include "data/bpe.h"
-#include "model/cmd_train.h"
 #include "model/checkpoint.h"
 #include "model/gpt.h"
 #include "model/llama.h"
 #include "model/llama2c.h"
+#include "model/train.h"
 #include "util/io.h"
 #include "util/rng.h"
 
@@ -46,7 +46,7 @@ static int write_seed(const char *root, const char *harness, const char *name, c
 
 /* ---------------------------------------------------------------- checkpoint */
 
-static int checkpoint_seed(const char *root, const char *name, pe_type pe, rope_layout layout, int V) {
+static int checkpoint_seed(const char *root, const char *name, pe_type pe, rope_layout layout, int V, int llama) {
     checkpoint ck;
     memset(&ck, 0, sizeof ck);
     ck.cfg = gpt_config_default();
@@ -61,6 +61,14 @@ static int checkpoint_seed(const char *root, const char *name, pe_type pe, rope_
     ck.cfg.pe = pe;
     ck.cfg.rope_layout = layout;
     ck.cfg.rope_fraction = half ? 0.5 : 1.0;
+    if (llama) {   /* Llama arch: dim 4, 2 heads over 1 kv head, unshared classifier */
+        ck.cfg.C = 4;
+        ck.cfg.NH = 2;
+        ck.arch = arch_config_llama(&ck.cfg);
+        ck.arch.n_kv_heads = 1;
+        ck.arch.hidden_dim = 8;
+        ck.arch.shared_classifier = 0;
+    }
     ck.tc = train_config_default();
     ck.tc.B = 2;
     ck.tc.steps = 10;
@@ -78,7 +86,12 @@ static int checkpoint_seed(const char *root, const char *name, pe_type pe, rope_
     ck.n_evals = 2;
     ck.evals = ev;
     size_t sizes[GPT_NUM_TENSORS];
-    ck.n_params = gpt_tensor_sizes(&ck.cfg, sizes);
+    if (llama) {
+        llama_config lc = arch_llama_config(&ck.cfg, &ck.arch);
+        ck.n_params = llama_weights_floats(&lc);
+    } else {
+        ck.n_params = gpt_tensor_sizes(&ck.cfg, sizes);
+    }
     ck.params = malloc(ck.n_params * sizeof(float));
     ck.m = malloc(ck.n_params * sizeof(float));
     ck.v = malloc(ck.n_params * sizeof(float));
@@ -100,34 +113,6 @@ static int checkpoint_seed(const char *root, const char *name, pe_type pe, rope_
     free(ck.m);
     free(ck.v);
     return rc;
-}
-
-/* A Llama-arch checkpoint: one step of `ropegpt train --arch llama` on a
- * tiny model (dim 4, 2 heads, 1 kv head), run in-process in a temp folder. */
-static int llama_checkpoint_seed(const char *root) {
-    char tmp[] = "/tmp/ropegpt-seeds-XXXXXX";
-    if (!mkdtemp(tmp)) return -1;
-    char data[256], out[256], model[300], err[512] = "";
-    snprintf(data, sizeof data, "%s/data.txt", tmp);
-    snprintf(out, sizeof out, "%s/run", tmp);
-    snprintf(model, sizeof model, "%s/model.bin", out);
-    char text[4000];
-    for (size_t i = 0; i < sizeof text; i++) text[i] = "To be, or not to be: that is the question.\n"[i % 43];
-    int rc = io_write_atomic(data, text, sizeof text, err, sizeof err);
-    char *argv[] = { "--arch", "llama", "--layers", "1", "--heads", "2", "--kv-heads", "1", "--dim", "4", "--ctx",
-                     "4", "--batch", "1", "--steps", "2", "--stop-after", "1", "--eval-batches", "1", "--threads",
-                     "1", "--quiet", "--data", data, "--out", out, NULL };
-    if (!rc && cmd_train((int)(sizeof argv / sizeof argv[0]) - 1, argv) != 0) rc = -1;
-    unsigned char *bytes = NULL;
-    size_t n = 0;
-    if (!rc) rc = io_read_file(model, &bytes, &n, err, sizeof err);
-    if (!rc) rc = write_seed(root, "checkpoint", "llama_gqa.bin", bytes, n);
-    free(bytes);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) fprintf(stderr, "make_seeds: could not remove %s\n", tmp);
-    if (rc) fprintf(stderr, "make_seeds: llama checkpoint seed failed %s\n", err);
-    return rc ? -1 : 0;
 }
 
 /* ---------------------------------------------------------------- rope_config */
@@ -257,14 +242,14 @@ int main(int argc, char **argv) {
     }
     const char *root = argv[1];
     int bad = 0;
-    bad |= checkpoint_seed(root, "rope_interleaved.bin", PE_ROPE, ROPE_LAYOUT_INTERLEAVED, 4);
-    bad |= checkpoint_seed(root, "rope_half_partial.bin", PE_ROPE, ROPE_LAYOUT_HALF, 4);
-    bad |= checkpoint_seed(root, "learned.bin", PE_LEARNED, ROPE_LAYOUT_INTERLEAVED, 4);
-    bad |= checkpoint_seed(root, "none.bin", PE_NONE, ROPE_LAYOUT_INTERLEAVED, 4);
-    bad |= checkpoint_seed(root, "sinusoidal.bin", PE_SINUSOIDAL, ROPE_LAYOUT_INTERLEAVED, 4);
-    bad |= checkpoint_seed(root, "alibi.bin", PE_ALIBI, ROPE_LAYOUT_INTERLEAVED, 4);
-    bad |= checkpoint_seed(root, "rope_v256.bin", PE_ROPE, ROPE_LAYOUT_INTERLEAVED, 256);
-    bad |= llama_checkpoint_seed(root);
+    bad |= checkpoint_seed(root, "rope_interleaved.bin", PE_ROPE, ROPE_LAYOUT_INTERLEAVED, 4, 0);
+    bad |= checkpoint_seed(root, "rope_half_partial.bin", PE_ROPE, ROPE_LAYOUT_HALF, 4, 0);
+    bad |= checkpoint_seed(root, "learned.bin", PE_LEARNED, ROPE_LAYOUT_INTERLEAVED, 4, 0);
+    bad |= checkpoint_seed(root, "none.bin", PE_NONE, ROPE_LAYOUT_INTERLEAVED, 4, 0);
+    bad |= checkpoint_seed(root, "sinusoidal.bin", PE_SINUSOIDAL, ROPE_LAYOUT_INTERLEAVED, 4, 0);
+    bad |= checkpoint_seed(root, "alibi.bin", PE_ALIBI, ROPE_LAYOUT_INTERLEAVED, 4, 0);
+    bad |= checkpoint_seed(root, "rope_v256.bin", PE_ROPE, ROPE_LAYOUT_INTERLEAVED, 256, 0);
+    bad |= checkpoint_seed(root, "llama_gqa.bin", PE_ROPE, ROPE_LAYOUT_INTERLEAVED, 4, 1);
 
     bad |= llama2c_seed(root, "shared.bin", 4, 8, 1, 2, 2, 8, 4, 1);
     bad |= llama2c_seed(root, "unshared_gqa.bin", 8, 12, 2, 4, 2, 6, 3, 0);

@@ -157,8 +157,8 @@ static int write_svg(const compare_state *c, const ext_row *rows, int nr, char *
         right[i] = right[n_right - 1 - i];
         right[n_right - 1 - i] = t;
     }
-    char sub[200];
-    snprintf(sub, sizeof sub, "trained at context %d; mean over %d seed%s%s; validation windows of the eval context",
+    char sub[200];   /* short enough for a half-width panel: a longer centred line is clipped */
+    snprintf(sub, sizeof sub, "trained at context %d; mean over %d seed%s%s",
              c->cfg.maxT, c->n_seeds, c->n_seeds > 1 ? "s" : "", c->n_seeds > 1 ? " (band = min to max)" : "");
     svg_plot pl = svg_plot_default();
     pl.title = "Length extrapolation: encodings as trained";

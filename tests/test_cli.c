@@ -125,7 +125,7 @@ TEST(cli_help_lists_every_flag_with_default) {
     static const char *train_flags[] = { "--pe", "--layers", "--heads", "--dim", "--ctx", "--rope-layout",
         "--rope-base", "--rope-fraction", "--batch", "--steps", "--lr", "--min-lr", "--warmup", "--beta2",
         "--weight-decay", "--grad-clip", "--accum", "--eval-every", "--eval-batches", "--seed", "--threads",
-        "--save-every", "--data", "--out", "--resume", "--stop-after", "--force", "--quiet", NULL };
+        "--save-every", "--data", "--out", "--resume", "--stop-after", "--force", "--quiet", "--nan-policy", NULL };
     static const char *sample_flags[] = { "--model", "--prompt", "--tokens", "--temperature", "--top-k", "--seed",
                                           "--threads", NULL };
     static char out[32768];
@@ -169,6 +169,10 @@ TEST(cli_rejects_bad_flags) {
         { { "train", "--lr", "0" }, "--lr" },
         { { "train", "--lr", "-1" }, "--lr" },
         { { "train", "--lr", "nan" }, "--lr" },
+        { { "train", "--nan-policy", "maybe" }, "--nan-policy" },
+        /* ~6.6 TiB of parameters and AdamW state: more than any test machine has. */
+        { { "train", "--dim", "8192", "--layers", "512", "--heads", "64" }, "GiB is available" },
+        { { "train", "--arch", "llama", "--dim", "8192", "--layers", "512", "--heads", "64" }, "GiB is available" },
         { { "train", "--lr" }, "--lr" },
         { { "train", "--steps", "0" }, "--steps" },
         { { "train", "--steps", "1.5" }, "--steps" },

@@ -8,12 +8,17 @@
  * further). The full-disk test gives a resumed run a file-size limit
  * (RLIMIT_FSIZE, SIGXFSZ ignored, so write() fails with EFBIG as on a full
  * disk): the save must fail with one line on stderr and a non-zero status,
- * and the previous model.bin must still load, unchanged.
+ * and the previous model.bin must still load, unchanged. The nan-policy
+ * tests poison one gradient element in-process (train_hooks.poison_step):
+ * stop must fail naming the step with the weights of the step before and the
+ * last checkpoint intact; skip must leave the weights of the poisoned step
+ * equal to those before it and finish with finite weights.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,7 +32,9 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "data/dataset.h"
 #include "model/checkpoint.h"
+#include "model/train.h"
 #include "util/io.h"
 
 /* A small text file (bytes are tokens), enough for ctx 16 in both splits. */
@@ -296,4 +303,169 @@ TEST(crash_nan_weights_never_overwrite_a_checkpoint) {
     CHECK_EQ_INT(crash_count_temps(dir), 0);
     free(after);
     free(before);
+}
+
+/* ---------------------------------------------------------------- nan policy */
+
+/* A period-8 byte text, a 1-layer model, 8 steps saved every 2. */
+static int nan_setup(dataset *ds, gpt_config *cfg, train_config *tc) {
+    char buf[2000];
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = "abcdefgh"[i % 8];
+    *cfg = gpt_config_default();
+    cfg->L = 1;
+    cfg->NH = 2;
+    cfg->C = 16;
+    cfg->maxT = 8;
+    cfg->pe = PE_ROPE;
+    *tc = train_config_default();
+    tc->B = 2;
+    tc->steps = 8;
+    tc->warmup = 1;
+    tc->eval_every = 4;
+    tc->eval_batches = 1;
+    tc->save_every = 2;
+    tc->seed = 3;
+    return dataset_init_bytes(ds, (const uint8_t *)buf, sizeof buf, 0) == DATA_OK ? 0 : -1;
+}
+
+static int all_finite(const float *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(p[i])) return 0;
+    return 1;
+}
+
+TEST(crash_nan_policy_stop_names_the_step_and_keeps_the_checkpoint) {
+    dataset ds;
+    gpt_config cfg;
+    train_config tc;
+    CHECK(nan_setup(&ds, &cfg, &tc) == 0);
+    char dir[512], model[600], err[512] = "";
+    snprintf(dir, sizeof dir, "%s/nan_stop", test_tmp_dir());
+    snprintf(model, sizeof model, "%s/model.bin", dir);
+    /* Reference: the weights after step 4 (stop_after 4, nothing written). */
+    trainer ref;
+    CHECK_EQ_INT(trainer_init(&ref, &cfg, &tc, &ds, NULL, err, sizeof err), TRAIN_OK);
+    train_hooks hr = { .stop_after = 4 };
+    CHECK_EQ_INT(trainer_run(&ref, &hr, NULL, NULL, err, sizeof err), TRAIN_STOPPED);
+    /* The poisoned run: step 5's gradient gets a NaN; default policy = stop. */
+    trainer tr;
+    CHECK_EQ_INT(trainer_init(&tr, &cfg, &tc, &ds, NULL, err, sizeof err), TRAIN_OK);
+    train_hooks h = { .poison_step = 5 };
+    err[0] = 0;
+    CHECK_EQ_INT(trainer_run(&tr, &h, dir, NULL, err, sizeof err), TRAIN_EMODEL);
+    CHECK(strcmp(err, "step 5: non-finite gradient norm (nan); stopping (the last checkpoint is intact)") == 0);
+    if (strcmp(err, "step 5: non-finite gradient norm (nan); stopping (the last checkpoint is intact)"))
+        printf("    err: %s\n", err);
+    CHECK_EQ_INT(tr.step, 4);
+    CHECK_EQ_INT(tr.opt.t, 4);
+    size_t n = tr.model.num_params;
+    CHECK(n == ref.model.num_params &&
+          memcmp(tr.model.params_memory, ref.model.params_memory, n * sizeof(float)) == 0);
+    CHECK(memcmp(tr.model.m_memory, ref.model.m_memory, n * sizeof(float)) == 0);
+    /* The checkpoint of step 4 (save_every 2) loads, checksum intact. */
+    checkpoint ck;
+    CHECK(checkpoint_load(model, &ck, 1, err, sizeof err) == 0);
+    if (ck.params) {
+        CHECK_EQ_INT(ck.step, 4);
+        CHECK(ck.n_params == n && memcmp(ck.params, ref.model.params_memory, n * sizeof(float)) == 0);
+        checkpoint_free(&ck);
+    }
+    trainer_free(&tr);
+    trainer_free(&ref);
+    dataset_free(&ds);
+}
+
+TEST(crash_nan_policy_skip_drops_the_update_and_goes_on) {
+    dataset ds;
+    gpt_config cfg;
+    train_config tc;
+    CHECK(nan_setup(&ds, &cfg, &tc) == 0);
+    char dir[512], logp[600], err[512] = "";
+    snprintf(dir, sizeof dir, "%s/nan_skip", test_tmp_dir());
+    snprintf(logp, sizeof logp, "%s/log.csv", dir);
+    trainer tr;
+    CHECK_EQ_INT(trainer_init(&tr, &cfg, &tc, &ds, NULL, err, sizeof err), TRAIN_OK);
+    size_t n = tr.model.num_params;
+    float *before = malloc(n * sizeof(float));
+    CHECK(before != NULL);
+    if (!before) return;
+    /* Steps 1-2, keep the weights, then step 3 poisoned under skip. */
+    train_hooks h1 = { .stop_after = 2 };
+    CHECK_EQ_INT(trainer_run(&tr, &h1, dir, NULL, err, sizeof err), TRAIN_STOPPED);
+    memcpy(before, tr.model.params_memory, n * sizeof(float));
+    int64_t t_before = tr.opt.t;
+    train_hooks h2 = { .stop_after = 3, .nan_policy = TRAIN_NAN_SKIP, .poison_step = 3 };
+    train_result res;
+    CHECK_EQ_INT(trainer_run(&tr, &h2, NULL, &res, err, sizeof err), TRAIN_STOPPED);
+    CHECK_EQ_INT(res.skipped_steps, 1);
+    CHECK_EQ_INT(tr.step, 3);
+    CHECK_EQ_INT(tr.opt.t, t_before);   /* the AdamW step counter did not move */
+    CHECK(memcmp(tr.model.params_memory, before, n * sizeof(float)) == 0);
+    train_result_free(&res);
+    /* The rest of the run (poison step 5 too), logged: finishes, finite weights,
+     * the skipped row has train_loss "nan" and the usual six columns. */
+    train_hooks h3 = { .nan_policy = TRAIN_NAN_SKIP, .poison_step = 5 };
+    CHECK_EQ_INT(trainer_run(&tr, &h3, dir, &res, err, sizeof err), TRAIN_OK);
+    CHECK_EQ_INT(res.steps_done, 8);
+    CHECK_EQ_INT(res.skipped_steps, 1);
+    CHECK(isfinite(res.final_val_loss));
+    CHECK(all_finite(tr.model.params_memory, n) && all_finite(tr.model.m_memory, n) &&
+          all_finite(tr.model.v_memory, n));
+    CHECK(memcmp(tr.model.params_memory, before, n * sizeof(float)) != 0);   /* later steps did update */
+    CHECK_EQ_INT(tr.opt.t, 6);   /* 8 steps, 2 skipped */
+    train_result_free(&res);
+    unsigned char *log = NULL;
+    size_t len = 0;
+    CHECK(io_read_file(logp, &log, &len, NULL, 0) == 0);
+    if (log) {
+        char *txt = realloc(log, len + 1);
+        if (txt) {
+            txt[len] = 0;
+            CHECK(strstr(txt, "\n5,nan,") != NULL);
+            CHECK(strstr(txt, "\n4,nan,") == NULL && strstr(txt, "\n6,nan,") == NULL);
+            free(txt);
+        } else {
+            free(log);
+        }
+    }
+    free(before);
+    trainer_free(&tr);
+    dataset_free(&ds);
+}
+
+/* ---------------------------------------------------------------- memory */
+
+TEST(crash_memory_estimate_matches_the_allocation) {
+    /* gpt_memory_bytes against what a forward + backward really allocated
+     * (the model's own capacities), for two shapes and two encodings. */
+    const int shapes[2][6] = { { 2, 2, 16, 8, 3, (int)PE_ROPE }, { 3, 4, 32, 24, 5, (int)PE_LEARNED } };
+    for (int k = 0; k < 2; k++) {
+        gpt_config c = gpt_config_default();
+        c.L = shapes[k][0];
+        c.NH = shapes[k][1];
+        c.C = shapes[k][2];
+        c.maxT = shapes[k][3];
+        c.pe = (pe_type)shapes[k][5];
+        const int B = shapes[k][4], T = c.maxT;
+        gpt m;
+        CHECK_EQ_INT(gpt_init(&m, &c, 1), GPT_OK);
+        int *tok = malloc((size_t)B * (size_t)T * sizeof(int));
+        CHECK(tok != NULL);
+        if (!tok) { gpt_free(&m); return; }
+        for (int i = 0; i < B * T; i++) tok[i] = (i * 7) % c.V;
+        CHECK(isfinite(gpt_forward(&m, tok, tok, B, T)));
+        CHECK_EQ_INT(gpt_backward(&m), GPT_OK);
+        double state = 0, acts = 0;
+        const double total = gpt_memory_bytes(&c, B, T, &state, &acts);
+        const double real_state = (double)m.num_params * (4.0 * sizeof(float) + 1.0);
+        const double real_acts = (double)(m.acts_capacity + m.gacts_capacity) * sizeof(float) +
+                                 (double)m.tok_capacity * (2.0 * sizeof(int) + sizeof(int32_t));
+        /* The same integer sums (exact in double below 2^53): any slack means a
+         * buffer was added to gpt.c without gpt_memory_bytes, so 1e-12. */
+        CHECK_CLOSE(state, real_state, 1e-12, 0.0);
+        CHECK_CLOSE(acts, real_acts, 1e-12, 0.0);
+        CHECK_CLOSE(total, real_state + real_acts, 1e-12, 0.0);
+        free(tok);
+        gpt_free(&m);
+    }
 }

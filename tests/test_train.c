@@ -199,7 +199,7 @@ TEST(train_resume_is_bit_identical) {
     CHECK(trainer_run(&a, NULL, da, &ra, err, sizeof err) == TRAIN_OK);
 
     CHECK(trainer_init(&b, &cfg, &tc, &ds, NULL, err, sizeof err) == TRAIN_OK);
-    train_hooks h = { NULL, NULL, NULL, 7 };
+    train_hooks h = { .stop_after = 7 };
     CHECK_EQ_INT(trainer_run(&b, &h, db, &rb, err, sizeof err), TRAIN_STOPPED);
     CHECK_EQ_INT(rb.steps_done, 7);
     train_result_free(&rb);
@@ -241,7 +241,7 @@ TEST(train_stop_request_finishes_step_and_saves) {
     snprintf(dir, sizeof dir, "%s/train_stop", test_tmp_dir());
     snprintf(ck, sizeof ck, "%s/model.bin", dir);
     stop_flag = 0;
-    train_hooks h = { stop_cb, NULL, &stop_flag, 0 };
+    train_hooks h = { .on_step = stop_cb, .stop = &stop_flag };
     train_result res;
     CHECK_EQ_INT(train_run(&cfg, &tc, &ds, &h, dir, &res, NULL, 0), TRAIN_STOPPED);
     CHECK_EQ_INT(res.steps_done, 3);
@@ -352,7 +352,7 @@ TEST(train_accum_matches_big_batch) {
     acc.B = 2;
     acc.accum = 2;
     step1_rec rb = { 0, 0 }, ra = { 0, 0 };
-    train_hooks hb = { rec_step1, &rb, NULL, 0 }, ha = { rec_step1, &ra, NULL, 0 };
+    train_hooks hb = { .on_step = rec_step1, .ctx = &rb }, ha = { .on_step = rec_step1, .ctx = &ra };
     CHECK_EQ_INT(train_run(&cfg, &big, &ds, &hb, NULL, NULL, NULL, 0), TRAIN_OK);
     CHECK_EQ_INT(train_run(&cfg, &acc, &ds, &ha, NULL, NULL, NULL, 0), TRAIN_OK);
     /* 1e-5 relative: a few float roundings of ~5.5; a wrong average (sum, or

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef _OPENMP
@@ -25,6 +26,7 @@
 #include "model/checkpoint.h"
 #include "model/cmd_train_dist.h"
 #include "model/gpt.h"
+#include "model/llama.h"
 #include "model/train.h"
 #include "util/args.h"
 #include "util/io.h"
@@ -64,6 +66,13 @@ static void fmt_duration(char *out, size_t n, double s) {
 static void on_step(void *ctx, const train_progress *p) {
     progress_ui *ui = ctx;
     if (ui->quiet) return;
+    if (p->skipped) {   /* always shown: a skipped update is news */
+        fprintf(stderr, "%sstep %lld/%lld | non-finite loss or gradient: update skipped (%lld skipped so far)\n",
+                ui->live ? "\r\033[K" : "", (long long)p->step, (long long)p->steps, (long long)p->skipped_total);
+        ui->live = 0;
+        fflush(stderr);
+        return;
+    }
     /* Rate limits: the live line at most 10 times a second (tiny models take
      * thousands of steps a second); without a terminal, evaluation lines plus
      * a plain line at least every 30 s so a long --eval-every still shows life. */
@@ -103,16 +112,18 @@ typedef struct {
     int force, quiet;
     int zero;   /* ZeRO stage for data-parallel runs (0 or 1) */
     int arch, kv_heads, untied;   /* --arch, --kv-heads, --untied */
+    int nan_policy;               /* --nan-policy: train_nan_policy order */
 } train_opts;
 
 enum { F_PE, F_LAYERS, F_HEADS, F_DIM, F_CTX, F_LAYOUT, F_BASE, F_FRACTION, F_BATCH, F_STEPS, F_LR,
        F_MINLR, F_WARMUP, F_BETA2, F_WD, F_CLIP, F_ACCUM, F_EVERY, F_EBATCH, F_SEED, F_THREADS,
        F_SAVE, F_DATA, F_OUT, F_RESUME, F_STOP, F_FORCE, F_QUIET, F_ZERO, F_ARCH,
-       F_KVHEADS, F_UNTIED, F_COUNT };
+       F_KVHEADS, F_UNTIED, F_NANPOL, F_COUNT };
 
 static const char *pe_choices[PE_COUNT + 1];
 static const char *const layout_choices[] = { "interleaved", "half", NULL };
 static const char *const arch_choices[] = { "gpt", "llama", NULL };   /* model_arch order */
+static const char *const nan_choices[] = { "stop", "skip", NULL };     /* train_nan_policy order */
 
 static void build_specs(args_spec *s, train_opts *o) {
     for (int i = 0; i < PE_COUNT; i++) pe_choices[i] = pe_type_name((pe_type)i);
@@ -171,6 +182,9 @@ static void build_specs(args_spec *s, train_opts *o) {
                         "llama: key/value heads, dividing --heads; 0 = --heads", 0, 4096, 0, 0, NULL, 0 },
         [F_UNTIED] = { "--untied", ARG_FLAG, &o->untied, "llama: own output matrix instead of the token embedding",
                        0, 0, 0, 0, NULL, 0 },
+        [F_NANPOL] = { "--nan-policy", ARG_CHOICE, &o->nan_policy,
+                       "non-finite loss or gradient norm: stop (exit 1, last checkpoint kept) or skip the update; "
+                       "per session, also with --resume", 0, 0, 0, 0, nan_choices, 0 },
     };
     memcpy(s, t, sizeof t);
 }
@@ -179,7 +193,10 @@ static void print_help(const args_spec *s) {
     printf("usage: ropegpt train [flags]\n"
            "Trains a byte-level GPT (--arch llama: a Llama) on --data and writes <out>/log.csv (one row per step) and\n"
            "<out>/model.bin (a checkpoint; --resume <out> continues it bit-identically).\n"
-           "Ctrl-C finishes the step, saves and exits 130. Flags:\n");
+           "Ctrl-C finishes the step, saves and exits 130. A run whose parameters, gradients, AdamW state and\n"
+           "activations cannot fit in the available memory (MemAvailable, RLIMIT_AS, RLIMIT_DATA) is refused\n"
+           "before allocating (exit 2). A NaN/Inf loss or gradient norm stops the run (exit 1) or, with\n"
+           "--nan-policy skip, drops that update. Flags:\n");
     args_print_help(stdout, s, F_COUNT);
 }
 
@@ -236,6 +253,50 @@ static int check_model_flags(const train_opts *o, const args_spec *s) {
     return 0;
 }
 
+/* Bytes this process can still get: MemAvailable from /proc/meminfo, lowered
+ * to RLIMIT_AS / RLIMIT_DATA where those are set. < 0: unknown (no check). */
+static double available_bytes(void) {
+    double avail = -1.0;
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f)) {
+            unsigned long long kb;
+            if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+                avail = 1024.0 * (double)kb;
+                break;
+            }
+        }
+        fclose(f);
+    }
+    const int res[] = { RLIMIT_AS, RLIMIT_DATA };
+    for (int i = 0; i < 2; i++) {
+        struct rlimit rl;
+        if (getrlimit(res[i], &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            (avail < 0 || (double)rl.rlim_cur < avail))
+            avail = (double)rl.rlim_cur;
+    }
+    return avail;
+}
+
+/* Refuses, before anything is allocated, a run whose model, optimizer state
+ * and activations cannot fit (gpt_memory_bytes; for --arch llama only the
+ * parameters, gradients and AdamW state are counted). 2 after one line. */
+static int check_memory(const gpt_config *c, const arch_config *ac, const train_config *tc) {
+    double state = 0.0, acts = 0.0;
+    if (ac->arch == ARCH_LLAMA) {
+        llama_config lc = arch_llama_config(c, ac);
+        state = (double)llama_weights_floats(&lc) * (4.0 * sizeof(float) + 1.0);
+    } else {
+        gpt_memory_bytes(c, tc->B, c->maxT, &state, &acts);
+    }
+    acts += 2.0 * (double)tc->B * (double)c->maxT * sizeof(int);   /* the trainer's batch buffers */
+    const double need = state + acts, avail = available_bytes(), GiB = 1024.0 * 1024.0 * 1024.0;
+    if (avail < 0 || need <= avail) return 0;
+    return args_report(PROG, "this run needs %.1f GiB (params+grads+AdamW %.1f GiB, activations %.1f GiB) but "
+                             "%.1f GiB is available", need / GiB, state / GiB, acts / GiB, avail / GiB);
+}
+
 /* Loads --data and checks it against the context; 2 after one line on error. */
 static int load_data(dataset *ds, const char *path, int ctx) {
     data_status st = dataset_load(ds, path, 0);
@@ -257,8 +318,11 @@ static int finish(const trainer *tr, train_status st, const train_result *res, c
     if (st == TRAIN_OK) {
         char el[32];
         fmt_duration(el, sizeof el, res->elapsed_s);
-        printf("done: %lld steps, train loss %.4f, val loss %.4f, %s; saved %s\n", (long long)res->steps_done,
-               (double)res->final_train_loss, (double)res->final_val_loss, el, ckpt);
+        char skip[64] = "";
+        if (res->skipped_steps > 0)
+            snprintf(skip, sizeof skip, " (%lld updates skipped: non-finite)", (long long)res->skipped_steps);
+        printf("done: %lld steps%s, train loss %.4f, val loss %.4f, %s; saved %s\n", (long long)res->steps_done,
+               skip, (double)res->final_train_loss, (double)res->final_val_loss, el, ckpt);
         return 0;
     }
     if (st == TRAIN_STOPPED) {
@@ -303,7 +367,7 @@ static int train_main(train_launch *launch, int argc, char **argv) {
     int rc;
     if (o.resume) {
         /* A resumed run keeps every saved setting: only these may be given. */
-        const int allowed[] = { F_RESUME, F_THREADS, F_DATA, F_STOP, F_QUIET, F_ZERO };
+        const int allowed[] = { F_RESUME, F_THREADS, F_DATA, F_STOP, F_QUIET, F_ZERO, F_NANPOL };
         for (int i = 0; i < F_COUNT; i++) {
             int ok = 0;
             for (size_t k = 0; k < sizeof allowed / sizeof allowed[0]; k++) ok |= (i == allowed[k]);
@@ -321,7 +385,9 @@ static int train_main(train_launch *launch, int argc, char **argv) {
         int ctx = meta.cfg.maxT;
         char data_buf[1024];
         snprintf(data_buf, sizeof data_buf, "%s", data);
+        rc = check_memory(&meta.cfg, &meta.arch, &meta.tc);
         checkpoint_free(&meta);
+        if (rc) return rc;
         if ((rc = load_data(&ds, data_buf, ctx))) return rc;
         train_status st = trainer_resume(&tr, ckpt, &ds, err, sizeof err);
         if (st != TRAIN_OK) {
@@ -331,6 +397,8 @@ static int train_main(train_launch *launch, int argc, char **argv) {
         tr.tc.threads = s[F_THREADS].seen ? o.tc.threads : (int)saved_threads;
     } else {
         if ((rc = check_model_flags(&o, s))) return rc;
+        arch_config mac = arch_of(&o);
+        if ((rc = check_memory(&o.cfg, &mac, &o.tc))) return rc;
         if (!out) {
             snprintf(out_buf, sizeof out_buf, "runs/%s",
                      o.arch == ARCH_LLAMA ? "llama" : pe_type_name(o.cfg.pe));
@@ -388,7 +456,8 @@ static int train_main(train_launch *launch, int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     g_interrupted = 0;
     sigaction(SIGINT, &sa, &old);
-    train_hooks hooks = { on_step, &ui, &g_interrupted, o.stop_after };
+    train_hooks hooks = { .on_step = on_step, .ctx = &ui, .stop = &g_interrupted, .stop_after = o.stop_after,
+                          .nan_policy = (train_nan_policy)o.nan_policy };
     train_result res;
     train_status st = trainer_run(&tr, &hooks, out, &res, err, sizeof err);
     sigaction(SIGINT, &old, NULL);

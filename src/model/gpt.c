@@ -616,3 +616,17 @@ gpt_status gpt_backward_scaled(gpt *m, float scale) {
     m->status = GPT_OK;
     return GPT_OK;
 }
+
+double gpt_memory_bytes(const gpt_config *cfg, int B, int T, double *state, double *acts) {
+    size_t sizes[GPT_NUM_TENSORS];
+    const double P = (double)gpt_tensor_sizes(cfg, sizes);
+    const double BT = (double)B * (double)T, C = cfg->C, L = cfg->L, V = cfg->V, NH = cfg->NH;
+    /* Closed forms of act_sizes and gact_sizes (floats), summed in double. */
+    const double act = BT * (3.0 * C + 3.0 + 2.0 * V) + L * (16.0 * BT * C + 4.0 * BT + (double)B * NH * (double)T * T);
+    const double gact = BT * (16.0 * C + V + 1.0);
+    const double st = P * (4.0 * sizeof(float) + 1.0);
+    const double ac = (act + gact) * sizeof(float) + BT * (2.0 * sizeof(int) + sizeof(int32_t));
+    if (state) *state = st;
+    if (acts) *acts = ac;
+    return st + ac;
+}

@@ -231,6 +231,16 @@ gpt_status gpt_set_params(gpt *m, const float *src, size_t n);
  * On error the old table is kept. */
 gpt_status gpt_set_rope_scaling(gpt *m, const rope_scaling *s, int64_t eval_ctx);
 
+/* Bytes a training run of cfg on (B, T) batches makes the model allocate,
+ * computed without allocating (in double: huge configs overflow size_t):
+ * *state = params, grads, AdamW m and v (4 bytes each) and the decay mask
+ * (1 byte) per parameter; *acts = the activations, their gradient buffers
+ * and the token/position buffers of one forward + backward (the same sums as
+ * the allocation in gpt.c). Returns *state + *acts; either pointer may be
+ * NULL. Not counted: the RoPE/sinusoid tables and matmul packing scratch
+ * (a few MB at most). */
+double gpt_memory_bytes(const gpt_config *cfg, int B, int T, double *state, double *acts);
+
 /* Mean loss on one batch (a forward with targets); NAN on error. */
 float gpt_eval_loss(gpt *m, const int *inp, const int *tgt, int B, int T);
 

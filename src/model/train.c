@@ -221,6 +221,11 @@ static double model_step(trainer *tr) {
     return train_dist_step(tr->dist, &tr->opt, &tr->model);
 }
 
+/* The live model's flat gradient buffer (trainer_num_params floats). */
+static float *model_grads(trainer *tr) {
+    return is_llama(tr) ? tr->llama.grads : tr->model.grads_memory;
+}
+
 static float model_eval_loss(trainer *tr, const int *inp, const int *tgt, int B, int T) {
     if (is_llama(tr)) {
         float loss = NAN;
@@ -486,11 +491,14 @@ static void fmt_or_empty(char *out, size_t n, double v, const char *fmt) {
     else snprintf(out, n, fmt, v);
 }
 
+/* skipped: the step's update was dropped (nan policy skip); train_loss is
+ * written "nan" so the row keeps the same columns as every other. */
 static int log_row(FILE *f, int64_t step, double train_loss, double val_loss, double lr, double elapsed,
-                   double tps) {
+                   double tps, int skipped) {
     if (!f) return 0;
     char tl[40], vl[40], lrs[40], tp[40];
-    fmt_or_empty(tl, sizeof tl, train_loss, "%.9g");
+    if (skipped) snprintf(tl, sizeof tl, "nan");
+    else fmt_or_empty(tl, sizeof tl, train_loss, "%.9g");
     fmt_or_empty(vl, sizeof vl, val_loss, "%.9g");
     fmt_or_empty(lrs, sizeof lrs, lr, "%.9g");
     fmt_or_empty(tp, sizeof tp, tps, "%.1f");
@@ -544,7 +552,7 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
     }
     const double t0 = now_s(), elapsed0 = tr->elapsed_s;
     double train_time = 0.0;        /* this session, optimizer steps only */
-    int64_t session_steps = 0;
+    int64_t session_steps = 0, skipped_total = 0;
     float last_train = NAN;
     float last_val = tr->n_evals ? tr->evals[tr->n_evals - 1].val_loss : NAN;
     int stopped = 0;
@@ -561,7 +569,7 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
         }
         if (push_eval(tr, 0, last_val)) { ret = TRAIN_ENOMEM; fail(err, errlen, "out of memory"); goto out; }
         tr->elapsed_s = elapsed0 + (now_s() - t0);
-        if (log_row(log, 0, NAN, last_val, NAN, tr->elapsed_s, NAN)) {
+        if (log_row(log, 0, NAN, last_val, NAN, tr->elapsed_s, NAN, 0)) {
             fail(err, errlen, "write error on '%s'", log_path);
             ret = TRAIN_EIO;
             goto out;
@@ -584,6 +592,7 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
         tr->opt.lr = lr;
         model_zero_grad(tr);
         double loss_sum = 0.0;
+        int bad_loss = 0;
         for (int a = 0; a < tc->accum; a++) {
             if (train_dist_batch(tr->dist, tr->ds, SPLIT_TRAIN, &tr->data_rng, B, T, tr->inp, tr->tgt) != DATA_OK) {
                 fail(err, errlen, "could not draw a training batch at step %lld", (long long)tr->step + 1);
@@ -593,13 +602,15 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
             const char *why = NULL;
             float loss = model_forward(tr, tr->inp, tr->tgt, B, T, &why);
             if (!isfinite(loss)) {
-                if (why)
+                if (why) {
                     fail(err, errlen, "forward failed at step %lld: %s", (long long)tr->step + 1, why);
-                else
-                    fail(err, errlen, "training diverged: loss %g at step %lld (try a lower --lr)",
-                         (double)loss, (long long)tr->step + 1);
-                ret = TRAIN_EMODEL;
-                goto out;
+                    ret = TRAIN_EMODEL;
+                    goto out;
+                }
+                /* A non-finite loss: no backward; the nan policy below decides. */
+                bad_loss = 1;
+                loss_sum = (double)loss;
+                break;
             }
             const char *bwhy = model_backward(tr, 1.0f / (float)tc->accum);
             if (bwhy) {
@@ -609,10 +620,40 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
             }
             loss_sum += (double)loss;
         }
-        double gnorm = model_step(tr);
+        if (hooks && hooks->poison_step > 0 && hooks->poison_step == tr->step + 1 && !bad_loss)
+            model_grads(tr)[0] = NAN;
+        /* The norm before clipping, checked BEFORE the update so that a NaN or
+         * Inf never reaches the weights or the AdamW moments (adamw_step would
+         * clip by a NaN norm and write NaN everywhere). One extra pass over
+         * the gradients, small next to forward and backward. Under MPI the
+         * gradient all-reduce may still be in flight here (buckets start during
+         * backward), so only the loss is checked there; any rank's non-finite
+         * loss stops or skips every rank alike. */
+        const double pre_norm = bad_loss ? NAN
+                              : tr->dist ? 0.0 : grad_global_norm(model_grads(tr), trainer_num_params(tr));
+        int bad = train_dist_any(tr->dist, bad_loss || !isfinite(pre_norm));
+        int skipped = 0;
+        double gnorm;
+        if (bad) {
+            const double v = bad_loss ? loss_sum : pre_norm;
+            const char *vs = isnan(v) ? "nan" : isfinite(v) ? "on another rank" : v > 0 ? "inf" : "-inf";
+            if (!hooks || hooks->nan_policy != TRAIN_NAN_SKIP) {
+                fail(err, errlen, "step %lld: non-finite %s (%s); stopping (the last checkpoint is intact)",
+                     (long long)tr->step + 1, bad_loss ? "loss" : "gradient norm", vs);
+                ret = TRAIN_EMODEL;
+                goto out;
+            }
+            model_zero_grad(tr);   /* params, m, v and opt.t stay as they are */
+            skipped = 1;
+            skipped_total++;
+            gnorm = pre_norm;
+        } else {
+            gnorm = model_step(tr);
+        }
         tr->step++;
         session_steps++;
-        last_train = (float)train_dist_mean(tr->dist, loss_sum / (double)tc->accum);
+        const float step_loss = skipped ? NAN : (float)train_dist_mean(tr->dist, loss_sum / (double)tc->accum);
+        if (!skipped) last_train = step_loss;
         const double step_time = now_s() - ts;
         train_time += step_time;
 
@@ -630,16 +671,18 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
         const double tokens_step = (double)B * (double)T * (double)tc->accum * (double)train_dist_size(tr->dist);
         const double session = now_s() - t0;
         tr->elapsed_s = elapsed0 + session;
-        if (log_row(log, tr->step, last_train, evaluated ? last_val : NAN, lr, tr->elapsed_s,
-                    step_time > 0 ? tokens_step / step_time : NAN)) {
+        if (log_row(log, tr->step, step_loss, evaluated ? last_val : NAN, lr, tr->elapsed_s,
+                    step_time > 0 ? tokens_step / step_time : NAN, skipped)) {
             fail(err, errlen, "write error on '%s'", log_path);
             ret = TRAIN_EIO;
             goto out;
         }
         p.step = tr->step;
-        p.train_loss = last_train;
+        p.train_loss = step_loss;
         p.val_loss = last_val;
         p.evaluated = evaluated;
+        p.skipped = skipped;
+        p.skipped_total = skipped_total;
         p.lr = lr;
         p.grad_norm = gnorm;
         p.elapsed_s = tr->elapsed_s;
@@ -672,6 +715,7 @@ out:
         fail(err, errlen, "out of memory");
         ret = TRAIN_ENOMEM;
     }
+    if (res) res->skipped_steps = skipped_total;
     return ret;
 }
 

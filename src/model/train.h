@@ -17,6 +17,7 @@
  * A field that does not apply is EMPTY (not "nan"): val_loss on steps that
  * were not evaluated; train_loss, lr and tokens_per_s on the step-0 row.
  * Losses and lr are printed with 9 significant digits (float round trip).
+ * A step whose update was skipped (nan policy skip) has train_loss "nan".
  */
 #ifndef ROPEGPT_TRAIN_H
 #define ROPEGPT_TRAIN_H
@@ -126,7 +127,22 @@ typedef struct {
     double elapsed_s;       /* wall time of the whole run, resumed sessions included */
     double tokens_per_s;    /* training tokens per second over this session */
     double eta_s;           /* estimated seconds to the last step (this session's pace) */
+    int skipped;            /* 1: this step's update was skipped (non-finite, TRAIN_NAN_SKIP) */
+    int64_t skipped_total;  /* steps skipped so far in this session */
 } train_progress;
+
+/* What a non-finite loss or global gradient norm (checked after backward,
+ * before the optimizer update) does. STOP: trainer_run returns TRAIN_EMODEL
+ * with "step N: non-finite ... ; stopping (the last checkpoint is intact)";
+ * the parameters are those of step N-1 and nothing is saved. SKIP: the
+ * update is dropped (gradients zeroed; params, AdamW m, v and t unchanged, so
+ * the bias correction sees only real updates) while the step still counts
+ * (data RNG and lr schedule move on, as a skipped batch should); the log.csv
+ * row has train_loss "nan". The policy is not stored in checkpoints: it is a
+ * per-session setting (`ropegpt train --resume DIR --nan-policy skip`).
+ * Data-parallel runs (MPI) check the loss only: their gradients may still be
+ * in an all-reduce at that point. */
+typedef enum { TRAIN_NAN_STOP = 0, TRAIN_NAN_SKIP = 1 } train_nan_policy;
 
 typedef struct {
     /* Called after every step; may be NULL. */
@@ -138,6 +154,10 @@ typedef struct {
     const volatile sig_atomic_t *stop;
     /* > 0: stop the same way right after this step (splitting a run). */
     int64_t stop_after;
+    train_nan_policy nan_policy;   /* TRAIN_NAN_STOP (0, the default) or TRAIN_NAN_SKIP */
+    /* Tests only: > 0 makes gradient element 0 NaN after the backward of
+     * this step (fault injection for the nan policy). */
+    int64_t poison_step;
 } train_hooks;
 
 typedef struct {
@@ -150,6 +170,7 @@ typedef struct {
     float final_train_loss;   /* loss of the last step run (NAN if none) */
     int64_t steps_done;       /* optimizer steps done, resumed ones included */
     int stopped;              /* 1 if stopped early */
+    int64_t skipped_steps;    /* updates skipped by TRAIN_NAN_SKIP in this session */
     double elapsed_s;
     int n_evals;
     train_eval_point *evals;  /* (n_evals) every evaluation of the run, in order; owned */

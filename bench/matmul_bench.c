@@ -40,42 +40,6 @@ static int nthreads(void) {
 #endif
 }
 
-/* All-thread FP32 FMA peak in GFLOP/s: every thread runs independent FMA
- * chains at once; best of 15 short runs. */
-static double peak_gflops(void) {
-#if defined(__x86_64__)
-    matmul_isa isa = matmul_isa_best();
-    if (isa == MATMUL_ISA_SCALAR) return 0.0;
-    const int lanes = isa == MATMUL_ISA_AVX512 ? 16 : 8;
-    const int64_t iters = 4 * 1000 * 1000;
-    const double flops = (double)iters * MATMUL_PEAK_CHAINS * lanes * 2.0;
-    double best = 0.0;
-    volatile float sink = 0.0f;
-    for (int rep = 0; rep < 15; rep++) {
-        /* Each thread times itself on its own CPU clock, so time it spent
-         * descheduled on a busy host does not count against the hardware;
-         * the machine's peak is the sum of the per-thread rates. */
-        double rate = 0.0;
-        float s = 0.0f;
-#pragma omp parallel reduction(+ : rate, s)
-        {
-            struct timespec a, b;
-            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
-            s += isa == MATMUL_ISA_AVX512 ? matmul_fma_loop_avx512(iters) : matmul_fma_loop_avx2(iters);
-            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
-            double dt = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
-            rate += flops / dt * 1e-9;
-        }
-        sink += s;
-        if (rate > best) best = rate;
-    }
-    (void)sink;
-    return best;
-#else
-    return 0.0; /* the FMA probes are x86 kernels */
-#endif
-}
-
 static void fill(float *p, size_t n, unsigned seed) {
     for (size_t i = 0; i < n; i++) {
         seed = seed * 1664525u + 1013904223u;
@@ -129,7 +93,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     use_cpu_clock = argc > 3 && strcmp(argv[3], "cpu") == 0;
-    double peak = peak_gflops();
+    double peak = matmul_peak_gflops();
     printf("matmul_bench threads=%d isa=%s peak_gflops=%.1f", nthreads(),
            matmul_isa_name(matmul_isa_best()), peak);
 #ifdef ROPEGPT_HAVE_BLAS

@@ -3,11 +3,14 @@
  * and the OpenBLAS path. The own packed SIMD kernels live in matmul_avx512.c
  * and matmul_avx2.c; the blocking driver that feeds them is here.
  */
+/* clock_gettime(CLOCK_THREAD_CPUTIME_ID) for the peak probe */
+#define _POSIX_C_SOURCE 200809L
 #include "nn/matmul.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -600,4 +603,40 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int N, int C, int OC) {
     matmul_backward_ctx(NULL, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+}
+
+/* All-thread FP32 FMA peak in GFLOP/s: every thread runs independent FMA
+ * chains (AVX-512 if the CPU has it) at once; best of 15 short runs. */
+double matmul_peak_gflops(void) {
+#if defined(__x86_64__)
+    matmul_isa isa = matmul_isa_best();
+    if (isa == MATMUL_ISA_SCALAR) return 0.0;
+    const int lanes = isa == MATMUL_ISA_AVX512 ? 16 : 8;
+    const int64_t iters = 4 * 1000 * 1000;
+    const double flops = (double)iters * MATMUL_PEAK_CHAINS * lanes * 2.0;
+    double best = 0.0;
+    volatile float sink = 0.0f;
+    for (int rep = 0; rep < 15; rep++) {
+        /* Each thread times itself on its own CPU clock, so time it spent
+         * descheduled on a busy host does not count against the hardware;
+         * the machine's peak is the sum of the per-thread rates. */
+        double rate = 0.0;
+        float s = 0.0f;
+#pragma omp parallel reduction(+ : rate, s)
+        {
+            struct timespec a, b;
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+            s += isa == MATMUL_ISA_AVX512 ? matmul_fma_loop_avx512(iters) : matmul_fma_loop_avx2(iters);
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+            double dt = (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec);
+            rate += flops / dt * 1e-9;
+        }
+        sink += s;
+        if (rate > best) best = rate;
+    }
+    (void)sink;
+    return best;
+#else
+    return 0.0; /* the FMA probes are x86 kernels */
+#endif
 }

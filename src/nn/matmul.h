@@ -126,5 +126,8 @@ void matmul_pack_n_avx512(float *dst, const float *src, size_t ld, int width, in
 #define MATMUL_PEAK_CHAINS 16
 float matmul_fma_loop_avx512(int64_t iters);
 float matmul_fma_loop_avx2(int64_t iters);
+/* This machine's all-thread FP32 FMA peak in GFLOP/s, measured now with the
+ * loops above (0 where they cannot run); for benchmarks' peak fractions. */
+double matmul_peak_gflops(void);
 
 #endif

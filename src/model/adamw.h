@@ -25,7 +25,9 @@ typedef struct {
 /* Defaults above, lr 1e-3, t 0. */
 adamw adamw_default(void);
 
-/* Global L2 norm of g (n floats), summed in double in index order. */
+/* Global L2 norm of g (n floats), summed in double: 64 fixed blocks (by n
+ * alone), each summed in 8 interleaved lanes, the blocks added in order.
+ * Threads change nothing in the result. */
 double grad_global_norm(const float *g, size_t n);
 
 /* If the global norm of g exceeds max_norm > 0, scales g by max_norm / norm
@@ -37,12 +39,19 @@ double grad_clip_global_norm(float *g, size_t n, double max_norm);
  *   p -= lr * wd * p                  (only if decay == NULL or decay[i])
  *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
  *   p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
- * The gradients are clipped first (grad_clip), in place. Returns the global
- * gradient norm before clipping. params, grads, m, v: (n); decay: (n) 0/1 or
- * NULL (decay everything). Elementwise after the norm, so any thread count
- * gives the same bits. */
-double adamw_step(adamw *opt, float *params, float *grads, float *m, float *v,
+ * where g is the gradient clipped to grad_clip (g * grad_clip / norm when the
+ * global norm exceeds it; grads themselves are left unchanged). Returns the
+ * global gradient norm before clipping. params, grads, m, v: (n); decay: (n)
+ * 0/1 or NULL (decay everything). Elementwise after the norm, so any thread
+ * count gives the same bits. */
+double adamw_step(adamw *opt, float *params, const float *grads, float *m, float *v,
                   const uint8_t *decay, size_t n);
+
+/* adamw_step with the global norm already known (norm must equal
+ * grad_global_norm(grads, n)): saves the pass over the gradients when the
+ * caller has checked the norm already. Returns norm. */
+double adamw_step_norm(adamw *opt, float *params, const float *grads, float *m, float *v,
+                       const uint8_t *decay, size_t n, double norm);
 
 /* nanoGPT's get_lr: step < warmup: lr * (step + 1) / (warmup + 1);
  * step >= max_steps: min_lr; otherwise cosine from lr down to min_lr:

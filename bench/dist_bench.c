@@ -1,16 +1,21 @@
 /*
  * dist_bench.c — the worker of bench/dist_bench.sh: data-parallel training
  * steps of the GPT-2 124M shape (V 50304, L 12, NH 12, C 768, T 64, B 4 per
- * rank, learned positions) through the real path (gpt forward/backward,
- * train_dist_step: bucketed gradient all-reduce or ZeRO-1, AdamW), started
- * by mpirun or alone. Before timing it checks the first loss is near ln(V)
- * (a fresh model is uniform) and, after the timed steps, that every rank
- * holds the same parameters. Rank 0 prints one line:
- *   dist_bench_run ranks=<n> threads_per_rank=<t> zero=<z> ms_per_step=<median> tok_s=<n*B*T/step>
- *                  ms_fwd_bwd=<median> ms_sync_adamw=<median>
- * (the last two split rank 0's step: forward + backward, and
- * train_dist_step = gradient all-reduce or reduce-scatter/all-gather + AdamW).
- * Usage: dist_bench --run [--steps N] [--zero 0|1]. Without --run (as
+ * rank, learned positions) through the path trainer_run takes (train.c):
+ * forward, backward with the train_dist hook armed (gradient buckets start
+ * with MPI_Iallreduce as layers finish), train_dist_sync_grads (embeddings,
+ * wait), the norm check, train_dist_step_norm (AdamW; ZeRO-1: reduce-scatter,
+ * sharded AdamW, all-gather); started by mpirun or alone. Before timing it
+ * checks the first loss is near ln(V) (a fresh model is uniform) and, after
+ * the timed steps, that every rank holds the same parameters. Rank 0 prints:
+ *   dist_bench_run ranks=<n> threads_per_rank=<t> zero=<z> overlap=<o> ms_per_step=<median>
+ *                  tok_s=<n*B*T/step> ms_fwd_bwd=<median> ms_sync=<median> ms_step=<median>
+ * (the last three split rank 0's step: forward + backward including the
+ * communication the hook runs; the wait for the rest of the all-reduce in
+ * train_dist_sync_grads; norm + train_dist_step_norm).
+ * Usage: dist_bench --run [--steps N] [--zero 0|1] [--overlap 0|1]
+ * (--overlap 0: one blocking all-reduce after backward, the baseline).
+ * Without --run (as
  * `make bench` starts every bench) it only says how to run it: the real
  * measurement needs mpirun and several GB of memory per rank.
  */
@@ -42,14 +47,15 @@ static int cmp_d(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    int run = 0, steps = 3, zero = 0;
+    int run = 0, steps = 3, zero = 0, overlap = 1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--run") == 0) run = 1;
         else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) steps = atoi(argv[++i]);
         else if (strcmp(argv[i], "--zero") == 0 && i + 1 < argc) zero = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--overlap") == 0 && i + 1 < argc) overlap = atoi(argv[++i]);
         else {
-            fprintf(stderr, "dist_bench: unknown argument '%s' (usage: dist_bench --run [--steps N] [--zero 0|1])\n",
-                    argv[i]);
+            fprintf(stderr, "dist_bench: unknown argument '%s' (usage: dist_bench --run [--steps N] [--zero 0|1] "
+                            "[--overlap 0|1])\n", argv[i]);
             return 2;
         }
     }
@@ -57,8 +63,8 @@ int main(int argc, char **argv) {
         printf("dist_bench: skipped (needs mpirun and ~2.5 GB per rank); run bench/dist_bench.sh\n");
         return 0;
     }
-    if (steps < 1 || steps > 1000 || (zero != 0 && zero != 1)) {
-        fprintf(stderr, "dist_bench: --steps must be in [1, 1000] and --zero 0 or 1\n");
+    if (steps < 1 || steps > 1000 || (zero != 0 && zero != 1) || (overlap != 0 && overlap != 1)) {
+        fprintf(stderr, "dist_bench: --steps must be in [1, 1000], --zero and --overlap 0 or 1\n");
         return 2;
     }
     dist d;
@@ -93,6 +99,8 @@ int main(int argc, char **argv) {
         dist_abort(&d, 1);
         return 1;
     }
+    train_dist_set_overlap(&td, overlap);   /* stays 0 with ZeRO or one rank */
+    overlap = td.overlap;
     /* Random tokens (speed does not depend on them): the global batch from
      * one seed, rank r taking rows r, r+N, ... as the trainer does. */
     const size_t BT = (size_t)B * T, G = BT * (size_t)d.size;
@@ -113,7 +121,8 @@ int main(int argc, char **argv) {
     const int warm = 1, total = warm + steps;
     double *times = malloc((size_t)total * sizeof *times);
     double *t_fb = malloc((size_t)total * sizeof *t_fb), *t_sync = malloc((size_t)total * sizeof *t_sync);
-    if (!times || !t_fb || !t_sync) {
+    double *t_step = malloc((size_t)total * sizeof *t_step);
+    if (!times || !t_fb || !t_sync || !t_step) {
         fprintf(stderr, "dist_bench: out of memory\n");
         dist_abort(&d, 1);
         return 1;
@@ -130,12 +139,20 @@ int main(int argc, char **argv) {
             bad = 1;
         }
         tr.opt.lr = 1e-4f;
+        train_dist_arm(&td, 1);
         if (gpt_backward(&tr.model) != GPT_OK) bad = 1;
+        train_dist_arm(&td, 0);
         double t1 = now_s();
-        if (isnan(train_dist_step(&td, &tr.opt, &tr.model))) bad = 1;
+        if (train_dist_sync_grads(&td)) bad = 1;
+        double t2 = now_s();
+        /* As trainer_run: the norm checked before the update feeds the clip. */
+        double norm = train_dist_zero(&td) ? NAN : grad_global_norm(tr.model.grads_memory, tr.model.num_params);
+        if (isnan(train_dist_step_norm(&td, &tr.opt, &tr.model, norm))) bad = 1;
+        double t3 = now_s();
         t_fb[s] = t1 - t0;
-        t_sync[s] = now_s() - t1;
-        double dt = now_s() - t0;
+        t_sync[s] = t2 - t1;
+        t_step[s] = t3 - t2;
+        double dt = t3 - t0;
         /* The step's time is the slowest rank's. */
         double mx[1] = { dt };
         if (d.size > 1) {
@@ -159,6 +176,7 @@ int main(int argc, char **argv) {
     qsort(times + warm, (size_t)steps, sizeof *times, cmp_d);
     qsort(t_fb + warm, (size_t)steps, sizeof *t_fb, cmp_d);
     qsort(t_sync + warm, (size_t)steps, sizeof *t_sync, cmp_d);
+    qsort(t_step + warm, (size_t)steps, sizeof *t_step, cmp_d);
     double med = times[warm + steps / 2];
 #ifdef _OPENMP
     int threads = omp_get_max_threads();
@@ -166,12 +184,14 @@ int main(int argc, char **argv) {
     int threads = 1;
 #endif
     if (d.rank == 0)
-        printf("dist_bench_run ranks=%d threads_per_rank=%d zero=%d ms_per_step=%.1f tok_s=%.1f ms_fwd_bwd=%.1f "
-               "ms_sync_adamw=%.1f\n", d.size, threads, zero, med * 1e3, (double)G / med,
-               t_fb[warm + steps / 2] * 1e3, t_sync[warm + steps / 2] * 1e3);
+        printf("dist_bench_run ranks=%d threads_per_rank=%d zero=%d overlap=%d ms_per_step=%.1f tok_s=%.1f "
+               "ms_fwd_bwd=%.1f ms_sync=%.1f ms_step=%.1f\n", d.size, threads, zero, overlap, med * 1e3,
+               (double)G / med, t_fb[warm + steps / 2] * 1e3, t_sync[warm + steps / 2] * 1e3,
+               t_step[warm + steps / 2] * 1e3);
     free(times);
     free(t_fb);
     free(t_sync);
+    free(t_step);
     free(gtok);
     free(inp);
     free(tgt);

@@ -12,10 +12,12 @@
  * One line per case:
  *   train_bench config=a|b pe=<pe> threads=<n> ms_per_step=<x> gflops=<y>
  *               peak_gflops=<z> peak_fraction=<f> rss_mb=<r> need_mb=<m>
- * followed by a train_bench_phases line (median forward / zero_grad+backward /
- * AdamW milliseconds) saying where the step went.
+ * followed by a train_bench_phases line (median forward / backward /
+ * AdamW milliseconds) saying where the step went, and per config a
+ *   train_bench_ab config=a|b threads=<n> pairs=<p> rope_over_learned=<median> q1=<> q3=<>
+ * line: RoPE's step time over learned's, from steps taken alternately.
  * Usage: train_bench [--config a|b|all] [--pe learned|rope|all]
- *                    [--steps N] [--backend own|blas|naive]
+ *                    [--steps N] [--ab PAIRS (0 = skip)] [--backend own|blas|naive]
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -84,82 +86,131 @@ static const bench_config configs[2] = {
     {'b', 12, 12, 768, 64, 4, 50304, 50257},     /* GPT-2 124M, vocab padded to 64 */
 };
 
-/* Runs one case; prints its line; returns 0, or 1 on a failed check. */
-static int run_case(const bench_config *bc, pe_type pe, int steps, matmul_backend backend) {
-    const int warmup = 2;
-    double peak = matmul_peak_gflops();
-    gpt_config cfg = gpt_config_default();
-    cfg.V = bc->V;
-    cfg.L = bc->L;
-    cfg.NH = bc->NH;
-    cfg.C = bc->C;
-    cfg.maxT = bc->T;
-    cfg.pe = pe;
+/* One model under test: the GPT, its AdamW state and a fixed random batch. */
+typedef struct {
     gpt m;
-    gpt_status st = gpt_init(&m, &cfg, 1337);
+    gpt_config cfg;
+    adamw opt;
+    int *tok;   /* B*T + 1 tokens: inputs tok[0..BT), targets tok[1..BT] */
+} bench_model;
+
+static int model_setup(bench_model *bm, const bench_config *bc, pe_type pe, matmul_backend backend) {
+    memset(bm, 0, sizeof *bm);
+    bm->cfg = gpt_config_default();
+    bm->cfg.V = bc->V;
+    bm->cfg.L = bc->L;
+    bm->cfg.NH = bc->NH;
+    bm->cfg.C = bc->C;
+    bm->cfg.maxT = bc->T;
+    bm->cfg.pe = pe;
+    gpt_status st = gpt_init(&bm->m, &bm->cfg, 1337);
     if (st != GPT_OK) {
         fprintf(stderr, "train_bench: gpt_init failed: %s\n", gpt_status_str(st));
         return 1;
     }
-    m.mm.backend = backend;
-    const int B = bc->B, T = bc->T;
-    const size_t BT = (size_t)B * T;
-    int *tok = malloc((BT + 1) * sizeof(int));
+    bm->m.mm.backend = backend;
+    const size_t BT = (size_t)bc->B * bc->T;
+    bm->tok = malloc((BT + 1) * sizeof(int));
+    if (!bm->tok) {
+        fprintf(stderr, "train_bench: out of memory\n");
+        gpt_free(&bm->m);
+        return 1;
+    }
     uint64_t s = 42;
     for (size_t i = 0; i <= BT; i++) { /* random tokens: speed does not depend on them */
         s = s * 6364136223846793005ull + 1442695040888963407ull;
-        tok[i] = (int)((s >> 33) % (uint64_t)bc->V_real);
+        bm->tok[i] = (int)((s >> 33) % (uint64_t)bc->V_real);
     }
-    adamw opt = adamw_default();
+    bm->opt = adamw_default();
+    bm->opt.lr = 1e-4f;
+    return 0;
+}
+
+static void model_free(bench_model *bm) {
+    free(bm->tok);
+    gpt_free(&bm->m);
+}
+
+/* One training step; ph receives the forward, zero_grad+backward and AdamW
+ * seconds. Returns the loss. */
+static float model_step(bench_model *bm, const bench_config *bc, double ph[3]) {
+    double t0 = now_s();
+    float loss = gpt_forward(&bm->m, bm->tok, bm->tok + 1, bc->B, bc->T);
+    double tf = now_s();
+    gpt_backward_ex(&bm->m, 1.0f, 1);   /* overwrites the gradients, as ropegpt train does */
+    double tb = now_s();
+    adamw_step(&bm->opt, bm->m.params_memory, bm->m.grads_memory, bm->m.m_memory, bm->m.v_memory,
+               bm->m.decay_mask, bm->m.num_params);
+    double t1 = now_s();
+    ph[0] = tf - t0;
+    ph[1] = tb - tf;
+    ph[2] = t1 - tb;
+    return loss;
+}
+
+/* Checks a step's loss before its timing is trusted: the first loss of a
+ * fresh GPT-2 init is near ln(V) (near-uniform predictions); never NaN. */
+static int loss_ok(const bench_config *bc, int step, float loss) {
+    if (step == 0 && !(fabs(loss - log((double)bc->V)) < 1.0)) {
+        fprintf(stderr, "train_bench: config %c first loss %g, expected about ln(V) = %g\n", bc->name, loss,
+                log((double)bc->V));
+        return 0;
+    }
+    if (!isfinite(loss)) {
+        fprintf(stderr, "train_bench: config %c step %d loss %g\n", bc->name, step, loss);
+        return 0;
+    }
+    return 1;
+}
+
+/* Median of x[0..n) (sorts x). */
+static double median(double *x, int n) {
+    qsort(x, (size_t)n, sizeof x[0], cmp_d);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+/* Runs one case; prints its line; returns 0, or 1 on a failed check. */
+static int run_case(const bench_config *bc, pe_type pe, int steps, matmul_backend backend) {
+    const int warmup = 2;
+    double peak = matmul_peak_gflops();
+    bench_model bm;
+    if (model_setup(&bm, bc, pe, backend)) return 1;
+    const int T = bc->T;
+    const size_t BT = (size_t)bc->B * T;
     double *dt = malloc((size_t)steps * sizeof(double));
     double *ph = malloc(3 * (size_t)steps * sizeof(double)); /* forward, backward, AdamW */
+    if (!dt || !ph) {
+        fprintf(stderr, "train_bench: out of memory\n");
+        free(dt);
+        free(ph);
+        model_free(&bm);
+        return 1;
+    }
     int ok = 1;
     for (int step = 0; step < warmup + steps; step++) {
-        double t0 = now_s();
-        float loss = gpt_forward(&m, tok, tok + 1, B, T);
-        double tf = now_s();
-        gpt_zero_grad(&m);
-        gpt_backward(&m);
-        double tb = now_s();
-        opt.lr = 1e-4f;
-        adamw_step(&opt, m.params_memory, m.grads_memory, m.m_memory, m.v_memory, m.decay_mask,
-                   m.num_params);
-        double t1 = now_s();
+        double p3[3];
+        float loss = model_step(&bm, bc, p3);
+        ok &= loss_ok(bc, step, loss);
         if (step >= warmup) {
-            ph[step - warmup] = tf - t0;
-            ph[steps + step - warmup] = tb - tf;
-            ph[2 * steps + step - warmup] = t1 - tb;
+            for (int k = 0; k < 3; k++) ph[(size_t)k * steps + step - warmup] = p3[k];
+            dt[step - warmup] = p3[0] + p3[1] + p3[2];
         }
-        /* Check before trusting the timing: the first loss of a fresh GPT-2
-         * init is near ln(V) (near-uniform predictions); never NaN. */
-        if (step == 0 && !(fabs(loss - log((double)bc->V)) < 1.0)) {
-            fprintf(stderr, "train_bench: config %c first loss %g, expected about ln(V) = %g\n",
-                    bc->name, loss, log((double)bc->V));
-            ok = 0;
-        }
-        if (!isfinite(loss)) {
-            fprintf(stderr, "train_bench: config %c step %d loss %g\n", bc->name, step, loss);
-            ok = 0;
-        }
-        if (step >= warmup) dt[step - warmup] = t1 - t0;
     }
-    qsort(dt, (size_t)steps, sizeof dt[0], cmp_d);
-    double med = steps % 2 ? dt[steps / 2] : 0.5 * (dt[steps / 2 - 1] + dt[steps / 2]);
-
+    double med = median(dt, steps);
     /* nanoGPT estimate_mfu: N = all parameters except wpe (the tied wte is the
      * LM head, which is real compute); attention 12 L NH HS T per token. */
     size_t sizes[GPT_NUM_TENSORS];
-    size_t nparams = gpt_tensor_sizes(&cfg, sizes);
+    size_t nparams = gpt_tensor_sizes(&bm.cfg, sizes);
     double N = (double)(nparams - sizes[1]);
     double HS = (double)bc->C / bc->NH;
     double flops_per_token = 6.0 * N + 12.0 * bc->L * bc->NH * HS * T;
     double gflops = flops_per_token * (double)BT / med * 1e-9;
-
     /* Bytes the model's own buffers need: params, grads, AdamW m and v
      * (4 floats per parameter) + the decay mask (1 byte) + saved and
      * gradient activations + the matmul packing scratch. */
-    double need = 16.0 * (double)m.num_params + (double)m.num_params +
-                  4.0 * ((double)m.acts_capacity + (double)m.gacts_capacity + (double)m.mm.scratch_floats);
+    const gpt *m = &bm.m;
+    double need = 16.0 * (double)m->num_params + (double)m->num_params +
+                  4.0 * ((double)m->acts_capacity + (double)m->gacts_capacity + (double)m->mm.scratch_floats);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss_mb = (double)ru.ru_maxrss / 1024.0; /* Linux: kilobytes */
@@ -168,26 +219,91 @@ static int run_case(const bench_config *bc, pe_type pe, int steps, matmul_backen
            bc->name, pe_type_name(pe), nthreads(), med * 1e3, gflops, peak,
            peak > 0 ? gflops / peak : 0.0, rss_mb, need / (1024.0 * 1024.0));
     /* Where the step goes (medians of each phase), to read beside the line above. */
-    for (int k = 0; k < 3; k++) qsort(ph + (size_t)k * steps, (size_t)steps, sizeof ph[0], cmp_d);
     printf("train_bench_phases config=%c pe=%s forward_ms=%.1f backward_ms=%.1f adamw_ms=%.1f\n", bc->name,
-           pe_type_name(pe), ph[steps / 2] * 1e3, ph[steps + steps / 2] * 1e3, ph[2 * steps + steps / 2] * 1e3);
+           pe_type_name(pe), median(ph, steps) * 1e3, median(ph + steps, steps) * 1e3,
+           median(ph + 2 * (size_t)steps, steps) * 1e3);
     fflush(stdout);
     free(ph);
     free(dt);
-    free(tok);
-    gpt_free(&m);
+    model_free(&bm);
     return ok ? 0 : 1;
+}
+
+/* RoPE's cost beside learned positions, robust to a shared host's drifting
+ * load: both models live in one process and their steps alternate in
+ * ABBA order, so both see the same load; each pair gives one ratio
+ * rope/learned, and the median and quartiles of the ratios are printed. */
+static int run_ab(const bench_config *bc, int pairs, matmul_backend backend) {
+    bench_model a, b;
+    if (model_setup(&a, bc, PE_LEARNED, backend)) return 1;
+    if (model_setup(&b, bc, PE_ROPE, backend)) {
+        model_free(&a);
+        return 1;
+    }
+    double *r = malloc((size_t)pairs * sizeof(double));
+    if (!r) {
+        fprintf(stderr, "train_bench: out of memory\n");
+        model_free(&a);
+        model_free(&b);
+        return 1;
+    }
+    int ok = 1;
+    const int warmup = 2;
+    for (int i = 0; i < warmup + pairs; i++) {
+        double pa[3], pb[3];
+        float la, lb;
+        if (i % 2 == 0) {
+            la = model_step(&a, bc, pa);
+            lb = model_step(&b, bc, pb);
+        } else {
+            lb = model_step(&b, bc, pb);
+            la = model_step(&a, bc, pa);
+        }
+        ok &= loss_ok(bc, i, la) & loss_ok(bc, i, lb);
+        if (i >= warmup) r[i - warmup] = (pb[0] + pb[1] + pb[2]) / (pa[0] + pa[1] + pa[2]);
+    }
+    qsort(r, (size_t)pairs, sizeof r[0], cmp_d);
+    printf("train_bench_ab config=%c threads=%d pairs=%d rope_over_learned=%.3f q1=%.3f q3=%.3f\n", bc->name,
+           nthreads(), pairs, median(r, pairs), r[pairs / 4], r[(3 * pairs) / 4]);
+    fflush(stdout);
+    free(r);
+    model_free(&a);
+    model_free(&b);
+    return ok ? 0 : 1;
+}
+
+/* Runs fn in a child process (its own peak RSS; the parent never starts
+ * OpenMP, so forking is safe). Returns 0 if the child succeeded. */
+static int in_child(int (*fn)(const bench_config *, int, int, matmul_backend), const bench_config *bc, int arg,
+                    int steps, matmul_backend backend) {
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "train_bench: fork failed\n");
+        return 1;
+    }
+    if (pid == 0) _exit(fn(bc, arg, steps, backend));
+    int status = 0;
+    return waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+}
+
+static int case_fn(const bench_config *bc, int pe, int steps, matmul_backend backend) {
+    return run_case(bc, (pe_type)pe, steps, backend);
+}
+
+static int ab_fn(const bench_config *bc, int unused, int steps, matmul_backend backend) {
+    (void)unused;
+    return run_ab(bc, steps, backend);
 }
 
 static int usage(const char *msg, const char *val) {
     fprintf(stderr, "train_bench: %s '%s' (usage: train_bench [--config a|b|all] "
-                    "[--pe learned|rope|all] [--steps N>=1] [--backend own|blas|naive])\n", msg, val);
+                    "[--pe learned|rope|all] [--steps N>=1] [--ab PAIRS>=0] [--backend own|blas|naive])\n", msg, val);
     return 2;
 }
 
 int main(int argc, char **argv) {
     const char *config = "all", *pes = "all";
-    int steps = 10;
+    int steps = 10, ab_pairs = 10;
     matmul_backend backend = MATMUL_OWN;
     for (int i = 1; i < argc; i += 2) { /* --flag value pairs */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -203,6 +319,11 @@ int main(int argc, char **argv) {
             long n = strtol(v, &end, 10);
             if (*end || n < 1 || n > 100000) return usage("--steps expects an integer >= 1, got", v);
             steps = (int)n;
+        } else if (strcmp(a, "--ab") == 0) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*end || n < 0 || n > 100000) return usage("--ab expects an integer >= 0, got", v);
+            ab_pairs = (int)n;
         } else if (strcmp(a, "--backend") == 0) {
             if (strcmp(v, "own") == 0) backend = MATMUL_OWN;
             else if (strcmp(v, "blas") == 0) backend = MATMUL_BLAS;
@@ -230,15 +351,9 @@ int main(int argc, char **argv) {
         for (int p = 0; p < 2; p++) {
             pe_type pe = p == 0 ? PE_LEARNED : PE_ROPE;
             if (strcmp(pes, "all") && strcmp(pes, pe_type_name(pe))) continue;
-            pid_t pid = fork();
-            if (pid < 0) {
-                fprintf(stderr, "train_bench: fork failed\n");
-                return 1;
-            }
-            if (pid == 0) _exit(run_case(&configs[c], pe, steps, backend));
-            int status = 0;
-            if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) rc = 1;
+            rc |= in_child(case_fn, &configs[c], (int)pe, steps, backend);
         }
+        if (ab_pairs > 0) rc |= in_child(ab_fn, &configs[c], 0, ab_pairs, backend);
     }
     return rc;
 }

@@ -560,3 +560,38 @@ TEST(gpt_set_params_and_rope_scaling) {
     free(p);
     gpt_free(&m);
 }
+
+TEST(gpt_backward_overwrite_equals_zero_then_accumulate) {
+    /* gpt_backward_ex(overwrite=1) on gradients full of garbage must give the
+     * values of gpt_zero_grad + gpt_backward: every parameter tensor's first
+     * write overwrites (== compares values, so the sign of an exact zero
+     * may differ). Each pe, since each writes a different set of tensors
+     * (learned adds to wpe, the others never touch it). */
+    const pe_type pes[] = { PE_NONE, PE_LEARNED, PE_SINUSOIDAL, PE_ROPE, PE_ALIBI };
+    for (size_t k = 0; k < sizeof pes / sizeof pes[0]; k++) {
+        gpt_config c = tiny_config(pes[k]);
+        gpt m;
+        CHECK_EQ_INT(gpt_init(&m, &c, 3), GPT_OK);
+        randomize_params(&m, 3);
+        int inp[10], tgt[10];
+        rng_state r;
+        rng_init(&r, 9, 0);
+        random_tokens(&r, inp, 10, c.V);
+        random_tokens(&r, tgt, 10, c.V);
+        gpt_zero_grad(&m);
+        gpt_forward(&m, inp, tgt, 2, 5);
+        CHECK_EQ_INT(gpt_backward_scaled(&m, 0.5f), GPT_OK);
+        float *g1 = malloc(m.num_params * sizeof(float));
+        CHECK(g1 != NULL);
+        if (!g1) { gpt_free(&m); return; }
+        memcpy(g1, m.grads_memory, m.num_params * sizeof(float));
+        for (size_t i = 0; i < m.num_params; i++) m.grads_memory[i] = (float)(i % 7) - 3.5f;
+        gpt_forward(&m, inp, tgt, 2, 5);
+        CHECK_EQ_INT(gpt_backward_ex(&m, 0.5f, 1), GPT_OK);
+        size_t bad = 0;
+        for (size_t i = 0; i < m.num_params; i++) bad += !(g1[i] == m.grads_memory[i]);
+        CHECK_EQ_INT((int)bad, 0);
+        free(g1);
+        gpt_free(&m);
+    }
+}

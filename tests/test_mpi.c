@@ -6,8 +6,9 @@
  * `mpirun --oversubscribe --allow-run-as-root -np 2` on the built ropegpt and
  * run only when this build has MPI compiled in and mpirun is on PATH;
  * otherwise they pass with a note (the single-process build has nothing to
- * distribute). mpi_bucketed_allreduce_matches_blocking starts this runner
- * itself under mpirun (2 ranks) to test the bucket path in-process.
+ * distribute). The mpi_bucketed_* and mpi_overlap_* tests start this runner
+ * itself under mpirun (2 ranks, the one test named) to test the bucket path
+ * and the overlap of the all-reduce with the backward pass in-process.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -447,9 +448,11 @@ static void bucket_inner(void) {
         memcpy(g0, tr.model.grads_memory, n * sizeof *g0);
         CHECK_EQ_INT(dist_allgather_bytes(&d, g0, n * sizeof *g0, both), 0);
         CHECK(memcmp(both, both + n, n * sizeof *both) != 0);   /* the ranks' rows differ */
+        train_dist_set_overlap(&td, 0);
         CHECK_EQ_INT(train_dist_average_grads(&td), 0);          /* blocking path */
         memcpy(blocking, tr.model.grads_memory, n * sizeof *blocking);
         memcpy(tr.model.grads_memory, g0, n * sizeof *g0);
+        train_dist_set_overlap(&td, 1);
         for (int l = cfg.L - 1; l >= 0; l--) train_dist_layer_done(&td, l);
         CHECK(td.buckets[0].started && !td.buckets[td.nbuckets - 1].started);
         CHECK_EQ_INT(train_dist_average_grads(&td), 0);          /* bucket path */
@@ -467,13 +470,11 @@ static void bucket_inner(void) {
     dist_finalize(&d);
 }
 
-TEST(mpi_bucketed_allreduce_matches_blocking) {
-    if (dist_launched_by_mpirun()) {
-        bucket_inner();
-        return;
-    }
+/* Starts this test runner under `mpirun -np 2` with the one test named
+ * (the runner sits beside the ropegpt binary, $(BUILD)/test_runner): the
+ * test body then runs on 2 ranks in process. */
+static void run_self_on_two_ranks(const char *test) {
     if (!mpi_available()) return;
-    /* The runner sits beside the ropegpt binary ($(BUILD)/test_runner). */
     char runner[4096];
     snprintf(runner, sizeof runner, "%s", test_bin_path());
     char *slash = strrchr(runner, '/');
@@ -483,6 +484,181 @@ TEST(mpi_bucketed_allreduce_matches_blocking) {
         return;
     }
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, MPIRUN " -np 2 %s mpi_bucketed_allreduce_matches_blocking", runner);
-    CHECK_EQ_INT(sh("buckets", cmd), 0);
+    snprintf(cmd, sizeof cmd, MPIRUN " -np 2 %s %s", runner, test);
+    CHECK_EQ_INT(sh(test, cmd), 0);
+}
+
+TEST(mpi_bucketed_allreduce_matches_blocking) {
+    if (dist_launched_by_mpirun()) bucket_inner();
+    else run_self_on_two_ranks("mpi_bucketed_allreduce_matches_blocking");
+}
+
+/* ---------------------------------------------------------------- overlap */
+
+#define OV_STEPS 5
+
+typedef struct {
+    int n;
+    float loss[OV_STEPS];
+    int64_t skipped;
+    int rank, nan_at;       /* rank nan_at's lnfw turns NaN for step nan_at + 1 (0: never) */
+    float *saved;           /* its lnfw, restored after that step */
+    gpt *model;
+} step_log;
+
+static void on_step(void *ctx, const train_progress *p) {
+    step_log *lg = ctx;
+    if (p->step > 0 && lg->n < OV_STEPS) lg->loss[lg->n++] = p->train_loss;
+    lg->skipped = p->skipped_total;
+    if (lg->nan_at > 0 && lg->rank == 1) {
+        const size_t C = (size_t)lg->model->cfg.C;
+        if (p->step == lg->nan_at && lg->saved) {
+            memcpy(lg->saved, lg->model->params.lnfw, C * sizeof(float));
+            for (size_t i = 0; i < C; i++) lg->model->params.lnfw[i] = NAN;
+        } else if (p->step == lg->nan_at + 1 && lg->saved) {
+            memcpy(lg->model->params.lnfw, lg->saved, C * sizeof(float));
+        }
+    }
+}
+
+typedef struct {
+    step_log lg;
+    float *params;          /* (num_params) after the run; owned */
+    size_t n;
+    uint64_t hook_starts;
+    int nbuckets;
+    train_status st;
+} ov_result;
+
+/* trainer_run of OV_STEPS steps on the 2 ranks of d (tiny buckets: one per
+ * layer), with the overlap on or off and accum micro-batches per step. */
+static void ov_run(const dist *d, int overlap, int accum, int nan_at, ov_result *r) {
+    memset(r, 0, sizeof *r);
+    r->st = TRAIN_EMODEL;
+    dataset ds;
+    if (make_data(&ds)) return;
+    gpt_config cfg = small_cfg();
+    cfg.L = 3;
+    train_config tc = small_tc();
+    tc.B = 2;
+    tc.steps = OV_STEPS;
+    tc.accum = accum;
+    tc.eval_every = 1000;   /* evaluations at steps 0 and OV_STEPS only */
+    tc.eval_batches = 1;
+    trainer tr;
+    train_dist td;
+    char err[256] = "";
+    if (trainer_init(&tr, &cfg, &tc, &ds, NULL, err, sizeof err) != TRAIN_OK) {
+        dataset_free(&ds);
+        return;
+    }
+    if (train_dist_init(&td, d, &tr, 0, err, sizeof err) == 0 && train_dist_set_bucket_floats(&td, 1) == 0) {
+        train_dist_set_overlap(&td, overlap);
+        tr.dist = &td;
+        train_hooks hooks;
+        memset(&hooks, 0, sizeof hooks);
+        hooks.on_step = on_step;
+        hooks.ctx = &r->lg;
+        hooks.nan_policy = TRAIN_NAN_SKIP;
+        r->lg.rank = d->rank;
+        r->lg.nan_at = nan_at;
+        r->lg.model = &tr.model;
+        r->lg.saved = malloc((size_t)cfg.C * sizeof(float));
+        r->st = trainer_run(&tr, &hooks, NULL, NULL, err, sizeof err);
+        if (r->st != TRAIN_OK) printf("    rank %d: %s\n", d->rank, err);
+        free(r->lg.saved);
+        r->lg.saved = NULL;
+        r->n = tr.model.num_params;
+        r->params = malloc(r->n * sizeof *r->params);
+        if (r->params) memcpy(r->params, tr.model.params_memory, r->n * sizeof *r->params);
+        r->hook_starts = td.hook_starts;
+        r->nbuckets = td.nbuckets;
+        CHECK(tr.model.on_layer_grads == NULL);   /* disarmed after every backward */
+        train_dist_free(&td);
+    }
+    trainer_free(&tr);
+    dataset_free(&ds);
+}
+
+/* 1 if every rank of d holds the same n floats in x. */
+static int same_on_every_rank(const dist *d, const float *x, size_t n) {
+    dist_agreement a;
+    uint64_t h = dist_hash(DIST_HASH_INIT, x, n * sizeof *x);
+    return dist_agree(d, 0, h, NULL, &a) == 0 && a.ok;
+}
+
+/* Inside `mpirun -np 2`: trainer_run with the buckets started from the
+ * backward hook gives exactly the losses and weights of the blocking
+ * all-reduce after backward (same bits: with two ranks each element is one
+ * float addition, whichever collective does it), for accum 1 and 2; and the
+ * hook really started the layer buckets: exactly one start per layer per
+ * step, none from earlier micro-batches (a hook never called, or armed on
+ * every micro-batch, fails the count). */
+static void overlap_inner(void) {
+    dist d;
+    char err[256] = "";
+    CHECK_EQ_INT(dist_init(&d, err, sizeof err), 0);
+    CHECK_EQ_INT(d.size, 2);
+    if (d.size != 2) { dist_finalize(&d); return; }
+    for (int accum = 1; accum <= 2; accum++) {
+        ov_result blk, ovl;
+        ov_run(&d, 0, accum, 0, &blk);
+        ov_run(&d, 1, accum, 0, &ovl);
+        CHECK_EQ_INT(blk.st, TRAIN_OK);
+        CHECK_EQ_INT(ovl.st, TRAIN_OK);
+        CHECK_EQ_INT(ovl.nbuckets, 3 + 1);   /* one per layer + the embeddings */
+        CHECK_EQ_INT(blk.lg.n, OV_STEPS);
+        CHECK_EQ_INT(ovl.lg.n, OV_STEPS);
+        CHECK(memcmp(blk.lg.loss, ovl.lg.loss, sizeof blk.lg.loss) == 0);
+        CHECK(blk.params && ovl.params && blk.n == ovl.n);
+        if (blk.params && ovl.params && blk.n == ovl.n) {
+            CHECK(memcmp(blk.params, ovl.params, blk.n * sizeof *blk.params) == 0);
+            CHECK(same_on_every_rank(&d, ovl.params, ovl.n));
+        }
+        CHECK_EQ_INT((int)blk.hook_starts, 0);
+        CHECK_EQ_INT((int)ovl.hook_starts, OV_STEPS * 3);
+        for (int s = 0; s < OV_STEPS; s++) CHECK(isfinite(ovl.lg.loss[s]));
+        free(blk.params);
+        free(ovl.params);
+    }
+    dist_finalize(&d);
+}
+
+TEST(mpi_overlap_matches_blocking_bit_for_bit) {
+    if (dist_launched_by_mpirun()) overlap_inner();
+    else run_self_on_two_ranks("mpi_overlap_matches_blocking_bit_for_bit");
+}
+
+/* Inside `mpirun -np 2`: rank 1's loss is NaN at step 3 (its lnfw made NaN
+ * for that step only), so it skips its backward while rank 0 starts its
+ * buckets from the hook; rank 1 must still start the same collectives in
+ * the same order (else the job hangs or mixes messages: the outer mpirun
+ * has a timeout). With --nan-policy skip both ranks skip exactly that step
+ * and end with the same weights; with accum 2 rank 1 stops after the first
+ * micro-batch, before the armed one. */
+static void bad_loss_inner(void) {
+    dist d;
+    char err[256] = "";
+    CHECK_EQ_INT(dist_init(&d, err, sizeof err), 0);
+    CHECK_EQ_INT(d.size, 2);
+    if (d.size != 2) { dist_finalize(&d); return; }
+    for (int accum = 1; accum <= 2; accum++) {
+        ov_result r;
+        ov_run(&d, 1, accum, 2, &r);
+        CHECK_EQ_INT(r.st, TRAIN_OK);
+        CHECK_EQ_INT((int)r.lg.skipped, 1);
+        CHECK_EQ_INT(r.lg.n, OV_STEPS);
+        CHECK(isnan(r.lg.loss[2]) && isfinite(r.lg.loss[1]) && isfinite(r.lg.loss[3]));
+        if (r.params) CHECK(same_on_every_rank(&d, r.params, r.n));
+        /* Rank 0 started its buckets from the hook in every step; rank 1 in
+         * every step but the bad one. */
+        CHECK_EQ_INT((int)r.hook_starts, (d.rank == 0 ? OV_STEPS : OV_STEPS - 1) * 3);
+        free(r.params);
+    }
+    dist_finalize(&d);
+}
+
+TEST(mpi_overlap_bad_loss_on_one_rank_keeps_collectives_matched) {
+    if (dist_launched_by_mpirun()) bad_loss_inner();
+    else run_self_on_two_ranks("mpi_overlap_bad_loss_on_one_rank_keeps_collectives_matched");
 }

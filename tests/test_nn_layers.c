@@ -35,6 +35,7 @@
 #include "nn/encoder.h"
 #include "nn/gelu.h"
 #include "nn/layernorm.h"
+#include "nn/matmul.h"
 #include "nn/posenc.h"
 #include "nn/residual.h"
 
@@ -641,4 +642,56 @@ TEST(nn_layers_thread_count_independent) {
     free(qkv);
     free(dout);
     free(logits);
+}
+
+TEST(nn_matmul_layernorm_set_flags_equal_zero_then_accumulate) {
+    /* The SET flags overwrite dinp / dweight+dbias; the result must equal
+     * zeroing and accumulating, for every backend (the own kernel passes
+     * accumulate=0 to its blocks; naive and BLAS zero first). Sizes cross
+     * the own kernel's tile edges and its KC = 256 depth block (OC = 300). */
+    enum { N = 37, C = 19, OC = 300 };
+    trng r = {77};
+    static float dout[N * OC], inp[N * C], w[OC * C];
+    fill_uniform(dout, N * OC, &r, -1, 1);
+    fill_uniform(inp, N * C, &r, -1, 1);
+    fill_uniform(w, OC * C, &r, -1, 1);
+    const matmul_backend bes[] = { MATMUL_OWN, MATMUL_NAIVE, MATMUL_BLAS };
+    for (int b = 0; b < 3; b++) {
+        matmul_ctx ctx;
+        matmul_ctx_init(&ctx, bes[b]);
+        static float di0[N * C], dw0[OC * C], db0[OC], di1[N * C], dw1[OC * C], db1[OC];
+        memset(di0, 0, sizeof di0); memset(dw0, 0, sizeof dw0); memset(db0, 0, sizeof db0);
+        matmul_backward_ctx(&ctx, di0, dw0, db0, dout, inp, w, N, C, OC);
+        fill_const(di1, N * C, 5.0f); fill_const(dw1, OC * C, -2.0f); fill_const(db1, OC, 9.0f);
+        matmul_backward_flags_ctx(&ctx, MATMUL_SET_DINP | MATMUL_SET_DPARAMS, di1, dw1, db1, dout, inp, w, N, C, OC);
+        int same = 1;
+        for (int i = 0; i < N * C; i++) same &= di0[i] == di1[i];
+        for (int i = 0; i < OC * C; i++) same &= dw0[i] == dw1[i];
+        for (int i = 0; i < OC; i++) same &= db0[i] == db1[i];
+        CHECK(same);
+        /* only dinp set: the parameter gradients keep accumulating (the
+         * naive loop adds into dw term by term, so compare to float
+         * rounding: 37 terms of O(1) plus 1.0, 1e-5 absolute). */
+        fill_const(dw1, OC * C, 1.0f);
+        matmul_backward_flags_ctx(&ctx, MATMUL_SET_DINP, di1, dw1, NULL, dout, inp, w, N, C, OC);
+        int acc_ok = 1;
+        for (int i = 0; i < OC * C; i++) acc_ok &= fabsf(dw1[i] - (1.0f + dw0[i])) <= 1e-5f;
+        CHECK(acc_ok);
+        matmul_ctx_free(&ctx);
+    }
+    /* layernorm: the same property for its dinp and dweight/dbias */
+    float x[N * C], dy[N * C], lw[C], mean[N], rstd[N], y[N * C], lb[C];
+    fill_uniform(x, N * C, &r, -2, 2);
+    fill_uniform(dy, N * C, &r, -1, 1);
+    fill_uniform(lw, C, &r, 0.5f, 1.5f);
+    fill_uniform(lb, C, &r, -0.5f, 0.5f);
+    layernorm_forward(y, mean, rstd, x, lw, lb, N, C);
+    float a0[N * C] = {0}, w0[C] = {0}, b0[C] = {0}, a1[N * C], w1[C], b1[C];
+    layernorm_backward(a0, w0, b0, dy, x, lw, mean, rstd, N, C);
+    fill_const(a1, N * C, 3.0f); fill_const(w1, C, 3.0f); fill_const(b1, C, 3.0f);
+    layernorm_backward_flags(LN_SET_DINP | LN_SET_DPARAMS, a1, w1, b1, dy, x, lw, mean, rstd, N, C);
+    int same = 1;
+    for (int i = 0; i < N * C; i++) same &= a0[i] == a1[i];
+    for (int i = 0; i < C; i++) same &= w0[i] == w1[i] && b0[i] == b1[i];
+    CHECK(same);
 }

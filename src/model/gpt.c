@@ -549,7 +549,9 @@ void gpt_position_losses(const gpt *m, double *out) {
 
 gpt_status gpt_backward(gpt *m) { return gpt_backward_scaled(m, 1.0f); }
 
-gpt_status gpt_backward_scaled(gpt *m, float scale) {
+gpt_status gpt_backward_scaled(gpt *m, float scale) { return gpt_backward_ex(m, scale, 0); }
+
+gpt_status gpt_backward_ex(gpt *m, float scale, int overwrite) {
     if (m == NULL) return GPT_ENULL;
     if (!m->has_targets) return m->status = GPT_ESTATE;
     const gpt_config *c = &m->cfg;
@@ -565,14 +567,22 @@ gpt_status gpt_backward_scaled(gpt *m, float scale) {
     const int *tok_in = m->tok_memory, *tok_tgt = m->tok_memory + BT;
     const float *alibi = c->pe == PE_ALIBI ? m->alibi : NULL;
 
-    /* The layers accumulate (+=), so every gradient buffer starts at zero. */
-    memset(m->gacts_memory, 0, m->gacts_capacity * sizeof(float));
+    /* Activation gradients: the matmuls and layernorms overwrite their dinp
+     * (SET flags); the layers that only accumulate (cross-entropy, GELU,
+     * attention) get a zeroed buffer. Parameter gradients: overwritten by
+     * the first write to each (the LM head's for wte, which the embedding
+     * backward then adds to) when overwrite is set, else accumulated. */
+    const int mm_set = MATMUL_SET_DINP | (overwrite ? MATMUL_SET_DPARAMS : 0);
+    const int ln_set = overwrite ? LN_SET_DPARAMS : 0;
+    if (overwrite && g->wpe) memset(g->wpe, 0, m->tensor_sizes[1] * sizeof(float));   /* only added to */
     const float dl = scale / (float)BT;   /* d(mean loss)/d(loss_i), times the accumulation scale */
     for (size_t i = 0; i < BT; i++) d->dlosses[i] = dl;
+    memset(d->dlogits, 0, BT * (size_t)V * sizeof(float));
     crossentropy_backward(d->dlogits, a->probs, tok_tgt, d->dlosses, N, V);
-    matmul_backward_ctx(&m->mm, d->dlnf, g->wte, NULL, d->dlogits, a->lnf, p->wte, N, C, V);
+    matmul_backward_flags_ctx(&m->mm, mm_set, d->dlnf, g->wte, NULL, d->dlogits, a->lnf, p->wte, N, C, V);
     const float *last = a->residual3 + (size_t)(L - 1) * BTC;
-    layernorm_backward(d->dresidual, g->lnfw, g->lnfb, d->dlnf, last, p->lnfw, a->lnf_mean, a->lnf_rstd, N, C);
+    layernorm_backward_flags(ln_set | LN_SET_DINP, d->dresidual, g->lnfw, g->lnfb, d->dlnf, last, p->lnfw,
+                             a->lnf_mean, a->lnf_rstd, N, C);
 
     for (int l = L - 1; l >= 0; l--) {
         const size_t ls = (size_t)l;
@@ -585,34 +595,33 @@ gpt_status gpt_backward_scaled(gpt *m, float scale) {
 
         /* res3 = res2 + fcproj: both get dresidual. */
         memcpy(d->dres2, d->dresidual, BTC * sizeof(float));
-        memset(d->dfch_gelu, 0, BTC * 4 * sizeof(float));
-        matmul_backward_ctx(&m->mm, d->dfch_gelu, g->fcprojw + ls * 4 * Cs * Cs, g->fcprojb + ls * Cs,
-                            d->dresidual, fch_gelu, p->fcprojw + ls * 4 * Cs * Cs, N, 4 * C, C);
+        matmul_backward_flags_ctx(&m->mm, mm_set, d->dfch_gelu, g->fcprojw + ls * 4 * Cs * Cs,
+                                  g->fcprojb + ls * Cs, d->dresidual, fch_gelu, p->fcprojw + ls * 4 * Cs * Cs,
+                                  N, 4 * C, C);
         memset(d->dfch, 0, BTC * 4 * sizeof(float));
         gelu_backward(d->dfch, fch, d->dfch_gelu, BTC * 4);
-        memset(d->dln, 0, BTC * sizeof(float));
-        matmul_backward_ctx(&m->mm, d->dln, g->fcw + ls * 4 * Cs * Cs, g->fcb + ls * 4 * Cs,
-                            d->dfch, ln2, p->fcw + ls * 4 * Cs * Cs, N, C, 4 * C);
-        layernorm_backward(d->dres2, g->ln2w + ls * Cs, g->ln2b + ls * Cs, d->dln, res2,
-                           p->ln2w + ls * Cs, ln2_mean, ln2_rstd, N, C);
+        matmul_backward_flags_ctx(&m->mm, mm_set, d->dln, g->fcw + ls * 4 * Cs * Cs, g->fcb + ls * 4 * Cs,
+                                  d->dfch, ln2, p->fcw + ls * 4 * Cs * Cs, N, C, 4 * C);
+        layernorm_backward_flags(ln_set, d->dres2, g->ln2w + ls * Cs, g->ln2b + ls * Cs, d->dln, res2,
+                                 p->ln2w + ls * Cs, ln2_mean, ln2_rstd, N, C);
         /* res2 = resid + attproj: both get dres2. */
-        memset(d->datty, 0, BTC * sizeof(float));
-        matmul_backward_ctx(&m->mm, d->datty, g->attprojw + ls * Cs * Cs, g->attprojb + ls * Cs,
-                            d->dres2, atty, p->attprojw + ls * Cs * Cs, N, C, C);
+        matmul_backward_flags_ctx(&m->mm, mm_set, d->datty, g->attprojw + ls * Cs * Cs, g->attprojb + ls * Cs,
+                                  d->dres2, atty, p->attprojw + ls * Cs * Cs, N, C, C);
         memset(d->dqkv, 0, BTC * 3 * sizeof(float));
         attention_backward(d->dqkv, d->datty, qkv, att, alibi, B, T, C, NH);
         /* q, k were rotated after the projection: the adjoint rotation takes
          * dq, dk back to the projection's outputs. */
         if (c->pe == PE_ROPE && (st = rope_qk(m, d->dqkv, BT, ROPE_BACKWARD)) != GPT_OK) return m->status = st;
-        memset(d->dln, 0, BTC * sizeof(float));
-        matmul_backward_ctx(&m->mm, d->dln, g->qkvw + ls * 3 * Cs * Cs, g->qkvb + ls * 3 * Cs,
-                            d->dqkv, ln1, p->qkvw + ls * 3 * Cs * Cs, N, C, 3 * C);
+        matmul_backward_flags_ctx(&m->mm, mm_set, d->dln, g->qkvw + ls * 3 * Cs * Cs, g->qkvb + ls * 3 * Cs,
+                                  d->dqkv, ln1, p->qkvw + ls * 3 * Cs * Cs, N, C, 3 * C);
         memcpy(d->dresidual, d->dres2, BTC * sizeof(float));
-        layernorm_backward(d->dresidual, g->ln1w + ls * Cs, g->ln1b + ls * Cs, d->dln, resid,
-                           p->ln1w + ls * Cs, ln1_mean, ln1_rstd, N, C);
+        layernorm_backward_flags(ln_set, d->dresidual, g->ln1w + ls * Cs, g->ln1b + ls * Cs, d->dln, resid,
+                                 p->ln1w + ls * Cs, ln1_mean, ln1_rstd, N, C);
+        if (m->on_layer_grads) m->on_layer_grads(m->on_layer_ctx, l);   /* layer l's grads are final */
     }
     float wte_scale = c->pe == PE_SINUSOIDAL ? sqrtf((float)C) : 1.0f;
     encoder_backward(g->wte, c->pe == PE_LEARNED ? g->wpe : NULL, d->dresidual, tok_in, wte_scale, B, T, C);
+    if (m->on_layer_grads) m->on_layer_grads(m->on_layer_ctx, -1);   /* all grads final */
     m->status = GPT_OK;
     return GPT_OK;
 }

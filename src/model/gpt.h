@@ -189,6 +189,18 @@ typedef struct {
     size_t gacts_capacity;
     matmul_ctx mm;            /* matmul backend + packing scratch kept between calls */
     gpt_status status;        /* status of the last forward/backward */
+
+    /* Optional hook (NULL by default; gpt_init zeroes it) for overlapping
+     * gradient communication with the backward pass (model/train_dist.c).
+     * gpt_backward_scaled calls on_layer_grads(on_layer_ctx, l) for
+     * l = L-1 down to 0 as soon as layer l's parameter gradients (ln1w ..
+     * fcprojb at index l) are final; lnfw, lnfb are final before the call
+     * for L-1. Then once with l = -1 after the embeddings (wte, wpe): wte is
+     * final only there (the tied LM head adds to it first). The hook must
+     * not touch the model; it runs on the calling thread, outside OpenMP
+     * regions, and costs one branch per layer when unset. */
+    void (*on_layer_grads)(void *ctx, int layer);
+    void *on_layer_ctx;
 } gpt;
 
 /* Allocates and initializes a model (GPT-2 init: weights N(0, 0.02),
@@ -216,6 +228,12 @@ void gpt_zero_grad(gpt *m);
  * accumulation). Returns GPT_ESTATE if the last forward had no targets. */
 gpt_status gpt_backward(gpt *m);
 gpt_status gpt_backward_scaled(gpt *m, float scale);
+
+/* gpt_backward_scaled; with overwrite != 0 the parameter gradients are
+ * overwritten rather than accumulated (no gpt_zero_grad needed first: the
+ * first micro-batch of a step). Same values as zeroing first, but for the
+ * sign of exact zeros. */
+gpt_status gpt_backward_ex(gpt *m, float scale, int overwrite);
 
 /* Number of parameters (floats in params_memory). */
 size_t gpt_num_params(const gpt *m);

@@ -196,19 +196,23 @@ static float model_forward(trainer *tr, const int *inp, const int *tgt, int B, i
     return loss;
 }
 
-/* Accumulates scale * d(loss)/d(params); NULL or a one-word reason. */
-static const char *model_backward(trainer *tr, float scale) {
+/* Accumulates scale * d(loss)/d(params) (GPT with first set: overwrites
+ * them, so the step needs no zeroing pass); NULL or a one-word reason. */
+static const char *model_backward(trainer *tr, float scale, int first) {
     if (is_llama(tr)) {
         /* llama_train_backward accumulates the unscaled mean-loss gradient;
          * model_step divides the accumulated sum by accum instead. */
         int st = llama_train_backward(&tr->llama);
         return st == LLAMA_OK ? NULL : llama_status_str(st);
     }
-    gpt_status st = gpt_backward_scaled(&tr->model, scale);
+    gpt_status st = gpt_backward_ex(&tr->model, scale, first);
     return st == GPT_OK ? NULL : gpt_status_str(st);
 }
 
-static double model_step(trainer *tr) {
+/* One optimizer step. norm: the global gradient norm when the caller has it
+ * (single process, or MPI without ZeRO after train_dist_sync_grads), NaN to
+ * have it computed. */
+static double model_step(trainer *tr, double norm) {
     if (is_llama(tr)) {
         llama_trainer *m = &tr->llama;
         if (tr->tc.accum > 1) {
@@ -218,7 +222,10 @@ static double model_step(trainer *tr) {
         }
         return adamw_step(&tr->opt, m->params, m->grads, tr->llama_m, tr->llama_v, tr->llama_decay, m->n_params);
     }
-    return train_dist_step(tr->dist, &tr->opt, &tr->model);
+    if (!tr->dist && !isnan(norm))
+        return adamw_step_norm(&tr->opt, tr->model.params_memory, tr->model.grads_memory, tr->model.m_memory,
+                               tr->model.v_memory, tr->model.decay_mask, tr->model.num_params, norm);
+    return train_dist_step_norm(tr->dist, &tr->opt, &tr->model, norm);
 }
 
 /* The live model's flat gradient buffer (trainer_num_params floats). */
@@ -590,7 +597,9 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
         const double ts = now_s();
         const float lr = lr_at(tr->step, tc->steps, tc->warmup, (float)tc->lr, (float)tc->min_lr);
         tr->opt.lr = lr;
-        model_zero_grad(tr);
+        /* The GPT's first backward overwrites its gradients (a zeroing pass
+         * over all of them was ~3% of a GPT-2-sized step). */
+        if (is_llama(tr)) model_zero_grad(tr);
         double loss_sum = 0.0;
         int bad_loss = 0;
         for (int a = 0; a < tc->accum; a++) {
@@ -612,7 +621,11 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
                 loss_sum = (double)loss;
                 break;
             }
-            const char *bwhy = model_backward(tr, 1.0f / (float)tc->accum);
+            /* Under MPI the gradient buckets start during the last
+             * micro-batch's backward only: before it the sums are partial. */
+            train_dist_arm(tr->dist, a == tc->accum - 1);
+            const char *bwhy = model_backward(tr, 1.0f / (float)tc->accum, a == 0);
+            train_dist_arm(tr->dist, 0);
             if (bwhy) {
                 fail(err, errlen, "backward failed at step %lld: %s", (long long)tr->step + 1, bwhy);
                 ret = TRAIN_EMODEL;
@@ -620,17 +633,27 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
             }
             loss_sum += (double)loss;
         }
+        /* Under MPI (no ZeRO) the gradient all-reduce, started during the
+         * backward, completes here on every rank, also on one whose loss was
+         * not finite (its collectives must match the others'): the gradient
+         * is then the global mean, the same on every rank, and so is its norm
+         * below. ZeRO-1 reduces inside train_dist_step, so there only the
+         * loss is checked. */
+        if (train_dist_sync_grads(tr->dist)) {
+            fail(err, errlen, "gradient all-reduce failed at step %lld", (long long)tr->step + 1);
+            ret = TRAIN_EMODEL;
+            goto out;
+        }
         if (hooks && hooks->poison_step > 0 && hooks->poison_step == tr->step + 1 && !bad_loss)
             model_grads(tr)[0] = NAN;
         /* The norm before clipping, checked BEFORE the update so that a NaN or
          * Inf never reaches the weights or the AdamW moments (adamw_step would
-         * clip by a NaN norm and write NaN everywhere). One extra pass over
-         * the gradients, small next to forward and backward. Under MPI the
-         * gradient all-reduce may still be in flight here (buckets start during
-         * backward), so only the loss is checked there; any rank's non-finite
-         * loss stops or skips every rank alike. */
-        const double pre_norm = bad_loss ? NAN
-                              : tr->dist ? 0.0 : grad_global_norm(model_grads(tr), trainer_num_params(tr));
+         * clip by a NaN norm and write NaN everywhere). In one process the
+         * same norm then feeds the clip in adamw_step_norm (as under MPI);
+         * any rank's non-finite loss or norm stops or skips every rank alike. */
+        const double pre_norm = bad_loss                  ? NAN
+                              : train_dist_zero(tr->dist) ? 0.0
+                                                          : grad_global_norm(model_grads(tr), trainer_num_params(tr));
         int bad = train_dist_any(tr->dist, bad_loss || !isfinite(pre_norm));
         int skipped = 0;
         double gnorm;
@@ -648,7 +671,9 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
             skipped_total++;
             gnorm = pre_norm;
         } else {
-            gnorm = model_step(tr);
+            /* The llama path scales its gradients by 1/accum inside
+             * model_step, so its norm is taken there. */
+            gnorm = model_step(tr, is_llama(tr) ? NAN : pre_norm);
         }
         tr->step++;
         session_steps++;

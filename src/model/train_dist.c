@@ -30,6 +30,10 @@ int train_dist_size(const train_dist *td) { return td ? td->d->size : 1; }
 
 void train_dist_free(train_dist *td) {
     if (!td) return;
+    if (td->model && td->model->on_layer_ctx == td) {   /* the model may outlive td */
+        td->model->on_layer_grads = NULL;
+        td->model->on_layer_ctx = NULL;
+    }
     free(td->counts);
     free(td->displs);
     free(td->m);
@@ -128,6 +132,7 @@ int train_dist_init(train_dist *td, const dist *d, trainer *tr, int zero, char *
     td->lo = td->displs[d->rank];
     td->cnt = td->counts[d->rank];
     if (build_buckets(td, BUCKET_MIN_FLOATS)) goto oom;
+    td->overlap = (N > 1 && !zero);
     if (zero) {
         size_t c = td->cnt ? td->cnt : 1;
         td->m = malloc(c * sizeof(float));
@@ -247,15 +252,51 @@ static void start_bucket(train_dist *td, train_dist_bucket *b) {
     b->started = 1;
 }
 
-void train_dist_layer_done(train_dist *td, int l) {
-    if (!td || td->zero || td->d->size == 1) return;
+/* Starts, in bucket order, every layer bucket whose lowest layer is >= l. */
+static int start_layers_from(train_dist *td, int l) {
+    int n = 0;
     for (int i = 0; i < td->nbuckets; i++) {
         train_dist_bucket *b = &td->buckets[i];
-        if (!b->started && b->first_layer >= 0 && b->first_layer >= l) start_bucket(td, b);
+        if (!b->started && b->first_layer >= 0 && b->first_layer >= l) {
+            start_bucket(td, b);
+            n++;
+        }
     }
-    /* OpenMPI advances non-blocking collectives only inside MPI calls. */
+    return n;
+}
+
+void train_dist_layer_done(train_dist *td, int l) {
+    if (!td || !td->overlap || l < 0) return;
+    start_layers_from(td, l);
+    /* No progress thread (OpenMPI 4.1: "OMPI progress: no"): a started
+     * collective moves on only inside an MPI call, so every layer boundary
+     * lends it one. */
     dist_reqs_test(&td->reqs);
 }
+
+/* gpt's on_layer_grads hook (gpt.h): layer l's gradients are final; l = -1
+ * after the embeddings, whose bucket train_dist_sync_grads sends. */
+static void on_layer_grads(void *ctx, int l) {
+    train_dist *td = ctx;
+    if (l >= 0) td->hook_starts += (uint64_t)start_layers_from(td, l);
+    dist_reqs_test(&td->reqs);
+}
+
+void train_dist_arm(train_dist *td, int on) {
+    if (!td) return;
+    td->averaged = 0;   /* a new backward: the grads change again */
+    gpt *m = td->model;
+    m->on_layer_grads = (on && td->overlap) ? on_layer_grads : NULL;
+    m->on_layer_ctx = m->on_layer_grads ? td : NULL;
+}
+
+void train_dist_set_overlap(train_dist *td, int on) {
+    if (!td) return;
+    td->overlap = on && td->d->size > 1 && !td->zero;
+    if (!td->overlap) train_dist_arm(td, 0);
+}
+
+int train_dist_zero(const train_dist *td) { return td ? td->zero : 0; }
 
 static void scale(float *x, size_t n, float s) {
     #pragma omp parallel for schedule(static)
@@ -268,39 +309,62 @@ int train_dist_set_bucket_floats(train_dist *td, size_t min_floats) {
 }
 
 int train_dist_average_grads(train_dist *td) {
-    if (!td) return 0;
+    if (!td || td->zero) return 0;
     const dist *d = td->d;
     gpt *m = td->model;
-    int any = 0;
-    for (int i = 0; i < td->nbuckets; i++) any |= td->buckets[i].started;
-    if (any) {
-        /* Buckets were started during the backward pass: start the rest
-         * (the embeddings at least) and wait for all. */
-        for (int i = 0; i < td->nbuckets; i++)
-            if (!td->buckets[i].started) start_bucket(td, &td->buckets[i]);
+    if (td->overlap) {
+        /* Whatever the hook has not started (all of it on a rank that skipped
+         * its backward), in the hook's order; then the embeddings, final only
+         * now: nothing left to overlap with, so OpenMPI's blocking algorithm
+         * (faster per byte than its non-blocking one, which copies the buffer
+         * first) while the layer buckets finish; then wait for those. */
+        start_layers_from(td, 0);
+        for (int i = 0; i < td->nbuckets; i++) {
+            train_dist_bucket *b = &td->buckets[i];
+            if (b->first_layer >= 0) continue;
+            for (int k = 0; k < b->n; k++)
+                if (b->len[k] && dist_allreduce_sum_f32(d, m->grads_memory + b->off[k], b->len[k])) return -1;
+        }
         if (dist_reqs_wait(&td->reqs)) return -1;
         for (int i = 0; i < td->nbuckets; i++) td->buckets[i].started = 0;
     } else if (dist_allreduce_sum_f32(d, m->grads_memory, m->num_params)) {
-        /* Nothing to overlap with (no per-layer callback ran): one blocking
-         * all-reduce of the flat buffer. Measured on 2 ranks (124M floats):
-         * 1.2-2.3 s blocking vs 2.7-3.1 s as 13 or 150 non-blocking pieces,
-         * OpenMPI 4.1 on a loaded 2-core VM. */
+        /* One blocking all-reduce of the flat buffer. Measured on 2 ranks
+         * (124M floats): 1.2-2.3 s blocking vs 2.7-3.1 s as 13 or 150
+         * non-blocking pieces with nothing to overlap, OpenMPI 4.1 on a
+         * loaded 2-core VM. */
         return -1;
     }
     if (d->size > 1) scale(m->grads_memory, m->num_params, 1.0f / (float)d->size);
+    td->averaged = 1;
     return 0;
 }
 
-double train_dist_step(train_dist *td, adamw *opt, gpt *m) {
-    if (!td)
+int train_dist_sync_grads(train_dist *td) {
+    if (!td) return 0;
+    train_dist_arm(td, 0);
+    return train_dist_average_grads(td);
+}
+
+double train_dist_step(train_dist *td, adamw *opt, gpt *m) { return train_dist_step_norm(td, opt, m, NAN); }
+
+double train_dist_step_norm(train_dist *td, adamw *opt, gpt *m, double norm) {
+    if (!td) {
+        if (!isnan(norm))
+            return adamw_step_norm(opt, m->params_memory, m->grads_memory, m->m_memory, m->v_memory, m->decay_mask,
+                                   m->num_params, norm);
         return adamw_step(opt, m->params_memory, m->grads_memory, m->m_memory, m->v_memory, m->decay_mask,
                           m->num_params);
+    }
     const dist *d = td->d;
     const float inv = 1.0f / (float)d->size;
     if (!td->zero) {
-        if (train_dist_average_grads(td)) return NAN;
+        if (!td->averaged && train_dist_average_grads(td)) return NAN;
+        td->averaged = 0;
         /* Identical gradients on every rank, so identical updates: the
          * parameters stay in step without being sent. */
+        if (!isnan(norm))
+            return adamw_step_norm(opt, m->params_memory, m->grads_memory, m->m_memory, m->v_memory, m->decay_mask,
+                                   m->num_params, norm);
         return adamw_step(opt, m->params_memory, m->grads_memory, m->m_memory, m->v_memory, m->decay_mask,
                           m->num_params);
     }
@@ -311,16 +375,12 @@ double train_dist_step(train_dist *td, adamw *opt, gpt *m) {
     double ss = 0.0;
     for (size_t i = 0; i < td->cnt; i++) ss += (double)td->gshard[i] * (double)td->gshard[i];
     if (dist_allreduce_sum_f64(d, &ss, 1)) return NAN;
-    const double norm = sqrt(ss);
-    /* Same rule as grad_clip_global_norm, applied to the shard. */
-    if (opt->grad_clip > 0 && norm > (double)opt->grad_clip)
-        scale(td->gshard, td->cnt, (float)((double)opt->grad_clip / norm));
-    adamw sh = *opt;
-    sh.grad_clip = 0.0f;   /* already clipped with the global norm */
-    adamw_step(&sh, m->params_memory + td->lo, td->gshard, td->m, td->v, m->decay_mask + td->lo, td->cnt);
-    opt->t = sh.t;
+    const double gnorm = sqrt(ss);
+    /* The shard's update with the global norm: the clip (grad_clip / gnorm)
+     * is folded into the update exactly as in the single-process step. */
+    adamw_step_norm(opt, m->params_memory + td->lo, td->gshard, td->m, td->v, m->decay_mask + td->lo, td->cnt, gnorm);
     if (dist_allgatherv_f32(d, m->params_memory, td->counts, td->displs)) return NAN;
-    return norm;
+    return gnorm;
 }
 
 int train_dist_save(train_dist *td, const checkpoint *ck_in, const char *path, char *err, size_t errlen) {

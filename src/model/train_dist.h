@@ -9,15 +9,21 @@
  *    B/2 therefore see exactly the windows of 1 rank x B. The evaluation
  *    batches are split the same way and the losses averaged.
  *  - Gradients: each rank's mean-loss gradient is summed over the ranks and
- *    divided by N. For overlap with the backward pass the buffer is cut into
- *    buckets (one per group of layers, the final LayerNorm with the last
- *    layer, the embeddings last): train_dist_layer_done(l), called as layer
- *    l's gradients become final, starts every finished bucket with
- *    non-blocking all-reduces (MPI_Iallreduce). gpt_backward has no
- *    per-layer callback yet, so today nothing calls it during the backward
- *    pass and train_dist_step does ONE blocking all-reduce of the whole flat
- *    buffer instead (faster than the non-blocking pieces when nothing
- *    overlaps: OpenMPI's non-blocking collectives are slower per byte).
+ *    divided by N. The buffer is cut into buckets (one per group of layers,
+ *    the final LayerNorm with the last layer, the embeddings last) and the
+ *    communication overlaps the backward pass: train_dist_arm(td, 1) before
+ *    the last micro-batch's backward sets the model's on_layer_grads hook
+ *    (gpt.h), which starts each bucket with MPI_Iallreduce as soon as its
+ *    layers' gradients are final and lets MPI progress the ones in flight
+ *    (MPI_Testall: with no progress thread, OpenMPI moves a non-blocking
+ *    collective only inside MPI calls). train_dist_sync_grads, after the
+ *    backward, all-reduces the embeddings (blocking: wte is final only at
+ *    the very end, so nothing is left to overlap with) and waits for the
+ *    buckets. Earlier micro-batches (--accum > 1) run without the hook: their
+ *    gradients are only partial sums. Which path a step takes never depends
+ *    on rank-local events (a rank whose loss was not finite skips its
+ *    backward but still starts every bucket in sync_grads, in the same
+ *    order), so the collectives always match across ranks.
  *  - ZeRO stage 1 (Rajbhandari et al. 2020, "ZeRO: Memory Optimizations
  *    Toward Training Trillion Parameter Models", stage P_os): the AdamW
  *    moments are split into N contiguous shards of the flat buffer; gradients
@@ -66,6 +72,9 @@ typedef struct train_dist {
     int nbuckets;
     train_dist_bucket *buckets;
     dist_reqs reqs;
+    int overlap;           /* 1: buckets during backward (default with size > 1 and no ZeRO) */
+    int averaged;          /* 1: grads hold this step's mean (sync_grads ran; step consumes it) */
+    uint64_t hook_starts;  /* buckets started from the backward hook, all steps (tests, bench) */
 } train_dist;
 
 /* Sets up td for trainer tr (fresh or resumed, before trainer_run) on group
@@ -104,26 +113,59 @@ double train_dist_mean(train_dist *td, double x);
 /* Collective: 1 if flag is nonzero on any rank. td NULL: flag != 0. */
 int train_dist_any(train_dist *td, int flag);
 
-/* For a per-layer callback from the backward pass: the parameter gradients
- * of layer l are final; starts every bucket whose layers are all done.
- * Collective in the sense that every rank must report the same layers. */
+/* What the backward hook does, for callers that drive the buckets by hand:
+ * the parameter gradients of layer l (>= 0) are final; starts every layer
+ * bucket whose layers are all done and lets MPI progress the ones in
+ * flight. Nothing with overlap off. Collective in the sense that every rank
+ * must report the same layers. */
 void train_dist_layer_done(train_dist *td, int l);
 
-/* Collective: model grads = their mean over the ranks (the buckets started
- * by train_dist_layer_done, else one blocking all-reduce). 0 ok, -1 error.
- * td NULL: nothing to do. Used by train_dist_step (not under ZeRO). */
+/* Collective: model grads = their mean over the ranks. Overlap on: starts
+ * the layer buckets not yet started (in bucket order, as the hook would),
+ * all-reduces the embeddings' bucket blocking, waits for all; off: one
+ * blocking all-reduce of the flat buffer. Both give the same bits for 2
+ * ranks (one float addition per element). 0 ok, -1 error. td NULL or ZeRO:
+ * nothing to do (ZeRO reduce-scatters in train_dist_step). */
 int train_dist_average_grads(train_dist *td);
+
+/* Arms (on != 0) or disarms the model's on_layer_grads hook for the next
+ * gpt_backward: armed only when overlap is on. Call with 1 just before the
+ * backward of the LAST micro-batch of a step and with 0 right after it.
+ * Local. td NULL: nothing. */
+void train_dist_arm(train_dist *td, int on);
+
+/* Collective, after the step's last backward and before anything reads the
+ * gradients (norm check, zeroing a skipped step): train_dist_average_grads,
+ * remembered so that train_dist_step does not average again. Every rank
+ * must call it, also one that skipped its backward. 0 ok, -1 error. */
+int train_dist_sync_grads(train_dist *td);
+
+/* Overlap on (1) or off (0: one blocking all-reduce after backward, the
+ * baseline for tests and dist_bench). Must be equal on every rank. Local;
+ * ignored (stays 0) with ZeRO or a single rank. */
+void train_dist_set_overlap(train_dist *td, int on);
+
+/* 1 if td shards the optimizer (ZeRO-1): the full gradient is never
+ * averaged on one rank, so its norm is known only inside train_dist_step. */
+int train_dist_zero(const train_dist *td);
 
 /* Rebuilds the buckets with at least min_floats each (default 512 Ki; tests
  * use small values to get several buckets from a tiny model). Local; -1 if
  * a bucket is in flight or out of memory. */
 int train_dist_set_bucket_floats(train_dist *td, size_t min_floats);
 
-/* Collective: averages the gradients over the ranks and takes one AdamW step
- * (opt->lr set by the caller); ZeRO: sharded as described above. td NULL:
- * adamw_step on the whole model. Returns the global gradient norm before
- * clipping (of the averaged gradient), NAN on an internal error. */
+/* Collective: averages the gradients over the ranks (unless
+ * train_dist_sync_grads did) and takes one AdamW step (opt->lr set by the
+ * caller); ZeRO: sharded as described above. td NULL: adamw_step on the
+ * whole model. Returns the global gradient norm before clipping (of the
+ * averaged gradient), NAN on an internal error. */
 double train_dist_step(train_dist *td, adamw *opt, gpt *m);
+
+/* train_dist_step with the norm of the averaged gradient already known
+ * (grad_global_norm after train_dist_sync_grads): saves one pass over the
+ * gradients. norm NAN: computed. Ignored under ZeRO (computed from the
+ * shards). */
+double train_dist_step_norm(train_dist *td, adamw *opt, gpt *m, double norm);
 
 /* Collective: writes ck (filled by the caller from rank-local state; its
  * m, v may be NULL under ZeRO) to path from rank 0, with the gathered

@@ -47,6 +47,13 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, const float *mean,
                         const float *rstd, int N, int C) {
+    layernorm_backward_flags(0, dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
+}
+
+void layernorm_backward_flags(int flags, float *dinp, float *dweight, float *dbias, const float *dout,
+                              const float *inp, const float *weight, const float *mean,
+                              const float *rstd, int N, int C) {
+    const int set_dinp = (flags & LN_SET_DINP) != 0, set_dparams = (flags & LN_SET_DPARAMS) != 0;
     int use_omp = (size_t)N * (size_t)C >= LN_OMP_MIN;
     (void)use_omp;
     /* dinp: with xhat = (x - mean) * rstd and g = dout * weight,
@@ -70,7 +77,8 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
         for (int i = 0; i < C; i++) {
             float xhat = (x[i] - m) * rs;
             float g = dy[i] * weight[i];
-            dx[i] += rs * (g - gm - xhat * gxm);
+            const float v = rs * (g - gm - xhat * gxm);
+            dx[i] = set_dinp ? v : dx[i] + v;
         }
     }
     /* dweight = sum_n dout * xhat, dbias = sum_n dout: column blocks, rows in order. */
@@ -93,8 +101,8 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
             }
         }
         for (int i = c0; i < c1; i++) {
-            dweight[i] += (float)dw[i - c0];
-            dbias[i] += (float)db[i - c0];
+            dweight[i] = set_dparams ? (float)dw[i - c0] : dweight[i] + (float)dw[i - c0];
+            dbias[i] = set_dparams ? (float)db[i - c0] : dbias[i] + (float)db[i - c0];
         }
     }
 }

@@ -20,4 +20,12 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
                         const float *inp, const float *weight, const float *mean,
                         const float *rstd, int N, int C);
 
+/* layernorm_backward with chosen outputs overwritten instead of accumulated:
+ * LN_SET_DINP (dinp), LN_SET_DPARAMS (dweight and dbias); flags 0 is
+ * layernorm_backward. Same bits as zeroing first (but the sign of zeros). */
+enum { LN_SET_DINP = 1, LN_SET_DPARAMS = 2 };
+void layernorm_backward_flags(int flags, float *dinp, float *dweight, float *dbias, const float *dout,
+                              const float *inp, const float *weight, const float *mean,
+                              const float *rstd, int N, int C);
+
 #endif

@@ -468,9 +468,10 @@ static void gemm_own(const ukr_desc *u, int M, int Ncols, int K, const float *A,
     }
 }
 
-/* dbias[o] += sum_n dout[n,o]: each o summed by one thread in n order. Full
- * chunks run a constant-length inner loop, which the compiler vectorizes. */
-static void bias_backward(float *dbias, const float *dout, int N, int OC) {
+/* dbias[o] (+)= sum_n dout[n,o] (set: overwrite): each o summed by one
+ * thread in n order. Full chunks run a constant-length inner loop, which the
+ * compiler vectorizes. */
+static void bias_backward(float *dbias, const float *dout, int N, int OC, int set) {
     enum { CHUNK = 64 };
     const int nchunks = (OC + CHUNK - 1) / CHUNK;
 #pragma omp parallel for schedule(static)
@@ -488,7 +489,8 @@ static void bias_backward(float *dbias, const float *dout, int N, int OC) {
                 for (int o = 0; o < len; o++) acc[o] += g[o];
             }
         }
-        for (int o = 0; o < len; o++) dbias[o0 + o] += acc[o];
+        if (set) memcpy(dbias + o0, acc, (size_t)len * sizeof(float));
+        else for (int o = 0; o < len; o++) dbias[o0 + o] += acc[o];
     }
 }
 
@@ -560,19 +562,33 @@ void matmul_forward_ctx(matmul_ctx *ctx, float *out, const float *inp, const flo
     free(owned);
 }
 
-void matmul_backward_ctx(matmul_ctx *ctx, float *dinp, float *dweight, float *dbias,
-                         const float *dout, const float *inp, const float *weight,
-                         int N, int C, int OC) {
+/* Zeroes the outputs that flags say to overwrite, for the paths that only
+ * accumulate (naive, BLAS, out-of-memory): 0 + x == x, so the results are
+ * those of the overwriting kernels. */
+static void zero_set_outputs(int flags, float *dinp, float *dweight, float *dbias, int N, int C, int OC) {
+    if ((flags & MATMUL_SET_DINP) && dinp) memset(dinp, 0, (size_t)N * (size_t)C * sizeof(float));
+    if (flags & MATMUL_SET_DPARAMS) {
+        if (dweight) memset(dweight, 0, (size_t)OC * (size_t)C * sizeof(float));
+        if (dbias) memset(dbias, 0, (size_t)OC * sizeof(float));
+    }
+}
+
+void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp, float *dweight, float *dbias,
+                               const float *dout, const float *inp, const float *weight,
+                               int N, int C, int OC) {
     matmul_backend be = ctx ? ctx->backend : MATMUL_OWN;
     if (N <= 0 || C < 0 || OC <= 0) return;
     if (be == MATMUL_NAIVE) {
+        zero_set_outputs(flags, dinp, dweight, dbias, N, C, OC);
         matmul_backward_naive(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
         return;
     }
-    if (dbias) bias_backward(dbias, dout, N, OC);
+    const int set_dinp = (flags & MATMUL_SET_DINP) != 0, set_dparams = (flags & MATMUL_SET_DPARAMS) != 0;
+    if (dbias) bias_backward(dbias, dout, N, OC, set_dparams);
     if (C == 0 || (!dinp && !dweight)) return;
 #ifdef ROPEGPT_HAVE_BLAS
     if (be == MATMUL_BLAS) {
+        zero_set_outputs(flags, dinp, dweight, NULL, N, C, OC);
         blas_backward(dinp, dweight, dout, inp, weight, N, C, OC);
         return;
     }
@@ -581,18 +597,25 @@ void matmul_backward_ctx(matmul_ctx *ctx, float *dinp, float *dweight, float *db
     float *owned;
     float *scratch = scratch_get(ctx, gemm_scratch_floats(&u, max_threads()), &owned);
     if (!scratch) {
+        zero_set_outputs(flags, dinp, dweight, NULL, N, C, OC);
         matmul_backward_naive(dinp, dweight, NULL, dout, inp, weight, N, C, OC);
         return;
     }
-    /* dinp(N,C) += dout(N,OC) @ weight(OC,C) */
+    /* dinp(N,C) (+)= dout(N,OC) @ weight(OC,C) */
     if (dinp)
-        gemm_own(&u, N, C, OC, dout, (size_t)OC, 1, weight, (size_t)C, 1, dinp, (size_t)C, 1,
+        gemm_own(&u, N, C, OC, dout, (size_t)OC, 1, weight, (size_t)C, 1, dinp, (size_t)C, !set_dinp,
                  NULL, scratch);
-    /* dweight(OC,C) += dout^T(OC,N) @ inp(N,C): A(i=o, k=n) = dout[n*OC + o]. */
+    /* dweight(OC,C) (+)= dout^T(OC,N) @ inp(N,C): A(i=o, k=n) = dout[n*OC + o]. */
     if (dweight)
-        gemm_own(&u, OC, C, N, dout, 1, (size_t)OC, inp, (size_t)C, 1, dweight, (size_t)C, 1,
+        gemm_own(&u, OC, C, N, dout, 1, (size_t)OC, inp, (size_t)C, 1, dweight, (size_t)C, !set_dparams,
                  NULL, scratch);
     free(owned);
+}
+
+void matmul_backward_ctx(matmul_ctx *ctx, float *dinp, float *dweight, float *dbias,
+                         const float *dout, const float *inp, const float *weight,
+                         int N, int C, int OC) {
+    matmul_backward_flags_ctx(ctx, 0, dinp, dweight, dbias, dout, inp, weight, N, C, OC);
 }
 
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,

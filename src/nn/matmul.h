@@ -80,6 +80,17 @@ void matmul_backward_ctx(matmul_ctx *ctx, float *dinp /*(N,C) or NULL*/, float *
                          float *dbias /*(OC) or NULL*/, const float *dout /*(N,OC)*/,
                          const float *inp /*(N,C)*/, const float *weight /*(OC,C)*/, int N, int C, int OC);
 
+/* matmul_backward_ctx with chosen outputs OVERWRITTEN instead of accumulated:
+ * MATMUL_SET_DINP: dinp = dout @ weight; MATMUL_SET_DPARAMS: dweight =
+ * dout^T @ inp and dbias = sum_n dout. Saves zeroing those buffers first (and
+ * reading them back); bit-identical to zeroing then accumulating, but for the
+ * sign of exact zeros. flags 0 = matmul_backward_ctx. */
+enum { MATMUL_SET_DINP = 1, MATMUL_SET_DPARAMS = 2 };
+void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp /*(N,C) or NULL*/,
+                               float *dweight /*(OC,C) or NULL*/, float *dbias /*(OC) or NULL*/,
+                               const float *dout /*(N,OC)*/, const float *inp /*(N,C)*/,
+                               const float *weight /*(OC,C)*/, int N, int C, int OC);
+
 /* Scalar reference twins (OpenMP over output rows, float accumulation in
  * plain k order). Same contracts as above. */
 void matmul_forward_naive(float *out /*(N,OC)*/, const float *inp /*(N,C)*/, const float *weight /*(OC,C)*/,

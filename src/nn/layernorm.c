@@ -17,6 +17,41 @@
 /* columns handled together in the dweight/dbias pass (stack accumulators) */
 #define LN_COL_BLOCK 32
 
+/* Row sums in LN_LANES interleaved double accumulators (lane j takes
+ * elements j, j + 8, ...), added pairwise at the end: a fixed order, so the
+ * same bits on any thread count, without one add's latency per element (a
+ * single running double sum made LayerNorm ~9% of a small model's step). */
+#define LN_LANES 8
+static inline double lanes_total(const double acc[LN_LANES]) {
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* sum_i x[i] */
+static double row_sum(const float *x, int C) {
+    double acc[LN_LANES] = {0};
+    int i = 0;
+    for (; i + LN_LANES <= C; i += LN_LANES)
+        for (int j = 0; j < LN_LANES; j++) acc[j] += (double)x[i + j];
+    for (int j = 0; i < C; i++, j++) acc[j] += (double)x[i];
+    return lanes_total(acc);
+}
+
+/* sum_i (x[i] - m)^2 */
+static double row_sq_dev(const float *x, double m, int C) {
+    double acc[LN_LANES] = {0};
+    int i = 0;
+    for (; i + LN_LANES <= C; i += LN_LANES)
+        for (int j = 0; j < LN_LANES; j++) {
+            double d = (double)x[i + j] - m;
+            acc[j] += d * d;
+        }
+    for (int j = 0; i < C; i++, j++) {
+        double d = (double)x[i] - m;
+        acc[j] += d * d;
+    }
+    return lanes_total(acc);
+}
+
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias, int N, int C) {
     int use_omp = (size_t)N * (size_t)C >= LN_OMP_MIN;
@@ -27,15 +62,8 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * (size_t)C;   /* (C) */
         float *y = out + (size_t)n * (size_t)C;         /* (C) */
-        double s = 0.0;
-        for (int i = 0; i < C; i++) s += x[i];
-        double m = s / C;
-        double v = 0.0;   /* two-pass variance: no cancellation of E[x^2] - m^2 */
-        for (int i = 0; i < C; i++) {
-            double d = x[i] - m;
-            v += d * d;
-        }
-        v /= C;
+        double m = row_sum(x, C) / C;
+        double v = row_sq_dev(x, m, C) / C;   /* two-pass variance: no cancellation of E[x^2] - m^2 */
         double rs = 1.0 / sqrt(v + LN_EPS);
         float mf = (float)m, rsf = (float)rs;
         for (int i = 0; i < C; i++) y[i] = (x[i] - mf) * rsf * weight[i] + bias[i];
@@ -66,13 +94,22 @@ void layernorm_backward_flags(int flags, float *dinp, float *dweight, float *dbi
         const float *dy = dout + (size_t)n * (size_t)C;    /* (C) */
         float *dx = dinp + (size_t)n * (size_t)C;          /* (C) */
         float m = mean[n], rs = rstd[n];
-        double g_mean = 0.0, gx_mean = 0.0;
-        for (int i = 0; i < C; i++) {
-            float xhat = (x[i] - m) * rs;
-            float g = dy[i] * weight[i];
-            g_mean += g;
-            gx_mean += (double)g * xhat;
+        double ga[LN_LANES] = {0}, gxa[LN_LANES] = {0};
+        int i0 = 0;
+        for (; i0 + LN_LANES <= C; i0 += LN_LANES)
+            for (int j = 0; j < LN_LANES; j++) {
+                float xhat = (x[i0 + j] - m) * rs;
+                float g = dy[i0 + j] * weight[i0 + j];
+                ga[j] += g;
+                gxa[j] += (double)g * xhat;
+            }
+        for (int j = 0; i0 < C; i0++, j++) {
+            float xhat = (x[i0] - m) * rs;
+            float g = dy[i0] * weight[i0];
+            ga[j] += g;
+            gxa[j] += (double)g * xhat;
         }
+        const double g_mean = lanes_total(ga), gx_mean = lanes_total(gxa);
         float gm = (float)(g_mean / C), gxm = (float)(gx_mean / C);
         for (int i = 0; i < C; i++) {
             float xhat = (x[i] - m) * rs;

@@ -3,37 +3,28 @@
  * Rows are independent, so OpenMP splits rows and each output element is
  * written by one thread. The row max is subtracted before exp (no overflow)
  * and the sum of exponentials accumulates in double, so the loss of a
- * confident row keeps its digits.
+ * confident row keeps its digits. The forward's loop lives in
+ * crossentropy_impl.h (compiled twice: portable and AVX-512).
  */
 #include "nn/crossentropy.h"
 
 #include <math.h>
 #include <stddef.h>
 
-#define CE_OMP_MIN 16384
+#include "nn/crossentropy_impl.h"
+
+void crossentropy_forward_avx512(float *losses, float *probs, const float *logits, const int *targets, int N,
+                                 int V);
 
 void crossentropy_forward(float *losses, float *probs, const float *logits,
                           const int *targets, int N, int V) {
-    int use_omp = (size_t)N * (size_t)V >= CE_OMP_MIN;
-    (void)use_omp;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (use_omp)
-#endif
-    for (int n = 0; n < N; n++) {
-        const float *x = logits + (size_t)n * (size_t)V;   /* (V) */
-        float *p = probs + (size_t)n * (size_t)V;          /* (V) */
-        float maxv = x[0];
-        for (int v = 1; v < V; v++) if (x[v] > maxv) maxv = x[v];
-        double sum = 0.0;
-        for (int v = 0; v < V; v++) {
-            float e = expf(x[v] - maxv);
-            p[v] = e;
-            sum += e;
-        }
-        float inv = (float)(1.0 / sum);
-        for (int v = 0; v < V; v++) p[v] *= inv;
-        losses[n] = (float)(log(sum) + (double)maxv - (double)x[targets[n]]);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (__builtin_cpu_supports("avx512f")) {
+        crossentropy_forward_avx512(losses, probs, logits, targets, N, V);
+        return;
     }
+#endif
+    crossentropy_forward_impl(losses, probs, logits, targets, N, V);
 }
 
 void crossentropy_backward(float *dlogits, const float *probs, const int *targets,

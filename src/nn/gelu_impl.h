@@ -12,37 +12,16 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "nn/nn_exp.h"
+
 /* sqrt(2/pi) */
 #define GELU_SCALE 0.7978845608028654f
 #define GELU_CUBIC 0.044715f
 /* below this many elements, threads cost more than they save */
 #define GELU_OMP_MIN 16384
 
-/* exp(x) for x in float range, clamped to [-87, 88] (normal results only).
- * x = n ln2 + r with |r| <= ln2/2 (ln2 split in a high part exact in float
- * and a low part, Cody & Waite 1980), e^r by its Taylor series to r^7
- * (truncation error < 0.35^8/8! = 5e-9 relative), times 2^n built in the
- * exponent bits. Branch-free so the loops below vectorise. */
-static inline float gelu_exp(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
-    float n = x * 1.44269504088896341f + 12582912.0f;   /* 1.5 * 2^23: round to nearest */
-    n -= 12582912.0f;
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
+/* exp as nn_expf (nn_exp.h): branch-free, so the loops below vectorise. */
+static inline float gelu_exp(float x) { return nn_expf(x); }
 
 /* 0.5 * (1 + tanh(u)) */
 static inline float gelu_sigmoid2(float u) {

@@ -567,9 +567,9 @@ gpt_status gpt_backward_ex(gpt *m, float scale, int overwrite) {
     const int *tok_in = m->tok_memory, *tok_tgt = m->tok_memory + BT;
     const float *alibi = c->pe == PE_ALIBI ? m->alibi : NULL;
 
-    /* Activation gradients: the matmuls and layernorms overwrite their dinp
-     * (SET flags); the layers that only accumulate (cross-entropy, GELU,
-     * attention) get a zeroed buffer. Parameter gradients: overwritten by
+    /* Activation gradients: the cross-entropy, matmuls and layernorms
+     * overwrite their dinp (SET flags); the layers that only accumulate
+     * (GELU, attention) get a zeroed buffer. Parameter gradients: overwritten by
      * the first write to each (the LM head's for wte, which the embedding
      * backward then adds to) when overwrite is set, else accumulated. */
     const int mm_set = MATMUL_SET_DINP | (overwrite ? MATMUL_SET_DPARAMS : 0);
@@ -577,8 +577,7 @@ gpt_status gpt_backward_ex(gpt *m, float scale, int overwrite) {
     if (overwrite && g->wpe) memset(g->wpe, 0, m->tensor_sizes[1] * sizeof(float));   /* only added to */
     const float dl = scale / (float)BT;   /* d(mean loss)/d(loss_i), times the accumulation scale */
     for (size_t i = 0; i < BT; i++) d->dlosses[i] = dl;
-    memset(d->dlogits, 0, BT * (size_t)V * sizeof(float));
-    crossentropy_backward(d->dlogits, a->probs, tok_tgt, d->dlosses, N, V);
+    crossentropy_backward_set(d->dlogits, a->probs, tok_tgt, d->dlosses, N, V);
     matmul_backward_flags_ctx(&m->mm, mm_set, d->dlnf, g->wte, NULL, d->dlogits, a->lnf, p->wte, N, C, V);
     const float *last = a->residual3 + (size_t)(L - 1) * BTC;
     layernorm_backward_flags(ln_set | LN_SET_DINP, d->dresidual, g->lnfw, g->lnfb, d->dlnf, last, p->lnfw,

@@ -27,8 +27,8 @@ void crossentropy_forward(float *losses, float *probs, const float *logits,
     crossentropy_forward_impl(losses, probs, logits, targets, N, V);
 }
 
-void crossentropy_backward(float *dlogits, const float *probs, const int *targets,
-                           const float *dlosses, int N, int V) {
+static void ce_backward(float *dlogits, const float *probs, const int *targets, const float *dlosses, int N,
+                        int V, int set) {
     int use_omp = (size_t)N * (size_t)V >= CE_OMP_MIN;
     (void)use_omp;
     const float mean_scale = 1.0f / (float)N;
@@ -42,7 +42,18 @@ void crossentropy_backward(float *dlogits, const float *probs, const int *target
         int ix = targets[n];
         for (int v = 0; v < V; v++) {
             float ind = v == ix ? 1.0f : 0.0f;
-            dx[v] += (p[v] - ind) * dl;
+            const float g = (p[v] - ind) * dl;
+            dx[v] = set ? g : dx[v] + g;
         }
     }
+}
+
+void crossentropy_backward(float *dlogits, const float *probs, const int *targets,
+                           const float *dlosses, int N, int V) {
+    ce_backward(dlogits, probs, targets, dlosses, N, V, 0);
+}
+
+void crossentropy_backward_set(float *dlogits, const float *probs, const int *targets,
+                               const float *dlosses, int N, int V) {
+    ce_backward(dlogits, probs, targets, dlosses, N, V, 1);
 }

@@ -18,4 +18,9 @@ void crossentropy_forward(float *losses, float *probs, const float *logits,
 void crossentropy_backward(float *dlogits, const float *probs, const int *targets,
                            const float *dlosses, int N, int V);
 
+/* The same gradient, overwriting dlogits (=) instead of adding to it: no
+ * zeroing pass over the (N, V) buffer first. */
+void crossentropy_backward_set(float *dlogits, const float *probs, const int *targets,
+                               const float *dlosses, int N, int V);
+
 #endif

@@ -10,11 +10,16 @@
  * the timed steps, that every rank holds the same parameters. Rank 0 prints:
  *   dist_bench_run ranks=<n> threads_per_rank=<t> zero=<z> overlap=<o> ms_per_step=<median>
  *                  tok_s=<n*B*T/step> ms_fwd_bwd=<median> ms_sync=<median> ms_step=<median>
- * (the last three split rank 0's step: forward + backward including the
- * communication the hook runs; the wait for the rest of the all-reduce in
- * train_dist_sync_grads; norm + train_dist_step_norm).
- * Usage: dist_bench --run [--steps N] [--zero 0|1] [--overlap 0|1]
- * (--overlap 0: one blocking all-reduce after backward, the baseline).
+ *                  ms_min_step=<fastest step>
+ * (ms_fwd_bwd, ms_sync, ms_step split rank 0's step: forward + backward
+ * including the communication the hook runs; the wait for the rest of the
+ * all-reduce in train_dist_sync_grads; norm + train_dist_step_norm. The
+ * fastest step shows the cost without other processes' interference on a
+ * shared machine; the median stays the reported figure).
+ * Usage: dist_bench --run [--steps N] [--zero 0|1] [--overlap 0|1|2]
+ * (--overlap 0: one blocking all-reduce after backward, the baseline; 2:
+ * overlapped and blocking steps alternate in one run, a line for each, so
+ * that both see the same load on a shared machine).
  * Without --run (as
  * `make bench` starts every bench) it only says how to run it: the real
  * measurement needs mpirun and several GB of memory per rank.
@@ -55,7 +60,7 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--overlap") == 0 && i + 1 < argc) overlap = atoi(argv[++i]);
         else {
             fprintf(stderr, "dist_bench: unknown argument '%s' (usage: dist_bench --run [--steps N] [--zero 0|1] "
-                            "[--overlap 0|1])\n", argv[i]);
+                            "[--overlap 0|1|2])\n", argv[i]);
             return 2;
         }
     }
@@ -63,8 +68,8 @@ int main(int argc, char **argv) {
         printf("dist_bench: skipped (needs mpirun and ~2.5 GB per rank); run bench/dist_bench.sh\n");
         return 0;
     }
-    if (steps < 1 || steps > 1000 || (zero != 0 && zero != 1) || (overlap != 0 && overlap != 1)) {
-        fprintf(stderr, "dist_bench: --steps must be in [1, 1000], --zero and --overlap 0 or 1\n");
+    if (steps < 1 || steps > 1000 || (zero != 0 && zero != 1) || overlap < 0 || overlap > 2) {
+        fprintf(stderr, "dist_bench: --steps must be in [1, 1000], --zero 0 or 1, --overlap 0, 1 or 2\n");
         return 2;
     }
     dist d;
@@ -99,8 +104,8 @@ int main(int argc, char **argv) {
         dist_abort(&d, 1);
         return 1;
     }
-    train_dist_set_overlap(&td, overlap);   /* stays 0 with ZeRO or one rank */
-    overlap = td.overlap;
+    if (overlap != 2) train_dist_set_overlap(&td, overlap);   /* stays 0 with ZeRO or one rank */
+    if (!td.overlap && overlap == 2) overlap = 0;            /* nothing to alternate */
     /* Random tokens (speed does not depend on them): the global batch from
      * one seed, rank r taking rows r, r+N, ... as the trainer does. */
     const size_t BT = (size_t)B * T, G = BT * (size_t)d.size;
@@ -118,20 +123,22 @@ int main(int argc, char **argv) {
         memcpy(inp + (size_t)b * T, gtok + g * T, (size_t)T * sizeof *inp);
         memcpy(tgt + (size_t)b * T, gtok + g * T + 1, (size_t)T * sizeof *tgt);
     }
-    const int warm = 1, total = warm + steps;
-    double *times = malloc((size_t)total * sizeof *times);
-    double *t_fb = malloc((size_t)total * sizeof *t_fb), *t_sync = malloc((size_t)total * sizeof *t_sync);
-    double *t_step = malloc((size_t)total * sizeof *t_step);
-    if (!times || !t_fb || !t_sync || !t_step) {
+    /* Modes: --overlap 2 alternates overlapped and blocking steps in one
+     * run, so both see the same machine (a paired comparison). */
+    const int nm = (overlap == 2) ? 2 : 1;
+    const int warm = nm, total = warm + steps * nm;
+    double *buf = malloc((size_t)4 * (size_t)total * sizeof *buf);
+    if (!buf) {
         fprintf(stderr, "dist_bench: out of memory\n");
         dist_abort(&d, 1);
         return 1;
     }
     int bad = 0;
     for (int s = 0; s < total && !bad; s++) {
+        const int mode = nm == 2 ? !(s % 2) : overlap;
+        train_dist_set_overlap(&td, mode);
         dist_barrier(&d);   /* every rank starts the step together */
         double t0 = now_s();
-        gpt_zero_grad(&tr.model);
         float loss = gpt_forward(&tr.model, inp, tgt, B, T);
         if (s == 0 && !(fabsf(loss - logf((float)cfg.V)) < 0.5f)) {
             fprintf(stderr, "dist_bench: rank %d first loss %g, expected about ln(V) = %g\n", d.rank, (double)loss,
@@ -139,29 +146,34 @@ int main(int argc, char **argv) {
             bad = 1;
         }
         tr.opt.lr = 1e-4f;
+        /* As trainer_run with accum 1: the backward overwrites the gradients
+         * (no zeroing pass) and scales them by 1/ranks. */
         train_dist_arm(&td, 1);
-        if (gpt_backward(&tr.model) != GPT_OK) bad = 1;
+        if (gpt_backward_ex(&tr.model, train_dist_grad_scale(&td), 1) != GPT_OK) bad = 1;
         train_dist_arm(&td, 0);
         double t1 = now_s();
         if (train_dist_sync_grads(&td)) bad = 1;
         double t2 = now_s();
         /* As trainer_run: the norm checked before the update feeds the clip. */
-        double norm = train_dist_zero(&td) ? NAN : grad_global_norm(tr.model.grads_memory, tr.model.num_params);
+        double norm = train_dist_norm_in_step(&td) ? NAN : grad_global_norm(tr.model.grads_memory, tr.model.num_params);
         if (isnan(train_dist_step_norm(&td, &tr.opt, &tr.model, norm))) bad = 1;
         double t3 = now_s();
-        t_fb[s] = t1 - t0;
-        t_sync[s] = t2 - t1;
-        t_step[s] = t3 - t2;
-        double dt = t3 - t0;
         /* The step's time is the slowest rank's. */
-        double mx[1] = { dt };
+        double dt = t3 - t0;
         if (d.size > 1) {
             double *all = malloc((size_t)d.size * sizeof *all);
-            if (all && dist_allgather_bytes(&d, mx, sizeof mx, all) == 0)
+            if (all && dist_allgather_bytes(&d, &dt, sizeof dt, all) == 0)
                 for (int k = 0; k < d.size; k++) dt = all[k] > dt ? all[k] : dt;
             free(all);
         }
-        times[s] = dt;
+        if (s < warm) continue;
+        /* Per mode: buf[(4 m + field) * steps + k], fields step, fwd_bwd, sync, step_norm. */
+        const int m = nm == 2 ? (s % 2) : 0, k = (s - warm) / nm;
+        double *row = buf + (size_t)4 * (size_t)m * (size_t)steps;
+        row[k] = dt;
+        row[steps + k] = t1 - t0;
+        row[2 * steps + k] = t2 - t1;
+        row[3 * steps + k] = t3 - t2;
     }
     /* Every rank must hold the same weights after the steps. */
     uint64_t h = dist_hash(DIST_HASH_INIT, tr.model.params_memory, tr.model.num_params * sizeof(float));
@@ -173,25 +185,23 @@ int main(int argc, char **argv) {
         dist_finalize(&d);
         return 1;
     }
-    qsort(times + warm, (size_t)steps, sizeof *times, cmp_d);
-    qsort(t_fb + warm, (size_t)steps, sizeof *t_fb, cmp_d);
-    qsort(t_sync + warm, (size_t)steps, sizeof *t_sync, cmp_d);
-    qsort(t_step + warm, (size_t)steps, sizeof *t_step, cmp_d);
-    double med = times[warm + steps / 2];
 #ifdef _OPENMP
     int threads = omp_get_max_threads();
 #else
     int threads = 1;
 #endif
-    if (d.rank == 0)
-        printf("dist_bench_run ranks=%d threads_per_rank=%d zero=%d overlap=%d ms_per_step=%.1f tok_s=%.1f "
-               "ms_fwd_bwd=%.1f ms_sync=%.1f ms_step=%.1f\n", d.size, threads, zero, overlap, med * 1e3,
-               (double)G / med, t_fb[warm + steps / 2] * 1e3, t_sync[warm + steps / 2] * 1e3,
-               t_step[warm + steps / 2] * 1e3);
-    free(times);
-    free(t_fb);
-    free(t_sync);
-    free(t_step);
+    for (int m = 0; m < nm; m++) {
+        double *row = buf + (size_t)4 * (size_t)m * (size_t)steps;
+        for (int f = 0; f < 4; f++) qsort(row + (size_t)f * (size_t)steps, (size_t)steps, sizeof *row, cmp_d);
+        const double med = row[steps / 2];
+        const int ov = nm == 2 ? !m : td.overlap;
+        if (d.rank == 0)
+            printf("dist_bench_run ranks=%d threads_per_rank=%d zero=%d overlap=%d ms_per_step=%.1f tok_s=%.1f "
+                   "ms_fwd_bwd=%.1f ms_sync=%.1f ms_step=%.1f ms_min_step=%.1f\n", d.size, threads, zero, ov,
+                   med * 1e3, (double)G / med, row[steps + steps / 2] * 1e3, row[2 * steps + steps / 2] * 1e3,
+                   row[3 * steps + steps / 2] * 1e3, row[0] * 1e3);
+    }
+    free(buf);
     free(gtok);
     free(inp);
     free(tgt);

@@ -350,6 +350,17 @@ TEST(mpi_two_ranks_zero1_match_one_rank) {
     check_same_losses("zero", "ref1");
 }
 
+TEST(mpi_two_ranks_accum2_match_one_rank) {
+    /* Gradient accumulation under MPI: the buckets start only in the last
+     * micro-batch's backward (earlier ones are partial sums), each rank's
+     * gradient scaled by 1/(2 ranks x 2 micro-batches). Micro-batch a of
+     * both runs holds the same 8 windows, so the losses agree as above. */
+    if (!mpi_available()) return;
+    CHECK_EQ_INT(train(0, "ref1a", "--batch 8 --accum 2", 0), 0);
+    CHECK_EQ_INT(train(2, "acc2", "--batch 4 --accum 2", 0), 0);
+    check_same_losses("acc2", "ref1a");
+}
+
 TEST(mpi_checkpoint_resumes_across_rank_counts) {
     if (!mpi_available()) return;
     CHECK_EQ_INT(reference_run(), 0);
@@ -416,9 +427,9 @@ TEST(mpi_dying_rank_ends_job_and_keeps_checkpoint) {
  * gradient of its own rows; averaging them through the buckets (started
  * layer by layer with MPI_Iallreduce, several buckets since the bucket size
  * is set tiny) must give exactly the blocking all-reduce's result, and both
- * must equal (g_0 + g_1) / 2 computed here from the gathered gradients (bit
- * for bit: with two ranks each element is one float addition, commutative,
- * then a multiply by 0.5). */
+ * must equal g_0 + g_1 computed here from the gathered gradients, each
+ * already scaled by 1/2 in its backward (bit for bit: with two ranks each
+ * element is one float addition, commutative). */
 static void bucket_inner(void) {
     dist d;
     char err[256] = "";
@@ -440,7 +451,8 @@ static void bucket_inner(void) {
     CHECK_EQ_INT(train_dist_batch(&td, &ds, SPLIT_TRAIN, &tr.data_rng, B, T, tr.inp, tr.tgt), DATA_OK);
     gpt_zero_grad(&tr.model);
     CHECK(isfinite(gpt_forward(&tr.model, tr.inp, tr.tgt, B, T)));
-    CHECK_EQ_INT(gpt_backward(&tr.model), GPT_OK);
+    CHECK(train_dist_grad_scale(&td) == 0.5f);
+    CHECK_EQ_INT(gpt_backward_scaled(&tr.model, train_dist_grad_scale(&td)), GPT_OK);
     const size_t n = tr.model.num_params;
     float *g0 = malloc(n * sizeof *g0), *both = malloc(2 * n * sizeof *both), *blocking = malloc(n * sizeof *blocking);
     CHECK(g0 && both && blocking);
@@ -458,7 +470,7 @@ static void bucket_inner(void) {
         CHECK_EQ_INT(train_dist_average_grads(&td), 0);          /* bucket path */
         CHECK(memcmp(blocking, tr.model.grads_memory, n * sizeof *blocking) == 0);
         size_t bad = 0;
-        for (size_t i = 0; i < n; i++) bad += blocking[i] != (both[i] + both[n + i]) * 0.5f;
+        for (size_t i = 0; i < n; i++) bad += blocking[i] != both[i] + both[n + i];
         CHECK_EQ_INT(bad, 0);
     }
     free(g0);
@@ -531,8 +543,9 @@ typedef struct {
 } ov_result;
 
 /* trainer_run of OV_STEPS steps on the 2 ranks of d (tiny buckets: one per
- * layer), with the overlap on or off and accum micro-batches per step. */
-static void ov_run(const dist *d, int overlap, int accum, int nan_at, ov_result *r) {
+ * layer), with the overlap on or off, accum micro-batches per step, ZeRO
+ * stage zero. */
+static void ov_run(const dist *d, int overlap, int accum, int zero, int nan_at, ov_result *r) {
     memset(r, 0, sizeof *r);
     r->st = TRAIN_EMODEL;
     dataset ds;
@@ -552,7 +565,7 @@ static void ov_run(const dist *d, int overlap, int accum, int nan_at, ov_result 
         dataset_free(&ds);
         return;
     }
-    if (train_dist_init(&td, d, &tr, 0, err, sizeof err) == 0 && train_dist_set_bucket_floats(&td, 1) == 0) {
+    if (train_dist_init(&td, d, &tr, zero, err, sizeof err) == 0 && train_dist_set_bucket_floats(&td, 1) == 0) {
         train_dist_set_overlap(&td, overlap);
         tr.dist = &td;
         train_hooks hooks;
@@ -590,10 +603,10 @@ static int same_on_every_rank(const dist *d, const float *x, size_t n) {
 /* Inside `mpirun -np 2`: trainer_run with the buckets started from the
  * backward hook gives exactly the losses and weights of the blocking
  * all-reduce after backward (same bits: with two ranks each element is one
- * float addition, whichever collective does it), for accum 1 and 2; and the
- * hook really started the layer buckets: exactly one start per layer per
- * step, none from earlier micro-batches (a hook never called, or armed on
- * every micro-batch, fails the count). */
+ * float addition, whichever collective does it), for accum 1 and 2, and so
+ * does ZeRO-1 on top of it; and the hook really started the layer buckets:
+ * exactly one start per layer per step, none from earlier micro-batches (a
+ * hook never called, or armed on every micro-batch, fails the count). */
 static void overlap_inner(void) {
     dist d;
     char err[256] = "";
@@ -602,8 +615,8 @@ static void overlap_inner(void) {
     if (d.size != 2) { dist_finalize(&d); return; }
     for (int accum = 1; accum <= 2; accum++) {
         ov_result blk, ovl;
-        ov_run(&d, 0, accum, 0, &blk);
-        ov_run(&d, 1, accum, 0, &ovl);
+        ov_run(&d, 0, accum, 0, 0, &blk);
+        ov_run(&d, 1, accum, 0, 0, &ovl);
         CHECK_EQ_INT(blk.st, TRAIN_OK);
         CHECK_EQ_INT(ovl.st, TRAIN_OK);
         CHECK_EQ_INT(ovl.nbuckets, 3 + 1);   /* one per layer + the embeddings */
@@ -618,6 +631,29 @@ static void overlap_inner(void) {
         CHECK_EQ_INT((int)blk.hook_starts, 0);
         CHECK_EQ_INT((int)ovl.hook_starts, OV_STEPS * 3);
         for (int s = 0; s < OV_STEPS; s++) CHECK(isfinite(ovl.lg.loss[s]));
+        if (accum == 1) {
+            /* ZeRO-1 over the overlapped all-reduce: each rank updates its
+             * shard from the same mean gradient with the same norm, so the
+             * same bits as the unsharded step. */
+            ov_result z;
+            ov_run(&d, 1, 1, 1, 0, &z);
+            CHECK_EQ_INT(z.st, TRAIN_OK);
+            CHECK_EQ_INT((int)z.hook_starts, OV_STEPS * 3);
+            CHECK(memcmp(z.lg.loss, ovl.lg.loss, sizeof z.lg.loss) == 0);
+            CHECK(z.params && ovl.params && z.n == ovl.n &&
+                  memcmp(z.params, ovl.params, z.n * sizeof *z.params) == 0);
+            free(z.params);
+            /* ZeRO-1 with the overlap off (reduce-scatter; the global norm
+             * summed per shard then over the ranks): not the same bits,
+             * since the regrouped norm can round differently and the clip
+             * scale with it; relative 1e-5 as for the 1-rank comparison. */
+            ov_run(&d, 0, 1, 1, 0, &z);
+            CHECK_EQ_INT(z.st, TRAIN_OK);
+            CHECK_EQ_INT((int)z.hook_starts, 0);
+            for (int s = 0; s < OV_STEPS; s++) CHECK_CLOSE(z.lg.loss[s], ovl.lg.loss[s], 1e-5, 0);
+            if (z.params) CHECK(same_on_every_rank(&d, z.params, z.n));
+            free(z.params);
+        }
         free(blk.params);
         free(ovl.params);
     }
@@ -644,7 +680,7 @@ static void bad_loss_inner(void) {
     if (d.size != 2) { dist_finalize(&d); return; }
     for (int accum = 1; accum <= 2; accum++) {
         ov_result r;
-        ov_run(&d, 1, accum, 2, &r);
+        ov_run(&d, 1, accum, 0, 2, &r);
         CHECK_EQ_INT(r.st, TRAIN_OK);
         CHECK_EQ_INT((int)r.lg.skipped, 1);
         CHECK_EQ_INT(r.lg.n, OV_STEPS);

@@ -192,10 +192,9 @@ typedef struct {
 
     /* Optional hook (NULL by default; gpt_init zeroes it) for overlapping
      * gradient communication with the backward pass (model/train_dist.c).
-     * gpt_backward_scaled calls on_layer_grads(on_layer_ctx, l) for
-     * l = L-1 down to 0 as soon as layer l's parameter gradients (ln1w ..
-     * fcprojb at index l) are final; lnfw, lnfb are final before the call
-     * for L-1. Then once with l = -1 after the embeddings (wte, wpe): wte is
+     * Every gpt_backward* calls on_layer_grads(on_layer_ctx, l) for l = L-1
+     * down to 0 as soon as layer l's parameter gradients (ln1w .. fcprojb at
+     * index l) are final; lnfw, lnfb are final before the call for L-1. Then once with l = -1 after the embeddings (wte, wpe): wte is
      * final only there (the tied LM head adds to it first). The hook must
      * not touch the model; it runs on the calling thread, outside OpenMP
      * regions, and costs one branch per layer when unset. */

@@ -621,10 +621,12 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
                 loss_sum = (double)loss;
                 break;
             }
-            /* Under MPI the gradient buckets start during the last
-             * micro-batch's backward only: before it the sums are partial. */
+            /* Under MPI each rank's gradient is scaled by 1/ranks (the
+             * all-reduce's sum is then the mean), and the buckets start during
+             * the last micro-batch's backward only: before it the sums are
+             * partial. */
             train_dist_arm(tr->dist, a == tc->accum - 1);
-            const char *bwhy = model_backward(tr, 1.0f / (float)tc->accum, a == 0);
+            const char *bwhy = model_backward(tr, train_dist_grad_scale(tr->dist) / (float)tc->accum, a == 0);
             train_dist_arm(tr->dist, 0);
             if (bwhy) {
                 fail(err, errlen, "backward failed at step %lld: %s", (long long)tr->step + 1, bwhy);
@@ -633,12 +635,12 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
             }
             loss_sum += (double)loss;
         }
-        /* Under MPI (no ZeRO) the gradient all-reduce, started during the
-         * backward, completes here on every rank, also on one whose loss was
-         * not finite (its collectives must match the others'): the gradient
-         * is then the global mean, the same on every rank, and so is its norm
-         * below. ZeRO-1 reduces inside train_dist_step, so there only the
-         * loss is checked. */
+        /* Under MPI the gradient all-reduce, started during the backward,
+         * completes here on every rank, also on one whose loss was not
+         * finite (its collectives must match the others'): the gradient is
+         * then the global mean, the same on every rank, and so is its norm
+         * below. ZeRO-1 with the overlap off reduce-scatters inside
+         * train_dist_step instead, so there only the loss is checked. */
         if (train_dist_sync_grads(tr->dist)) {
             fail(err, errlen, "gradient all-reduce failed at step %lld", (long long)tr->step + 1);
             ret = TRAIN_EMODEL;
@@ -651,9 +653,10 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
          * clip by a NaN norm and write NaN everywhere). In one process the
          * same norm then feeds the clip in adamw_step_norm (as under MPI);
          * any rank's non-finite loss or norm stops or skips every rank alike. */
-        const double pre_norm = bad_loss                  ? NAN
-                              : train_dist_zero(tr->dist) ? 0.0
-                                                          : grad_global_norm(model_grads(tr), trainer_num_params(tr));
+        const double pre_norm = bad_loss                          ? NAN
+                              : train_dist_norm_in_step(tr->dist) ? 0.0
+                                                                  : grad_global_norm(model_grads(tr),
+                                                                                     trainer_num_params(tr));
         int bad = train_dist_any(tr->dist, bad_loss || !isfinite(pre_norm));
         int skipped = 0;
         double gnorm;

@@ -132,13 +132,12 @@ int train_dist_init(train_dist *td, const dist *d, trainer *tr, int zero, char *
     td->lo = td->displs[d->rank];
     td->cnt = td->counts[d->rank];
     if (build_buckets(td, BUCKET_MIN_FLOATS)) goto oom;
-    td->overlap = (N > 1 && !zero);
+    td->overlap = N > 1;
     if (zero) {
         size_t c = td->cnt ? td->cnt : 1;
         td->m = malloc(c * sizeof(float));
         td->v = malloc(c * sizeof(float));
-        td->gshard = malloc(c * sizeof(float));
-        if (!td->m || !td->v || !td->gshard) goto oom;
+        if (!td->m || !td->v) goto oom;
         memcpy(td->m, tr->model.m_memory + td->lo, td->cnt * sizeof(float));
         memcpy(td->v, tr->model.v_memory + td->lo, td->cnt * sizeof(float));
         /* The point of ZeRO-1: this rank no longer holds the whole state. */
@@ -292,16 +291,13 @@ void train_dist_arm(train_dist *td, int on) {
 
 void train_dist_set_overlap(train_dist *td, int on) {
     if (!td) return;
-    td->overlap = on && td->d->size > 1 && !td->zero;
+    td->overlap = on && td->d->size > 1;
     if (!td->overlap) train_dist_arm(td, 0);
 }
 
-int train_dist_zero(const train_dist *td) { return td ? td->zero : 0; }
+int train_dist_norm_in_step(const train_dist *td) { return td && td->zero && !td->overlap; }
 
-static void scale(float *x, size_t n, float s) {
-    #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) x[i] *= s;
-}
+float train_dist_grad_scale(const train_dist *td) { return td ? 1.0f / (float)td->d->size : 1.0f; }
 
 int train_dist_set_bucket_floats(train_dist *td, size_t min_floats) {
     if (!td || td->reqs.n) return -1;
@@ -309,7 +305,7 @@ int train_dist_set_bucket_floats(train_dist *td, size_t min_floats) {
 }
 
 int train_dist_average_grads(train_dist *td) {
-    if (!td || td->zero) return 0;
+    if (!td || (td->zero && !td->overlap)) return 0;
     const dist *d = td->d;
     gpt *m = td->model;
     if (td->overlap) {
@@ -328,14 +324,14 @@ int train_dist_average_grads(train_dist *td) {
         if (dist_reqs_wait(&td->reqs)) return -1;
         for (int i = 0; i < td->nbuckets; i++) td->buckets[i].started = 0;
     } else if (dist_allreduce_sum_f32(d, m->grads_memory, m->num_params)) {
-        /* One blocking all-reduce of the flat buffer. Measured on 2 ranks
-         * (124M floats): 1.2-2.3 s blocking vs 2.7-3.1 s as 13 or 150
-         * non-blocking pieces with nothing to overlap, OpenMPI 4.1 on a
+        /* Overlap off: one blocking all-reduce of the flat buffer (the
+         * baseline dist_bench --overlap 2 compares against). With nothing to
+         * overlap, this beats non-blocking pieces: 1.2-2.3 s vs 2.7-3.1 s as
+         * 13 or 150 MPI_Iallreduce for 124M floats on 2 ranks, OpenMPI 4.1,
          * loaded 2-core VM. */
         return -1;
     }
-    if (d->size > 1) scale(m->grads_memory, m->num_params, 1.0f / (float)d->size);
-    td->averaged = 1;
+    td->averaged = 1;   /* each rank's part was scaled by 1/size in its backward */
     return 0;
 }
 
@@ -356,20 +352,32 @@ double train_dist_step_norm(train_dist *td, adamw *opt, gpt *m, double norm) {
                           m->num_params);
     }
     const dist *d = td->d;
-    const float inv = 1.0f / (float)d->size;
-    if (!td->zero) {
+    if (!td->zero || td->overlap) {
         if (!td->averaged && train_dist_average_grads(td)) return NAN;
         td->averaged = 0;
-        /* Identical gradients on every rank, so identical updates: the
-         * parameters stay in step without being sent. */
-        if (!isnan(norm))
-            return adamw_step_norm(opt, m->params_memory, m->grads_memory, m->m_memory, m->v_memory, m->decay_mask,
-                                   m->num_params, norm);
-        return adamw_step(opt, m->params_memory, m->grads_memory, m->m_memory, m->v_memory, m->decay_mask,
-                          m->num_params);
+        if (!td->zero) {
+            /* Identical gradients on every rank, so identical updates: the
+             * parameters stay in step without being sent. */
+            if (!isnan(norm))
+                return adamw_step_norm(opt, m->params_memory, m->grads_memory, m->m_memory, m->v_memory,
+                                       m->decay_mask, m->num_params, norm);
+            return adamw_step(opt, m->params_memory, m->grads_memory, m->m_memory, m->v_memory, m->decay_mask,
+                              m->num_params);
+        }
+        /* ZeRO-1 after the overlapped all-reduce: every rank holds the whole
+         * mean gradient, updates its shard exactly as the full update would
+         * (same norm, same element-wise arithmetic) and the shards are
+         * all-gathered: the same bits as without ZeRO. */
+        if (isnan(norm)) norm = grad_global_norm(m->grads_memory, m->num_params);
+        adamw_step_norm(opt, m->params_memory + td->lo, m->grads_memory + td->lo, td->m, td->v,
+                        m->decay_mask + td->lo, td->cnt, norm);
+        if (dist_allgatherv_f32(d, m->params_memory, td->counts, td->displs)) return NAN;
+        return norm;
     }
+    /* ZeRO-1 without overlap: reduce-scatter, so each rank receives only
+     * the sum of its shard (half the bytes of an all-reduce). */
+    if (!td->gshard && !(td->gshard = malloc((td->cnt ? td->cnt : 1) * sizeof(float)))) return NAN;
     if (dist_reduce_scatter_sum_f32(d, m->grads_memory, td->gshard, td->counts)) return NAN;
-    if (d->size > 1) scale(td->gshard, td->cnt, inv);
     /* Global norm: each rank's sum of squares in double, index order, then
      * summed over the ranks (grad_global_norm's sum, regrouped). */
     double ss = 0.0;

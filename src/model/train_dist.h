@@ -8,10 +8,14 @@
  *    what the checkpoint saves) and keeps rows r, r+N, r+2N, ...; 2 ranks x
  *    B/2 therefore see exactly the windows of 1 rank x B. The evaluation
  *    batches are split the same way and the losses averaged.
- *  - Gradients: each rank's mean-loss gradient is summed over the ranks and
- *    divided by N. The buffer is cut into buckets (one per group of layers,
- *    the final LayerNorm with the last layer, the embeddings last) and the
- *    communication overlaps the backward pass: train_dist_arm(td, 1) before
+ *  - Gradients: each rank's backward scales its mean-loss gradient by 1/N
+ *    (train_dist_grad_scale, passed to gpt_backward_scaled) and the ranks'
+ *    gradients are summed: the global mean with no pass over the buffer
+ *    after the reduction (for N a power of two the scaling is exact, so the
+ *    result is (sum)/N bit for bit, barring float underflow). The buffer is
+ *    cut into buckets (one per group of layers, the final LayerNorm with the
+ *    last layer, the embeddings last) and the communication overlaps the
+ *    backward pass: train_dist_arm(td, 1) before
  *    the last micro-batch's backward sets the model's on_layer_grads hook
  *    (gpt.h), which starts each bucket with MPI_Iallreduce as soon as its
  *    layers' gradients are final and lets MPI progress the ones in flight
@@ -26,9 +30,13 @@
  *    order), so the collectives always match across ranks.
  *  - ZeRO stage 1 (Rajbhandari et al. 2020, "ZeRO: Memory Optimizations
  *    Toward Training Trillion Parameter Models", stage P_os): the AdamW
- *    moments are split into N contiguous shards of the flat buffer; gradients
- *    are reduce-scattered, each rank clips (global norm via one all-reduce)
- *    and updates its shard, and the parameters are all-gathered. The model's
+ *    moments are split into N contiguous shards of the flat buffer. With
+ *    overlap on (the default) the gradients are all-reduced in buckets
+ *    during backward as above, each rank updates its shard with the global
+ *    norm and the parameters are all-gathered: exactly the bits of the
+ *    unsharded update. With overlap off the gradients are reduce-scattered
+ *    instead (half an all-reduce's bytes, nothing overlapped), the global
+ *    norm comes from one all-reduce of a double. Either way the model's
  *    full-size m, v are freed (model.m_memory = v_memory = NULL).
  *  - Checkpoints: collective; rank 0 gathers the moments (ZeRO) and writes;
  *    the batch saved is the global batch N*B, so a resumed run on M ranks
@@ -66,13 +74,13 @@ typedef struct train_dist {
     size_t *counts, *displs; /* (size) ZeRO shards of [0, n) */
     size_t lo, cnt;        /* this rank's shard */
     float *m, *v;          /* ZeRO: moment shards (cnt) */
-    float *gshard;         /* ZeRO: reduced gradient shard (cnt) */
+    float *gshard;         /* ZeRO without overlap: reduced gradient shard (cnt), at first use */
     int *ginp, *gtgt;      /* (size*B*T) one global batch */
     size_t gcap;
     int nbuckets;
     train_dist_bucket *buckets;
     dist_reqs reqs;
-    int overlap;           /* 1: buckets during backward (default with size > 1 and no ZeRO) */
+    int overlap;           /* 1: buckets during backward (the default with size > 1) */
     int averaged;          /* 1: grads hold this step's mean (sync_grads ran; step consumes it) */
     uint64_t hook_starts;  /* buckets started from the backward hook, all steps (tests, bench) */
 } train_dist;
@@ -120,12 +128,14 @@ int train_dist_any(train_dist *td, int flag);
  * must report the same layers. */
 void train_dist_layer_done(train_dist *td, int l);
 
-/* Collective: model grads = their mean over the ranks. Overlap on: starts
+/* Collective: model grads = their sum over the ranks (the mean, each rank's
+ * part being scaled by train_dist_grad_scale). Overlap on: starts
  * the layer buckets not yet started (in bucket order, as the hook would),
  * all-reduces the embeddings' bucket blocking, waits for all; off: one
  * blocking all-reduce of the flat buffer. Both give the same bits for 2
- * ranks (one float addition per element). 0 ok, -1 error. td NULL or ZeRO:
- * nothing to do (ZeRO reduce-scatters in train_dist_step). */
+ * ranks (one float addition per element). 0 ok, -1 error. td NULL, or ZeRO
+ * with overlap off: nothing to do (that path reduce-scatters in
+ * train_dist_step). */
 int train_dist_average_grads(train_dist *td);
 
 /* Arms (on != 0) or disarms the model's on_layer_grads hook for the next
@@ -142,12 +152,20 @@ int train_dist_sync_grads(train_dist *td);
 
 /* Overlap on (1) or off (0: one blocking all-reduce after backward, the
  * baseline for tests and dist_bench). Must be equal on every rank. Local;
- * ignored (stays 0) with ZeRO or a single rank. */
+ * ignored (stays 0) with a single rank. */
 void train_dist_set_overlap(train_dist *td, int on);
 
-/* 1 if td shards the optimizer (ZeRO-1): the full gradient is never
- * averaged on one rank, so its norm is known only inside train_dist_step. */
-int train_dist_zero(const train_dist *td);
+/* The factor each rank's backward must apply to its gradient: 1/size (1
+ * for td NULL), so that the all-reduce's sum is the mean over the ranks.
+ * trainer_run passes train_dist_grad_scale(td) / accum to
+ * gpt_backward_scaled; a gradient not scaled so comes out size times too
+ * large from train_dist_step. */
+float train_dist_grad_scale(const train_dist *td);
+
+/* 1 if the mean gradient is never whole on one rank (ZeRO-1 with overlap
+ * off: reduce-scatter), so its norm is known only inside train_dist_step
+ * and a norm check after train_dist_sync_grads is impossible. */
+int train_dist_norm_in_step(const train_dist *td);
 
 /* Rebuilds the buckets with at least min_floats each (default 512 Ki; tests
  * use small values to get several buckets from a tiny model). Local; -1 if
@@ -163,8 +181,8 @@ double train_dist_step(train_dist *td, adamw *opt, gpt *m);
 
 /* train_dist_step with the norm of the averaged gradient already known
  * (grad_global_norm after train_dist_sync_grads): saves one pass over the
- * gradients. norm NAN: computed. Ignored under ZeRO (computed from the
- * shards). */
+ * gradients. norm NAN: computed. Ignored when train_dist_norm_in_step
+ * (computed from the shards). */
 double train_dist_step_norm(train_dist *td, adamw *opt, gpt *m, double norm);
 
 /* Collective: writes ck (filled by the caller from rank-local state; its

@@ -140,8 +140,9 @@ typedef struct {
  * (data RNG and lr schedule move on, as a skipped batch should); the log.csv
  * row has train_loss "nan". The policy is not stored in checkpoints: it is a
  * per-session setting (`ropegpt train --resume DIR --nan-policy skip`).
- * Data-parallel runs (MPI) check the loss only: their gradients may still be
- * in an all-reduce at that point. */
+ * Data-parallel runs (MPI) check the loss and the norm of the averaged
+ * gradient (the all-reduce completes before the check), and every rank stops
+ * or skips alike. */
 typedef enum { TRAIN_NAN_STOP = 0, TRAIN_NAN_SKIP = 1 } train_nan_policy;
 
 typedef struct {

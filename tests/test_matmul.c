@@ -212,7 +212,8 @@ TEST(matmul_backward_null_gradients) {
 /* The own backend sums every element in a fixed k order owned by one thread,
  * so 1, 2 and 3 threads must give identical bits (not merely close). Shapes:
  * one chunk per thread, and long sides cut into 4 chunks per thread (rows:
- * dweight with OC = 1700; columns: forward with OC = 4500). */
+ * dweight with OC = 1700; columns: forward with OC = 4500), and row chunks
+ * over a shared packed B of several blocks. */
 static void same_bits_case(int N, int C, int OC) {
 #ifdef _OPENMP
     trng r = {4};
@@ -245,4 +246,8 @@ TEST(matmul_own_same_bits_for_any_thread_count) {
     same_bits_case(150, 300, 97);
     same_bits_case(8, 40, 4500);
     same_bits_case(9, 20, 1700);
+    /* rows split over a B packed once for all threads, with several (jc, pc)
+     * blocks in it: Ncols = 1050 > NC, depth 260 > KC (forward), and 5 depth
+     * blocks for dinp */
+    same_bits_case(1100, 260, 1050);
 }

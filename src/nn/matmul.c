@@ -236,8 +236,11 @@ static size_t bpack_floats(const ukr_desc *u) { return (size_t)KC * round_up(NC,
 static size_t apack_floats(const ukr_desc *u) {
     return (size_t)KC * (round_up(MC_MAX, (size_t)u->mr) + (size_t)u->mr) + 16;
 }
+/* A B operand packed once for all threads (see gemm_own) when its packed
+ * size is at most this many floats (8 MB). */
+#define SHARED_B_MAX ((size_t)2 << 20)
 static size_t gemm_scratch_floats(const ukr_desc *u, int nthreads) {
-    return (size_t)nthreads * (bpack_floats(u) + apack_floats(u));
+    return (size_t)nthreads * (bpack_floats(u) + apack_floats(u)) + SHARED_B_MAX + 16;
 }
 
 static float *align64(float *p) {
@@ -364,9 +367,11 @@ typedef struct {
  * panel's shape (B rows in both backward products, A columns in dweight):
  * letting the micro-kernel read those in place measured 10-50% slower on
  * the backward products (strided rows spread over many pages and cache sets). */
-static void gemm_block(const gemm_args *g, int i0, int i1, int j0, int j1, float *bpack, float *apack) {
+static void gemm_block(const gemm_args *g, int i0, int i1, int j0, int j1, float *bpack, float *apack,
+                       const float *bshared) {
     const ukr_desc *u = g->u;
     const int mr = u->mr, nr = u->nr;
+    size_t boff = 0;   /* bshared: offset of block (jc, pc), blocks packed in loop order */
     float tile[32 * 32] __attribute__((aligned(64))); /* edge tiles: mr, nr <= 32 */
 #ifdef MATMUL_X86
     float tile_a[16 * KC] __attribute__((aligned(64))); /* one A panel pair (t8x2 writes two) */
@@ -378,7 +383,12 @@ static void gemm_block(const gemm_args *g, int i0, int i1, int j0, int j1, float
             const int mode = pc > 0 || g->accumulate ? MATMUL_UKR_ADD
                              : g->bias               ? MATMUL_UKR_SET_BIAS
                                                      : MATMUL_UKR_SET;
-            pack_b_block(u, bpack, g->B, g->rsb, g->csb, jc, jn, pc, kc);
+            if (bshared) {
+                bpack = (float *)bshared + boff;   /* read only below */
+                boff += (size_t)kc * round_up((size_t)(jn - jc), (size_t)nr);
+            } else {
+                pack_b_block(u, bpack, g->B, g->rsb, g->csb, jc, jn, pc, kc);
+            }
             for (int ic = i0; ic < i1; ic += MC_MAX) {
                 const int in = i1 - ic < MC_MAX ? i1 : ic + MC_MAX;
                 /* AVX-512 with A rows contiguous in k: read full panels in place,
@@ -424,6 +434,60 @@ static void gemm_block(const gemm_args *g, int i0, int i1, int j0, int j1, float
     }
 }
 
+/* The row-split case (M > Ncols) with B packed ONCE for all threads: every
+ * (jc, pc) block of B is packed into the shared area in gemm_block's loop
+ * order (threads split the panels; a barrier), then row chunks go to the
+ * threads dynamically, each packing only its own A. Without this each row
+ * chunk repacked all of B, which made small chunks expensive; with it the
+ * chunks can be small, so a thread on a slower or busier vCPU simply takes
+ * fewer of them. Same tiles, same k order: the bits are those of the other
+ * paths. Returns 0 (nothing done) if B is too big for the shared area. */
+static int gemm_rows_shared_b(const gemm_args *g, int M, int Ncols, int nthreads, float *scratch) {
+    const ukr_desc *u = g->u;
+    const int mr = u->mr, nr = u->nr, K = g->K;
+    enum { MAXB = 64 };
+    int bj[MAXB], bp[MAXB], nb = 0;   /* (jc, pc) of each block, in gemm_block's order */
+    size_t boff[MAXB + 1];
+    boff[0] = 0;
+    for (int jc = 0; jc < Ncols; jc += NC)
+        for (int pc = 0; pc < K; pc += KC) {
+            if (nb == MAXB) return 0;
+            const int jn = Ncols - jc < NC ? Ncols : jc + NC, kc = K - pc < KC ? K - pc : KC;
+            bj[nb] = jc;
+            bp[nb] = pc;
+            boff[nb + 1] = boff[nb] + (size_t)kc * round_up((size_t)(jn - jc), (size_t)nr);
+            nb++;
+        }
+    if (boff[nb] > SHARED_B_MAX) return 0;
+    const size_t per_thread = bpack_floats(u) + apack_floats(u);
+    float *bshared = align64(scratch + (size_t)nthreads * per_thread);
+    const int panels_per_block = (NC + nr - 1) / nr;
+    /* row chunks: a multiple of mr, about 4 per thread, at least 2 panels */
+    int width = (int)round_up((size_t)((M + 4 * nthreads - 1) / (4 * nthreads)), (size_t)mr);
+    if (width < 2 * mr) width = 2 * mr;
+    const int nchunks = (M + width - 1) / width;
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (int q = 0; q < nb * panels_per_block; q++) {
+            const int b = q / panels_per_block, j = bj[b] + (q % panels_per_block) * nr;
+            const int jn = Ncols - bj[b] < NC ? Ncols : bj[b] + NC, kc = K - bp[b] < KC ? K - bp[b] : KC;
+            if (j >= jn) continue;
+            pack_b_block(u, bshared + boff[b] + (size_t)(j - bj[b]) * kc, g->B, g->rsb, g->csb, j,
+                         j + nr < jn ? j + nr : jn, bp[b], kc);
+        }
+        /* implicit barrier: B is complete before any row chunk reads it */
+        float *mine = scratch + (size_t)thread_num() * per_thread;
+        float *bpack = align64(mine), *apack = align64(mine + bpack_floats(u));
+#pragma omp for schedule(dynamic, 1)
+        for (int ch = 0; ch < nchunks; ch++) {
+            const int lo = ch * width, hi = M - lo < width ? M : lo + width;
+            gemm_block(g, lo, hi, 0, Ncols, bpack, apack, bshared);
+        }
+    }
+    return 1;
+}
+
 /* Cm(M,Ncols) (=|+=) A(M,K) @ B(K,Ncols) [+ bias(Ncols)], row stride ldc.
  * accumulate=0: Cm = A@B + bias (bias may be NULL); accumulate=1: Cm += A@B.
  * scratch holds gemm_scratch_floats(u, max_threads()) floats.
@@ -449,6 +513,7 @@ static void gemm_own(const ukr_desc *u, int M, int Ncols, int K, const float *A,
     }
     const gemm_args g = {u, A, B, bias, rsa, csa, rsb, csb, ldc, Cm, K, accumulate};
     const int nthreads = max_threads();
+    if (nthreads > 1 && Ncols < M && gemm_rows_shared_b(&g, M, Ncols, nthreads, scratch)) return;
     const int by_cols = Ncols >= M;
     const int D = by_cols ? Ncols : M, unit = by_cols ? u->nr : u->mr;
     const int big = by_cols ? 2 * NC : 2 * MC_MAX;
@@ -463,8 +528,8 @@ static void gemm_own(const ukr_desc *u, int M, int Ncols, int K, const float *A,
         float *mine = scratch + (size_t)thread_num() * per_thread;
         float *bpack = align64(mine), *apack = align64(mine + bpack_floats(u));
         const int lo = ch * width, hi = D - lo < width ? D : lo + width;
-        if (by_cols) gemm_block(&g, 0, M, lo, hi, bpack, apack);
-        else gemm_block(&g, lo, hi, 0, Ncols, bpack, apack);
+        if (by_cols) gemm_block(&g, 0, M, lo, hi, bpack, apack, NULL);
+        else gemm_block(&g, lo, hi, 0, Ncols, bpack, apack, NULL);
     }
 }
 

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,6 +47,55 @@ const char *test_bin_path(void) {
 }
 
 const char *test_tmp_dir(void) { return tmp_dir; }
+
+#define TEST_MAX_ARGS 64
+
+pid_t test_spawn_bin(const char *const *args, const char *out_path, const char *err_path) {
+    fflush(NULL);   /* the child must not repeat our buffered output */
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fo < 0 || fe < 0) _exit(126);
+    dup2(fo, 1);
+    dup2(fe, 2);
+    char *argv[TEST_MAX_ARGS + 2];
+    int n = 0;
+    argv[n++] = (char *)test_bin_path();
+    for (int i = 0; args[i] && n < TEST_MAX_ARGS + 1; i++) argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+    execv(argv[0], argv);
+    _exit(127);
+}
+
+int test_wait_bin(pid_t pid) {
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) < 0) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+size_t test_slurp(const char *path, char *buf, size_t n) {
+    size_t len = 0;
+    if (n == 0) return 0;
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        len = fread(buf, 1, n - 1, f);
+        fclose(f);
+    }
+    buf[len] = 0;
+    return len;
+}
+
+int test_run_bin(const char *const *args, char *out, size_t outlen, size_t *out_n, char *err, size_t errlen) {
+    char po[600], pe[600];
+    snprintf(po, sizeof po, "%s/run_stdout.txt", tmp_dir);
+    snprintf(pe, sizeof pe, "%s/run_stderr.txt", tmp_dir);
+    int st = test_wait_bin(test_spawn_bin(args, po, pe));
+    size_t n = out ? test_slurp(po, out, outlen) : 0;
+    if (out_n) *out_n = n;
+    if (err) test_slurp(pe, err, errlen);
+    return st;
+}
 
 static int selected(const char *name, int argc, char **argv) {
     if (argc < 2) return 1;

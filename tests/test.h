@@ -9,7 +9,9 @@
 #define ROPEGPT_TEST_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define TEST(name) void test_##name(void); void test_##name(void)
 
@@ -42,5 +44,18 @@ void test_fail(const char *file, int line, const char *fmt, ...)
  * private to this run of the runner (created and removed by the runner). */
 const char *test_bin_path(void);
 const char *test_tmp_dir(void);
+
+/* CLI tests. test_run_bin runs the built binary with args (NULL-terminated,
+ * at most 64), stdout and stderr through files in the scratch folder, and
+ * returns its exit status (128 + signal if killed, -1 if it did not run);
+ * out / err (NULL to skip) get the output NUL-terminated and truncated to
+ * their size, *out_n (may be NULL) stdout's byte count (output may hold NUL
+ * bytes). test_spawn_bin starts it without waiting (stdout and stderr to the
+ * given files) and test_wait_bin waits for it, with the same status rule.
+ * test_slurp reads a file into buf (NUL-terminated), returning the length. */
+int test_run_bin(const char *const *args, char *out, size_t outlen, size_t *out_n, char *err, size_t errlen);
+pid_t test_spawn_bin(const char *const *args, const char *out_path, const char *err_path);
+int test_wait_bin(pid_t pid);
+size_t test_slurp(const char *path, char *buf, size_t n);
 
 #endif

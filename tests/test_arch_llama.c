@@ -9,13 +9,11 @@
  * (pre-arch) checkpoints are still read.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -27,45 +25,9 @@
 
 #define MAX_ARGS 64
 
-/* Runs the binary with args (NULL-terminated); stdout/stderr into out/err
- * (NUL-terminated, may be NULL); returns the exit status. */
+/* Runs the binary (see test_run_bin). */
 static int run_bin(const char *const *args, char *out, size_t outlen, char *err, size_t errlen) {
-    char po[600], pe[600];
-    snprintf(po, sizeof po, "%s/al_stdout.txt", test_tmp_dir());
-    snprintf(pe, sizeof pe, "%s/al_stderr.txt", test_tmp_dir());
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fo = open(po, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(pe, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fo < 0 || fe < 0) _exit(126);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        char *argv[MAX_ARGS + 2];
-        int n = 0;
-        argv[n++] = (char *)test_bin_path();
-        for (int i = 0; args[i] && n < MAX_ARGS + 1; i++) argv[n++] = (char *)args[i];
-        argv[n] = NULL;
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) < 0) return -1;
-    const char *paths[2] = { po, pe };
-    char *bufs[2] = { out, err };
-    size_t lens[2] = { outlen, errlen };
-    for (int k = 0; k < 2; k++) {
-        if (!bufs[k]) continue;
-        bufs[k][0] = 0;
-        unsigned char *d = NULL;
-        size_t n = 0;
-        if (io_read_file(paths[k], &d, &n, NULL, 0) == 0) {
-            if (n >= lens[k]) n = lens[k] - 1;
-            memcpy(bufs[k], d, n);
-            bufs[k][n] = 0;
-            free(d);
-        }
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return test_run_bin(args, out, outlen, NULL, err, errlen);
 }
 
 /* The first 20000 bytes of tinyshakespeare. */

@@ -9,14 +9,12 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,55 +26,11 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Starts the binary with args (NULL-terminated), stdout and stderr to files. */
-static pid_t spawn(const char *const *args, const char *out_path, const char *err_path) {
-    pid_t pid = fork();
-    if (pid != 0) return pid;
-    int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fo < 0 || fe < 0) _exit(126);
-    dup2(fo, 1);
-    dup2(fe, 2);
-    char *argv[MAX_ARGS + 2];
-    int n = 0;
-    argv[n++] = (char *)test_bin_path();
-    for (int i = 0; args[i] && n < MAX_ARGS + 1; i++) argv[n++] = (char *)args[i];
-    argv[n] = NULL;
-    execv(argv[0], argv);
-    _exit(127);
-}
-
-static int wait_status(pid_t pid) {
-    int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) < 0) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* Reads path into buf (NUL-terminated); returns the byte count (output may
- * contain NUL bytes, so compare with memcmp on this length). */
-static size_t slurp(const char *path, char *buf, size_t n) {
-    unsigned char *d = NULL;
-    size_t len = 0;
-    buf[0] = 0;
-    if (io_read_file(path, &d, &len, NULL, 0)) return 0;
-    if (len >= n) len = n - 1;
-    memcpy(buf, d, len);
-    buf[len] = 0;
-    free(d);
-    return len;
-}
-
 static size_t last_out_len;   /* stdout bytes of the last run() */
 
 /* Runs the binary; returns its exit status, stdout and stderr in out/err. */
 static int run(const char *const *args, char *out, size_t outlen, char *err, size_t errlen) {
-    char po[600], pe[600];
-    snprintf(po, sizeof po, "%s/cli_stdout.txt", test_tmp_dir());
-    snprintf(pe, sizeof pe, "%s/cli_stderr.txt", test_tmp_dir());
-    int st = wait_status(spawn(args, po, pe));
-    if (out) last_out_len = slurp(po, out, outlen);
-    if (err) slurp(pe, err, errlen);
-    return st;
+    return test_run_bin(args, out, outlen, &last_out_len, err, errlen);
 }
 
 static void tmp_path(char *out, size_t n, const char *name) {
@@ -278,7 +232,7 @@ TEST(cli_rejects_bad_checkpoints) {
     if (!d) return;
     CHECK(io_mkdir_p(bad_dir, NULL, 0) == 0);
     io_write_atomic(logp, "step,train_loss\n", 16, NULL, 0);
-    slurp(logp, log_before, sizeof log_before);
+    test_slurp(logp, log_before, sizeof log_before);
     unsigned char *c = malloc(n);
     struct { size_t len; size_t flip; unsigned char val; const char *needle; } cases[] = {
         { 0, 8, 9, "version 9" },         /* another format version */
@@ -298,7 +252,7 @@ TEST(cli_rejects_bad_checkpoints) {
         const char *s[] = { "sample", "--model", bad, "--tokens", "5", NULL };
         expect_bad(s, cases[i].needle, NULL);
         /* a refused resume touches nothing */
-        slurp(logp, log_after, sizeof log_after);
+        test_slurp(logp, log_after, sizeof log_after);
         CHECK(strcmp(log_before, log_after) == 0);
     }
     const char *r1[] = { "train", "--resume", bad_dir, "--lr", "0.1", NULL };
@@ -319,7 +273,7 @@ TEST(cli_rejects_bad_checkpoints) {
 static void log_losses(const char *dir, char *buf, size_t n) {
     char path[700], raw[16384];
     snprintf(path, sizeof path, "%s/log.csv", dir);
-    slurp(path, raw, sizeof raw);
+    test_slurp(path, raw, sizeof raw);
     size_t used = 0;
     int commas = 0;
     for (const char *p = raw; *p && used + 1 < n; p++) {
@@ -404,11 +358,11 @@ TEST(cli_sigint_saves_and_exits_130) {
     snprintf(pe, sizeof pe, "%s/cli_sigint.err", test_tmp_dir());
     const char *args[] = { "train", TINY, "--steps", "1000000", "--eval-every", "1000000", "--data", small_data(),
                            "--out", dir, NULL };
-    pid_t pid = spawn(args, po, pe);
+    pid_t pid = test_spawn_bin(args, po, pe);
     /* Wait (up to 60 s) until a few steps are logged, then interrupt. */
     char logtxt[4096] = "";
     for (int i = 0; i < 6000; i++) {
-        slurp(logp, logtxt, sizeof logtxt);
+        test_slurp(logp, logtxt, sizeof logtxt);
         int lines = 0;
         for (const char *p = logtxt; *p; p++) lines += *p == '\n';
         if (lines >= 4) break;
@@ -416,16 +370,16 @@ TEST(cli_sigint_saves_and_exits_130) {
         nanosleep(&ts, NULL);
     }
     kill(pid, SIGINT);
-    CHECK_EQ_INT(wait_status(pid), 130);
+    CHECK_EQ_INT(test_wait_bin(pid), 130);
     char err[2048];
-    slurp(pe, err, sizeof err);
+    test_slurp(pe, err, sizeof err);
     CHECK(strstr(err, "interrupted") != NULL);
     checkpoint c;
     if (load_params(dir, &c) == 0) {
         CHECK(c.step >= 3);
         /* the log holds exactly the steps the checkpoint has */
         static char lg[1 << 16];
-        slurp(logp, lg, sizeof lg);
+        test_slurp(logp, lg, sizeof lg);
         int rows = 0;
         for (const char *p = lg; *p; p++) rows += *p == '\n';
         CHECK_EQ_INT(rows, c.step + 2);   /* header + step 0 + steps 1..step */

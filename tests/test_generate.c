@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -513,46 +512,9 @@ TEST(generate_sampler_topp_matches_brute_force_nucleus) {
 
 #define MAXA 40
 
-/* Runs the binary with args (NULL-terminated); stdout/stderr into files
- * under the scratch folder; returns the exit status. */
+/* Runs the binary (see test_run_bin). */
 static int run_bin(const char *const *args, char *out, size_t outlen, size_t *out_n, char *err, size_t errlen) {
-    char po[600], pe[600];
-    snprintf(po, sizeof po, "%s/gen_stdout.txt", test_tmp_dir());
-    snprintf(pe, sizeof pe, "%s/gen_stderr.txt", test_tmp_dir());
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fo = open(po, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(pe, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fo < 0 || fe < 0) _exit(126);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        char *argv[MAXA + 2];
-        int n = 0;
-        argv[n++] = (char *)test_bin_path();
-        for (int i = 0; args[i] && n < MAXA + 1; i++) argv[n++] = (char *)args[i];
-        argv[n] = NULL;
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int stv = 0;
-    if (pid < 0 || waitpid(pid, &stv, 0) < 0) return -1;
-    const char *paths[2] = { po, pe };
-    char *bufs[2] = { out, err };
-    size_t lens[2] = { outlen, errlen };
-    for (int k = 0; k < 2; k++) {
-        if (!bufs[k]) continue;
-        unsigned char *d = NULL;
-        size_t len = 0;
-        bufs[k][0] = 0;
-        if (io_read_file(paths[k], &d, &len, NULL, 0) == 0) {
-            if (len >= lens[k]) len = lens[k] - 1;
-            memcpy(bufs[k], d, len);
-            bufs[k][len] = 0;
-            free(d);
-        }
-        if (k == 0 && out_n) *out_n = len;
-    }
-    return WIFEXITED(stv) ? WEXITSTATUS(stv) : 128 + WTERMSIG(stv);
+    return test_run_bin(args, out, outlen, out_n, err, errlen);
 }
 
 static int count_lines(const char *s) {

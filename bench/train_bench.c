@@ -5,8 +5,9 @@
  * times full steps (forward + backward + AdamW through gpt.h / adamw.h),
  * reports the median step after warm-up, the model FLOP/s by nanoGPT's
  * estimate (6 N + 12 L NH HS T flops per token, N = parameters without wpe;
- * Chowdhery et al. 2022, PaLM, App. B), the peak from independent FMA chains (the higher of a probe before and one after the steps)
- * on every thread, their ratio, and the process's peak RSS beside the bytes
+ * Chowdhery et al. 2022, PaLM, App. B), the peak from independent FMA chains
+ * on every thread (the higher of a probe before and one after the steps),
+ * their ratio, and the process's peak RSS beside the bytes
  * the model's buffers need. Each case runs in its own child process so its
  * peak RSS is its own (the parent never starts OpenMP, so forking is safe).
  * One line per case:

@@ -23,6 +23,8 @@
 #include <omp.h>
 #endif
 
+#include "nn/attention.h"
+#include "nn/attention_simd.h"
 #include "nn/matvec.h"
 #include "nn/rmsnorm.h"
 #include "nn/swiglu.h"
@@ -134,6 +136,14 @@ static int thread_num(void) {
     return omp_get_thread_num();
 #else
     return 0;
+#endif
+}
+
+static int region_threads(void) {
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
 #endif
 }
 
@@ -269,18 +279,37 @@ static const uint16_t *boff(const llama_model *m, const uint16_t *p, size_t off)
     return m->bf16 ? p + off : NULL;
 }
 
-/* One decode product set (T == 1) from the fp32 or the bf16 weights. */
-static void decode_multi(llama_model *m, int n, float *const *out, const float *const *w32,
-                         const uint16_t *const *w16, const int *OC, const float *inp, int C) {
-    if (m->bf16) matvec_bf16_forward_multi(n, out, w16, OC, inp, C);
-    else matvec_forward_multi(n, out, w32, OC, inp, C);
+/* out (T,OC) = inp (T,C) @ w^T for a batch (T > 1): the blocked matmul
+ * shares each weight read between the tokens (one token takes the matvec
+ * path of decode_step instead). */
+static void linear(llama_model *m, float *out, const float *inp, const float *w, int T, int C, int OC) {
+    matmul_forward_ctx(&m->mm, out, inp, w, NULL, T, C, OC);
 }
 
-/* out (T,OC) = inp (T,C) @ w^T: one token reads each weight once (matvec);
- * several share each weight read through the blocked matmul. */
-static void linear(llama_model *m, float *out, const float *inp, const float *w, int T, int C, int OC) {
-    if (T == 1) matvec_forward(out, inp, w, C, OC);
-    else matmul_forward_ctx(&m->mm, out, inp, w, NULL, T, C, OC);
+/* One query head over cached positions [0, p]: o (HS) = softmax(q . k_j *
+ * scale) weighted sum of v_j. k, v: the layer's caches at this kv head
+ * (row stride kvd); att: (p + 1) scratch. The scores and the weighted sum
+ * are matvecs over the cache rows (src/nn/matvec: SIMD, fixed order); the
+ * softmax exp is the 16-lane one of attention_avx512.c where the CPU has
+ * AVX-512 (simd_exp), else expf. */
+static void attend_head(float *o, float *att, const float *q, const float *k, const float *v, size_t kvd,
+                        int HS, int p, float scale, int simd_exp) {
+    matvec_strided(att, q, k, HS, p + 1, kvd);
+    float mx = -INFINITY;
+    for (int j = 0; j <= p; j++) {
+        att[j] *= scale;
+        if (att[j] > mx) mx = att[j];
+    }
+    for (int j = 0; j <= p; j++) att[j] -= mx;   /* <= 0: no overflow */
+    if (simd_exp) attention_exp_avx512(att, att, (size_t)p + 1);   /* 16 lanes, <= 2 ulp */
+    else
+        for (int j = 0; j <= p; j++) att[j] = expf(att[j]);
+    float sum = 0.0f;
+    for (int j = 0; j <= p; j++) sum += att[j];
+    float inv = 1.0f / sum;
+    for (int j = 0; j <= p; j++) att[j] *= inv;
+    for (int i = 0; i < HS; i++) o[i] = 0.0f;
+    matvec_t_accumulate(o, att, v, HS, p + 1, kvd);
 }
 
 /* Causal grouped-query attention of T new tokens over the cache. */
@@ -291,39 +320,213 @@ static void attention(llama_model *m, int l, int T, int pos0) {
     const float *kc = m->key_cache + (size_t)l * (size_t)c->seq_len * kvd;
     const float *vc = m->value_cache + (size_t)l * (size_t)c->seq_len * kvd;
     float scale = 1.0f / sqrtf((float)HS);
+    int simd_exp = attention_uses_avx512();
     int n = T * NH;   /* the team is capped at n_att: one score row per thread */
     long long work = (long long)n * (pos0 + T) * HS;
     (void)work;   /* read only by the OpenMP if-clause */
 #pragma omp parallel for schedule(static) if (work >= 32768) num_threads(m->n_att)
     for (int th = 0; th < n; th++) {
         int t = th / NH, h = th % NH;
-        int p = pos0 + t;
-        const float *q = m->q + (size_t)t * C + (size_t)h * HS;
         size_t koff = (size_t)(h / group) * HS;
-        float *att = m->att + (size_t)thread_num() * (size_t)c->seq_len;
-        float mx = -INFINITY;
-        for (int j = 0; j <= p; j++) {
-            const float *k = kc + (size_t)j * kvd + koff;
-            float s = 0.0f;
-            for (int i = 0; i < HS; i++) s += q[i] * k[i];
-            s *= scale;
-            att[j] = s;
-            if (s > mx) mx = s;
+        attend_head(m->xb + (size_t)t * C + (size_t)h * HS, m->att + (size_t)thread_num() * (size_t)c->seq_len,
+                    m->q + (size_t)t * C + (size_t)h * HS, kc + koff, vc + koff, kvd, HS, pos0 + t, scale, simd_exp);
+    }
+}
+
+/* ---------------------------------------------------------------- decode */
+
+/* Inside the decode region the src/nn layers are not called: each call
+ * would open a (serialised) nested parallel region, ~1 us apiece, more than
+ * the work. These two repeat their arithmetic exactly. */
+
+/* out = RMSNorm(x) * w: rmsnorm_forward's arithmetic for one row. */
+static void rmsnorm_row(float *out, const float *x, const float *w, int C, float eps) {
+    double ss = 0.0;
+    for (int c = 0; c < C; c++) ss += (double)x[c] * x[c];
+    float r = (float)(1.0 / sqrt(ss / C + (double)eps));
+    for (int c = 0; c < C; c++) out[c] = x[c] * r * w[c];
+}
+
+/* gate[i] = silu(gate[i]) * up[i]: swiglu_forward's arithmetic. */
+static void swiglu_rows(float *gate, const float *up, int n) {
+    for (int i = 0; i < n; i++) {
+        float g = gate[i];
+        float s = 1.0f / (1.0f + expf(-g));
+        gate[i] = g * s * up[i];
+    }
+}
+
+/* One decode product set shared out to the threads of the enclosing
+ * parallel region (an orphaned omp for: blocks handed out dynamically, so a
+ * thread the host delays holds up only its last few blocks; the for's
+ * implicit barrier ends it). fp32, or bf16 from x's prepared form (prep,
+ * each thread's own copy). */
+static void region_multi(const llama_model *m, matvec_isa isa, int n, float *const *out, const float *const *w32,
+                         const uint16_t *const *w16, const int *OC, const float *inp, const float *prep, int C) {
+    int nb = matvec_multi_blocks(n, OC);
+    int chunk = matvec_block_chunk(C, m->bf16 ? 2 : 4, nb, region_threads());
+    (void)chunk;   /* read only by the schedule clause */
+#pragma omp for schedule(dynamic, chunk)
+    for (int b = 0; b < nb; b++) {
+        if (m->bf16) matvec_bf16_forward_multi_block(isa, n, out, w16, OC, inp, prep, C, b);
+        else matvec_forward_multi_block(isa, n, out, w32, OC, inp, C, b);
+    }
+}
+
+/* hb = SwiGLU(W1 xn, W3 xn) over the region's threads: a block of W1 rows
+ * and the same block of W3 rows in one step, then SwiGLU on those rows. */
+static void region_swiglu(const llama_model *m, matvec_isa isa, const float *w1, const float *w3, const uint16_t *b1,
+                          const uint16_t *b3, const float *xn, const float *prep, int C, int H) {
+    int nb = matvec_multi_blocks(1, &H);
+    int chunk = matvec_block_chunk(2 * C, m->bf16 ? 2 : 4, nb, region_threads());   /* a step: W1 and W3 rows */
+    (void)chunk;
+    float *o1[1] = { m->hb }, *o3[1] = { m->hb2 };
+    const float *w1s[1] = { w1 }, *w3s[1] = { w3 };
+    const uint16_t *b1s[1] = { b1 }, *b3s[1] = { b3 };
+#pragma omp for schedule(dynamic, chunk)
+    for (int b = 0; b < nb; b++) {
+        if (m->bf16) {
+            matvec_bf16_forward_multi_block(isa, 1, o1, b1s, &H, xn, prep, C, b);
+            matvec_bf16_forward_multi_block(isa, 1, o3, b3s, &H, xn, prep, C, b);
+        } else {
+            matvec_forward_multi_block(isa, 1, o1, w1s, &H, xn, C, b);
+            matvec_forward_multi_block(isa, 1, o3, w3s, &H, xn, C, b);
         }
-        float sum = 0.0f;
-        for (int j = 0; j <= p; j++) {
-            att[j] = expf(att[j] - mx);   /* subtract the max: no overflow */
-            sum += att[j];
+        int r0, r1;
+        matvec_block_rows(H, b, &r0, &r1);
+        swiglu_rows(m->hb + r0, m->hb2 + r0, r1 - r0);
+    }
+}
+
+/* Weights per layer below which a decode step runs on one thread. */
+#define DECODE_OMP_MIN (1u << 17)
+/* Per-thread decode scratch kept on the stack up to this many floats (32 KB). */
+#define DECODE_STACK_FLOATS 8192
+
+/* One token at position pos (T == 1), the whole step in one parallel
+ * region: a fork and join per product (~3 us each here, idle) cost more
+ * than the small products of a small model, so the threads stay in the
+ * region and meet only at the implicit barriers (~1 us) of its worksharing
+ * loops: q/k/v, attention, Wo, W1/W3 + SwiGLU, W2, the classifier. The
+ * residual stream and its RMSNorm are kept by every thread (a private copy,
+ * the same arithmetic, so the same bits: C floats of work, cheaper than a
+ * barrier). Each product row and each head is computed by one thread in a
+ * fixed order, whichever thread that is, so the bits do not depend on the
+ * thread count. The layers are the batched path's, with matvecs where it
+ * has matmuls (another summation order) and the same RMSNorm, SwiGLU and
+ * attention (attend_head) arithmetic. */
+static int decode_step(llama_model *m, int token, int pos) {
+    const llama_config *c = &m->cfg;
+    const llama_weights *w = &m->w;
+    int C = c->dim, H = c->hidden_dim, NH = c->n_heads, NKV = c->n_kv_heads, HS = C / NH, V = c->vocab_size;
+    int group = NH / NKV, kvd = (int)kv_dim_of(c);
+    size_t Cs = (size_t)C, Hs = (size_t)H, L_stride = (size_t)c->seq_len * (size_t)kvd;
+    float scale = 1.0f / sqrtf((float)HS);
+    int nt = max_threads() < m->n_att ? max_threads() : m->n_att;   /* m->att has n_att rows */
+    /* A layer of a small model is a few barriers' worth of work: one thread. */
+    size_t layer_weights = Cs * (Cs + 2 * (size_t)kvd) + Cs * Cs + 3 * Cs * Hs;
+    if (nt < 1 || layer_weights < DECODE_OMP_MIN) nt = 1;
+    /* per thread: residual x (C), its norm xn (C), prepared input (max(C, H)) */
+    size_t prep_n = matvec_bf16_prep_floats(C > H ? C : H);
+    size_t per = 2 * Cs + prep_n;
+    /* on each thread's stack when small (every llama2.c-sized model), else
+     * one heap block for all (a malloc per token showed up in profiles) */
+    float *scratch = NULL;
+    if (per > DECODE_STACK_FLOATS) {
+        scratch = malloc((size_t)nt * per * sizeof(float));
+        if (!scratch) return LLAMA_ENOMEM;
+    }
+    int32_t p32 = pos;
+    int err = LLAMA_OK;
+    const float *emb = w->token_embedding + (size_t)token * Cs;
+    matvec_isa isa = m->bf16 ? matvec_bf16_isa_best() : matvec_isa_best();   /* once per step */
+    int simd_exp = attention_uses_avx512();
+
+#pragma omp parallel num_threads(nt)
+    {
+        int tid = thread_num();
+        float local[DECODE_STACK_FLOATS];
+        float *x = scratch ? scratch + (size_t)tid * per : local, *xn = x + Cs, *prep = xn + Cs;
+        float *att = m->att + (size_t)tid * (size_t)c->seq_len;
+        memcpy(x, emb, Cs * sizeof(float));
+        for (int l = 0; l < c->n_layers; l++) {
+            size_t lq = (size_t)l * Cs * Cs, lk = (size_t)l * (size_t)kvd * Cs, lh = (size_t)l * Hs * Cs;
+            float *kc = m->key_cache + (size_t)l * L_stride, *vc = m->value_cache + (size_t)l * L_stride;
+            float *kp = kc + (size_t)pos * kvd, *vp = vc + (size_t)pos * kvd;
+
+            rmsnorm_row(xn, x, w->rms_att + (size_t)l * Cs, C, c->norm_eps);
+            if (m->bf16) matvec_bf16_prep(isa, prep, xn, C);
+            {
+                float *outs[3] = { m->q, kp, vp };
+                const float *ws[3] = { w->wq + lq, w->wk + lk, w->wv + lk };
+                const uint16_t *bs[3] = { boff(m, m->bq, lq), boff(m, m->bk, lk), boff(m, m->bv, lk) };
+                int ocs[3] = { C, kvd, kvd };
+                region_multi(m, isa, 3, outs, ws, bs, ocs, xn, prep, C);
+            }
+            /* RoPE then attention, a kv head (and its query heads) per
+             * thread; with grouped queries, keys first, then the queries
+             * spread over all heads. */
+#pragma omp for schedule(dynamic, 1)
+            for (int g = 0; g < NKV; g++) {
+                rope_view kv = { kp + (size_t)g * HS, 1, 1, kvd, HS };
+                rope_view qv = { m->q + (size_t)g * HS, 1, 1, C, HS };
+                if (rope_apply_qk(&m->rope, ROPE_FORWARD, group == 1 ? &qv : &kv, group == 1 ? &kv : NULL,
+                                  &p32, 1) != ROPE_OK) {
+#pragma omp atomic write
+                    err = LLAMA_EROPE;
+                }
+                if (group == 1)
+                    attend_head(m->xb + (size_t)g * HS, att, m->q + (size_t)g * HS, kc + (size_t)g * HS,
+                                vc + (size_t)g * HS, (size_t)kvd, HS, pos, scale, simd_exp);
+            }
+            if (group > 1) {
+#pragma omp for schedule(dynamic, 1)
+                for (int h = 0; h < NH; h++) {
+                    rope_view qv = { m->q + (size_t)h * HS, 1, 1, C, HS };
+                    if (rope_apply_qk(&m->rope, ROPE_FORWARD, &qv, NULL, &p32, 1) != ROPE_OK) {
+#pragma omp atomic write
+                        err = LLAMA_EROPE;
+                    }
+                    size_t koff = (size_t)(h / group) * HS;
+                    attend_head(m->xb + (size_t)h * HS, att, m->q + (size_t)h * HS, kc + koff, vc + koff,
+                                (size_t)kvd, HS, pos, scale, simd_exp);
+                }
+            }
+            if (m->bf16) matvec_bf16_prep(isa, prep, m->xb, C);
+            {
+                float *outs[1] = { m->xb2 };
+                const float *ws[1] = { w->wo + lq };
+                const uint16_t *bs[1] = { boff(m, m->bo, lq) };
+                region_multi(m, isa, 1, outs, ws, bs, &C, m->xb, prep, C);
+            }
+            for (int i = 0; i < C; i++) x[i] += m->xb2[i];
+            rmsnorm_row(xn, x, w->rms_ffn + (size_t)l * Cs, C, c->norm_eps);
+            if (m->bf16) matvec_bf16_prep(isa, prep, xn, C);
+            region_swiglu(m, isa, w->w1 + lh, w->w3 + lh, boff(m, m->b1, lh), boff(m, m->b3, lh), xn, prep, C, H);
+            if (m->bf16) matvec_bf16_prep(isa, prep, m->hb, H);
+            {
+                float *outs[1] = { m->xb2 };
+                const float *ws[1] = { w->w2 + lh };
+                const uint16_t *bs[1] = { boff(m, m->b2, lh) };
+                region_multi(m, isa, 1, outs, ws, bs, &C, m->hb, prep, H);
+            }
+            for (int i = 0; i < C; i++) x[i] += m->xb2[i];
         }
-        float inv = 1.0f / sum;
-        float *o = m->xb + (size_t)t * C + (size_t)h * HS;
-        for (int i = 0; i < HS; i++) o[i] = 0.0f;
-        for (int j = 0; j <= p; j++) {
-            const float *v = vc + (size_t)j * kvd + koff;
-            float a = att[j] * inv;
-            for (int i = 0; i < HS; i++) o[i] += a * v[i];
+        rmsnorm_row(xn, x, w->rms_final, C, c->norm_eps);
+        if (m->bf16) matvec_bf16_prep(isa, prep, xn, C);
+        {
+            float *outs[1] = { m->logits };
+            const float *ws[1] = { w->wcls };
+            const uint16_t *bs[1] = { m->bcls };
+            region_multi(m, isa, 1, outs, ws, bs, &V, xn, prep, C);
+        }
+        if (tid == 0) {
+            memcpy(m->x, x, Cs * sizeof(float));
+            memcpy(m->xb, xn, Cs * sizeof(float));
         }
     }
+    free(scratch);
+    return err;
 }
 
 int llama_forward(llama_model *m, const int *tokens, int T, int pos0, int all_logits) {
@@ -337,6 +540,11 @@ int llama_forward(llama_model *m, const int *tokens, int T, int pos0, int all_lo
         if (!m->all_logits) return LLAMA_ENOMEM;
     }
     int C = c->dim, H = c->hidden_dim, NH = c->n_heads, HS = C / NH, V = c->vocab_size;
+    if (T == 1) {   /* decode: bandwidth-bound matvecs, one parallel region */
+        int rc = decode_step(m, tokens[0], pos0);
+        if (rc == LLAMA_OK && all_logits) memcpy(m->all_logits, m->logits, (size_t)V * sizeof(float));
+        return rc;
+    }
     int kvd = (int)kv_dim_of(c);
     size_t Cs = (size_t)C, Hs = (size_t)H, L_stride = (size_t)c->seq_len * (size_t)kvd;
     const llama_weights *w = &m->w;
@@ -351,65 +559,33 @@ int llama_forward(llama_model *m, const int *tokens, int T, int pos0, int all_lo
         float *vc = m->value_cache + (size_t)l * L_stride + (size_t)pos0 * kvd;
 
         rmsnorm_forward(m->xb, NULL, m->x, w->rms_att + (size_t)l * Cs, T, C, c->norm_eps);
-        if (T == 1) {   /* decode: q, k, v in one parallel region */
-            float *outs[3] = { m->q, kc, vc };
-            const float *ws[3] = { w->wq + lq, w->wk + lk, w->wv + lk };
-            const uint16_t *bs[3] = { boff(m, m->bq, lq), boff(m, m->bk, lk), boff(m, m->bv, lk) };
-            int ocs[3] = { C, kvd, kvd };
-            decode_multi(m, 3, outs, ws, bs, ocs, m->xb, C);
-        } else {
-            linear(m, m->q, m->xb, w->wq + lq, T, C, C);
-            linear(m, kc, m->xb, w->wk + lk, T, C, kvd);
-            linear(m, vc, m->xb, w->wv + lk, T, C, kvd);
-        }
+        linear(m, m->q, m->xb, w->wq + lq, T, C, C);
+        linear(m, kc, m->xb, w->wk + lk, T, C, kvd);
+        linear(m, vc, m->xb, w->wv + lk, T, C, kvd);
         /* Rotate q and the new keys at their absolute positions; cached keys
          * stay rotated, so later tokens never touch them again. */
         rope_view qv = { m->q, T, NH, C, HS };
         rope_view kv = { kc, T, c->n_kv_heads, kvd, HS };
         if (rope_apply_qk(&m->rope, ROPE_FORWARD, &qv, &kv, m->pos, 0) != ROPE_OK) return LLAMA_EROPE;
         attention(m, l, T, pos0);
-        if (T == 1) {
-            float *outs[1] = { m->xb2 };
-            const float *ws[1] = { w->wo + lq };
-            const uint16_t *bs[1] = { boff(m, m->bo, lq) };
-            decode_multi(m, 1, outs, ws, bs, &C, m->xb, C);
-        } else {
-            linear(m, m->xb2, m->xb, w->wo + lq, T, C, C);
-        }
+        linear(m, m->xb2, m->xb, w->wo + lq, T, C, C);
         for (size_t i = 0; i < (size_t)T * Cs; i++) m->x[i] += m->xb2[i];
 
         rmsnorm_forward(m->xb, NULL, m->x, w->rms_ffn + (size_t)l * Cs, T, C, c->norm_eps);
-        if (T == 1) {
-            float *outs[2] = { m->hb, m->hb2 };
-            const float *ws[2] = { w->w1 + lh, w->w3 + lh };
-            const uint16_t *bs[2] = { boff(m, m->b1, lh), boff(m, m->b3, lh) };
-            int ocs[2] = { H, H };
-            decode_multi(m, 2, outs, ws, bs, ocs, m->xb, C);
-        } else {
-            linear(m, m->hb, m->xb, w->w1 + lh, T, C, H);
-            linear(m, m->hb2, m->xb, w->w3 + lh, T, C, H);
-        }
+        linear(m, m->hb, m->xb, w->w1 + lh, T, C, H);
+        linear(m, m->hb2, m->xb, w->w3 + lh, T, C, H);
         swiglu_forward(m->hb, m->hb, m->hb2, (size_t)T * Hs);
-        if (T == 1) {
-            float *outs[1] = { m->xb2 };
-            const float *ws[1] = { w->w2 + lh };
-            const uint16_t *bs[1] = { boff(m, m->b2, lh) };
-            decode_multi(m, 1, outs, ws, bs, &C, m->hb, H);
-        } else {
-            linear(m, m->xb2, m->hb, w->w2 + lh, T, H, C);
-        }
+        linear(m, m->xb2, m->hb, w->w2 + lh, T, H, C);
         for (size_t i = 0; i < (size_t)T * Cs; i++) m->x[i] += m->xb2[i];
     }
     if (all_logits) {
         rmsnorm_forward(m->xb, NULL, m->x, w->rms_final, T, C, c->norm_eps);
-        if (T == 1 && m->bf16) matvec_bf16_forward(m->all_logits, m->xb, m->bcls, C, V);
-        else linear(m, m->all_logits, m->xb, w->wcls, T, C, V);
+        linear(m, m->all_logits, m->xb, w->wcls, T, C, V);
         memcpy(m->logits, m->all_logits + (size_t)(T - 1) * (size_t)V, (size_t)V * sizeof(float));
     } else {
         const float *xl = m->x + (size_t)(T - 1) * Cs;
         rmsnorm_forward(m->xb, NULL, xl, w->rms_final, 1, C, c->norm_eps);
-        if (m->bf16) matvec_bf16_forward(m->logits, m->xb, m->bcls, C, V);
-        else matvec_forward(m->logits, m->xb, w->wcls, C, V);
+        matvec_forward(m->logits, m->xb, w->wcls, C, V);
     }
     return LLAMA_OK;
 }

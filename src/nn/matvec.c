@@ -1,8 +1,10 @@
 /*
- * matvec.c — run-time ISA choice and threading for matvec_forward, plus the
- * scalar twin. Rows are handed to threads in blocks of MV_BLOCK (a multiple
- * of the kernels' row unroll, and a few KB of weights, so a block is
- * worth a scheduling step); small products stay on one thread.
+ * matvec.c — run-time ISA choice and threading for matvec_forward and its
+ * bf16 and block forms, the input preparation the bf16 kernels need, the
+ * attention products' dispatch, and the scalar twins. Rows are handed to
+ * threads in blocks of MV_BLOCK (a multiple of the kernels' row unroll, and
+ * a few KB of weights, so a block is worth a scheduling step); small
+ * products stay on one thread.
  */
 #include "nn/matvec.h"
 
@@ -45,8 +47,13 @@ matvec_isa matvec_isa_best(void) {
     return MATVEC_ISA_SCALAR;
 }
 
+/* The plain AVX-512 kernel (widen by shift, float FMA, x exact) rather than
+ * vdpbf16ps even where the CPU has AVX512-BF16: the split x = hi + lo costs
+ * two dot products per 32 weights, and on the development machine (Xeon,
+ * AVX512-BF16) that kernel was compute-bound at ~20 G weights/s per core
+ * against ~34 for the shift+FMA one, so it lost ~25% from L3 and tied from
+ * memory; it stays selectable (MATVEC_ISA_AVX512BF16) and tested. */
 matvec_isa matvec_bf16_isa_best(void) {
-    if (matvec_isa_supported(MATVEC_ISA_AVX512BF16)) return MATVEC_ISA_AVX512BF16;
     return matvec_isa_best();
 }
 
@@ -60,6 +67,8 @@ const char *matvec_isa_name(matvec_isa isa) {
     }
     return "unknown";
 }
+
+typedef void (*mv_rows_fn)(float *, const float *, const float *, int, int, int);
 
 static void rows_scalar(float *out, const float *inp, const float *weight, int C, int r0, int r1) {
     for (int o = r0; o < r1; o++) {
@@ -81,7 +90,7 @@ void matvec_forward_isa(matvec_isa isa, float *out, const float *inp, const floa
                         int C, int OC) {
     if (isa == MATVEC_ISA_AUTO || isa == MATVEC_ISA_AVX512BF16) isa = matvec_isa_best();
     if (!matvec_isa_supported(isa)) isa = MATVEC_ISA_SCALAR;
-    void (*rows)(float *, const float *, const float *, int, int, int) = rows_scalar;
+    mv_rows_fn rows = rows_scalar;
 #ifdef MV_X86
     if (isa == MATVEC_ISA_AVX512) rows = matvec_rows_avx512;
     else if (isa == MATVEC_ISA_AVX2) rows = matvec_rows_avx2;
@@ -97,36 +106,137 @@ void matvec_forward_isa(matvec_isa isa, float *out, const float *inp, const floa
     }
 }
 
+static mv_rows_fn fp32_rows(matvec_isa isa) {
+#ifdef MV_X86
+    if (isa == MATVEC_ISA_AUTO) isa = matvec_isa_best();
+    if (isa == MATVEC_ISA_AVX512) return matvec_rows_avx512;
+    if (isa == MATVEC_ISA_AVX2) return matvec_rows_avx2;
+#else
+    (void)isa;
+#endif
+    return rows_scalar;
+}
+
+/* One block index space over the n products, in order: first[i] is the
+ * first block of product i; returns the block count. */
+static int block_plan(int n, const int *OC, int *first) {
+    first[0] = 0;
+    for (int i = 0; i < n; i++) first[i + 1] = first[i] + (OC[i] + MV_BLOCK - 1) / MV_BLOCK;
+    return first[n];
+}
+
+/* Product i and its rows [r0, r1) of block b. */
+static int block_rows(int b, const int *first, const int *OC, int *r0, int *r1) {
+    int i = 0;
+    while (b >= first[i + 1]) i++;
+    *r0 = (b - first[i]) * MV_BLOCK;
+    *r1 = *r0 + MV_BLOCK < OC[i] ? *r0 + MV_BLOCK : OC[i];
+    return i;
+}
+
+int matvec_multi_blocks(int n, const int *OC) {
+    if (n < 1 || n > 4) return 0;
+    int first[5];
+    return block_plan(n, OC, first);
+}
+
+void matvec_block_rows(int OC, int b, int *r0, int *r1) {
+    int nb = (OC + MV_BLOCK - 1) / MV_BLOCK;
+    if (OC < 1 || b < 0 || b >= nb) {
+        *r0 = *r1 = 0;
+        return;
+    }
+    *r0 = b * MV_BLOCK;
+    *r1 = *r0 + MV_BLOCK < OC ? *r0 + MV_BLOCK : OC;
+}
+
+int matvec_block_chunk(int C, size_t elem_bytes, int nblocks, int nthreads) {
+    size_t block = (size_t)MV_BLOCK * (size_t)(C > 0 ? C : 1) * (elem_bytes ? elem_bytes : 1);
+    size_t k = ((size_t)64 << 10) / block;   /* ~64 KB of weights per scheduling step */
+    /* and at least four steps per thread, so the last ones even out */
+    size_t even = nthreads > 0 && nblocks > 0 ? ((size_t)nblocks + 4 * (size_t)nthreads - 1) / (4 * (size_t)nthreads) : 1;
+    if (even < k) k = even;
+    return k < 1 ? 1 : k > 64 ? 64 : (int)k;
+}
+
 void matvec_forward_multi(int n, float *const *out, const float *const *weight, const int *OC,
                           const float *inp, int C) {
     if (n < 1 || n > 4) return;
-    void (*rows)(float *, const float *, const float *, int, int, int) = rows_scalar;
-#ifdef MV_X86
-    matvec_isa isa = matvec_isa_best();
-    if (isa == MATVEC_ISA_AVX512) rows = matvec_rows_avx512;
-    else if (isa == MATVEC_ISA_AVX2) rows = matvec_rows_avx2;
-#endif
-    /* One block index space over the n products, in order. */
-    int first[5] = { 0 };
+    mv_rows_fn rows = fp32_rows(MATVEC_ISA_AUTO);
+    int first[5];
+    int nblocks = block_plan(n, OC, first);
     size_t total = 0;
-    for (int i = 0; i < n; i++) {
-        first[i + 1] = first[i] + (OC[i] + MV_BLOCK - 1) / MV_BLOCK;
-        total += (size_t)OC[i] * (size_t)C;
-    }
-    int nblocks = first[n];
+    for (int i = 0; i < n; i++) total += (size_t)OC[i] * (size_t)C;
     (void)total;   /* read only by the OpenMP if-clause */
 #pragma omp parallel for schedule(static) if (total >= MV_OMP_MIN)
     for (int b = 0; b < nblocks; b++) {
-        int i = 0;
-        while (b >= first[i + 1]) i++;
-        int r0 = (b - first[i]) * MV_BLOCK;
-        int r1 = r0 + MV_BLOCK < OC[i] ? r0 + MV_BLOCK : OC[i];
+        int r0, r1, i = block_rows(b, first, OC, &r0, &r1);
         rows(out[i], inp, weight[i], C, r0, r1);
     }
 }
 
+void matvec_forward_multi_block(matvec_isa isa, int n, float *const *out, const float *const *weight,
+                                const int *OC, const float *inp, int C, int b) {
+    if (n < 1 || n > 4) return;
+    int first[5];
+    if (b < 0 || b >= block_plan(n, OC, first)) return;
+    int r0, r1, i = block_rows(b, first, OC, &r0, &r1);
+    fp32_rows(isa)(out[i], inp, weight[i], C, r0, r1);
+}
+
 void matvec_forward(float *out, const float *inp, const float *weight, int C, int OC) {
     matvec_forward_isa(MATVEC_ISA_AUTO, out, inp, weight, C, OC);
+}
+
+/* ---------------------------------------------------------------- attention */
+
+/* Portable twins: 16 running lanes (lane k takes the products c with c %
+ * 16 == k), added pairwise in a fixed tree; lane-wise loops the compiler
+ * can turn into SIMD without reassociating anything (one running sum would
+ * be one long chain of dependent adds). */
+static float dot_lanes(const float *w, const float *x, int C) {
+    float acc[16] = { 0 };
+    int c = 0;
+    for (; c + 16 <= C; c += 16)
+        for (int k = 0; k < 16; k++) acc[k] += w[c + k] * x[c + k];
+    for (int k = 0; c < C; c++, k++) acc[k] += w[c] * x[c];
+    for (int h = 8; h >= 1; h /= 2)
+        for (int k = 0; k < h; k++) acc[k] += acc[k + h];
+    return acc[0];
+}
+
+void matvec_strided_isa(matvec_isa isa, float *out, const float *x, const float *w, int C, int OC, size_t ld) {
+    if (isa == MATVEC_ISA_AUTO) isa = matvec_isa_best();
+#ifdef MV_X86
+    if (isa == MATVEC_ISA_AVX512 && matvec_isa_supported(isa)) {
+        matvec_strided_avx512(out, x, w, C, OC, ld);
+        return;
+    }
+#endif
+    for (int o = 0; o < OC; o++) out[o] = dot_lanes(w + (size_t)o * ld, x, C);
+}
+
+void matvec_strided(float *out, const float *x, const float *w, int C, int OC, size_t ld) {
+    matvec_strided_isa(MATVEC_ISA_AUTO, out, x, w, C, OC, ld);
+}
+
+void matvec_t_accumulate_isa(matvec_isa isa, float *out, const float *a, const float *w, int C, int OC,
+                             size_t ld) {
+    if (isa == MATVEC_ISA_AUTO) isa = matvec_isa_best();
+#ifdef MV_X86
+    if (isa == MATVEC_ISA_AVX512 && matvec_isa_supported(isa)) {
+        matvec_t_accum_avx512(out, a, w, C, OC, ld);
+        return;
+    }
+#endif
+    for (int j = 0; j < OC; j++) {
+        const float *v = w + (size_t)j * ld;
+        for (int c = 0; c < C; c++) out[c] += a[j] * v[c];
+    }
+}
+
+void matvec_t_accumulate(float *out, const float *a, const float *w, int C, int OC, size_t ld) {
+    matvec_t_accumulate_isa(MATVEC_ISA_AUTO, out, a, w, C, OC, ld);
 }
 
 static float read_scalar(const float *p, size_t n) {
@@ -188,59 +298,72 @@ static void bf16_rows_scalar(float *out, const float *inp, const uint16_t *weigh
     }
 }
 
+static matvec_isa bf16_resolve(matvec_isa isa) {
+    if (isa == MATVEC_ISA_AUTO) isa = matvec_bf16_isa_best();
+    return matvec_isa_supported(isa) ? isa : MATVEC_ISA_SCALAR;
+}
+
+size_t matvec_bf16_prep_floats(int C) {
+    return C > 0 ? (size_t)C : 1;
+}
+
+/* The kernels' form of x: the AVX-512 kernel reads x permuted even/odd
+ * within each 32-block, the AVX512-BF16 one reads x split into bf16 hi and
+ * lo (2C bf16 = C floats); the others read x as it is. */
+static void bf16_prep(matvec_isa isa, float *prep, const float *x, int C) {
+#ifdef MV_X86
+    if (isa == MATVEC_ISA_AVX512BF16) matvec_bf16dp_split_x_avx512((uint16_t *)(void *)prep, x, C);
+    else if (isa == MATVEC_ISA_AVX512) matvec_bf16_permute_x_avx512(prep, x, C);
+#else
+    (void)isa, (void)prep, (void)x, (void)C;
+#endif
+}
+
+void matvec_bf16_prep(matvec_isa isa, float *prep, const float *x, int C) {
+    bf16_prep(isa == MATVEC_ISA_AUTO ? bf16_resolve(isa) : isa, prep, x, C);
+}
+
+static void bf16_rows(matvec_isa isa, float *out, const float *inp, const float *prep, const uint16_t *weight,
+                      int C, int r0, int r1) {
+#ifdef MV_X86
+    if (isa == MATVEC_ISA_AVX512BF16) matvec_bf16dp_rows_avx512(out, (const uint16_t *)(const void *)prep, weight, C, r0, r1);
+    else if (isa == MATVEC_ISA_AVX512) matvec_bf16_rows_avx512(out, inp, prep, weight, C, r0, r1);
+    else if (isa == MATVEC_ISA_AVX2) matvec_bf16_rows_avx2(out, inp, weight, C, r0, r1);
+    else bf16_rows_scalar(out, inp, weight, C, r0, r1);
+#else
+    (void)isa, (void)prep;
+    bf16_rows_scalar(out, inp, weight, C, r0, r1);
+#endif
+}
+
+/* x's prepared form lives on the stack up to this width (16 KB), past it
+ * on the heap. */
+#define MV_PREP_STACK 4096
+
 /* One product set: n products sharing inp, rows split in MV_BLOCK blocks
- * over one parallel region. The AVX-512 kernel reads x permuted even/odd
- * (see matvec_avx512.c), prepared once here; if that scratch cannot be
- * allocated the AVX2 or scalar kernel runs instead. */
+ * over one parallel region, x prepared once before it. If the heap scratch
+ * of a very wide x cannot be allocated, the AVX2 or scalar kernel (which
+ * read x as it is) runs instead. */
 static void bf16_multi(matvec_isa isa, int n, float *const *out, const uint16_t *const *weight, const int *OC,
                        const float *inp, int C) {
-    if (isa == MATVEC_ISA_AUTO) isa = matvec_bf16_isa_best();
-    if (!matvec_isa_supported(isa)) isa = MATVEC_ISA_SCALAR;
-    float *xp = NULL;
-    uint16_t *xhl = NULL;
-#ifdef MV_X86
-    if (isa == MATVEC_ISA_AVX512BF16) {
-        xhl = malloc((size_t)2 * (size_t)C * sizeof(uint16_t));
-        if (xhl) {
-            for (int c = 0; c < C; c++) {
-                xhl[c] = bf16_from_float(inp[c]);
-                xhl[(size_t)C + c] = bf16_from_float(inp[c] - bf16_to_float(xhl[c]));
-            }
-        } else {
-            isa = MATVEC_ISA_AVX512;
-        }
+    isa = bf16_resolve(isa);
+    float stack_prep[MV_PREP_STACK], *heap = NULL, *prep = stack_prep;
+    if ((isa == MATVEC_ISA_AVX512BF16 || isa == MATVEC_ISA_AVX512) && C > MV_PREP_STACK) {
+        prep = heap = malloc(matvec_bf16_prep_floats(C) * sizeof(float));
+        if (!heap) isa = matvec_isa_supported(MATVEC_ISA_AVX2) ? MATVEC_ISA_AVX2 : MATVEC_ISA_SCALAR;
     }
-    if (isa == MATVEC_ISA_AVX512) {
-        xp = malloc((size_t)C * sizeof(float));
-        if (xp) matvec_bf16_permute_x_avx512(xp, inp, C);
-        else isa = matvec_isa_supported(MATVEC_ISA_AVX2) ? MATVEC_ISA_AVX2 : MATVEC_ISA_SCALAR;
-    }
-#endif
-    int first[5] = { 0 };
+    bf16_prep(isa, prep, inp, C);
+    int first[5];
+    int nblocks = block_plan(n, OC, first);
     size_t total = 0;
-    for (int i = 0; i < n; i++) {
-        first[i + 1] = first[i] + (OC[i] + MV_BLOCK - 1) / MV_BLOCK;
-        total += (size_t)OC[i] * (size_t)C;
-    }
-    int nblocks = first[n];
+    for (int i = 0; i < n; i++) total += (size_t)OC[i] * (size_t)C;
     (void)total;   /* read only by the OpenMP if-clause */
 #pragma omp parallel for schedule(static) if (total >= 2 * MV_OMP_MIN)
     for (int b = 0; b < nblocks; b++) {
-        int i = 0;
-        while (b >= first[i + 1]) i++;
-        int r0 = (b - first[i]) * MV_BLOCK;
-        int r1 = r0 + MV_BLOCK < OC[i] ? r0 + MV_BLOCK : OC[i];
-#ifdef MV_X86
-        if (isa == MATVEC_ISA_AVX512BF16) matvec_bf16dp_rows_avx512(out[i], xhl, weight[i], C, r0, r1);
-        else if (isa == MATVEC_ISA_AVX512) matvec_bf16_rows_avx512(out[i], inp, xp, weight[i], C, r0, r1);
-        else if (isa == MATVEC_ISA_AVX2) matvec_bf16_rows_avx2(out[i], inp, weight[i], C, r0, r1);
-        else bf16_rows_scalar(out[i], inp, weight[i], C, r0, r1);
-#else
-        bf16_rows_scalar(out[i], inp, weight[i], C, r0, r1);
-#endif
+        int r0, r1, i = block_rows(b, first, OC, &r0, &r1);
+        bf16_rows(isa, out[i], inp, prep, weight[i], C, r0, r1);
     }
-    free(xp);
-    free(xhl);
+    free(heap);
 }
 
 void matvec_bf16_forward_isa(matvec_isa isa, float *out, const float *inp, const uint16_t *weight, int C, int OC) {
@@ -257,4 +380,13 @@ void matvec_bf16_forward_multi(int n, float *const *out, const uint16_t *const *
                                const float *inp, int C) {
     if (n < 1 || n > 4) return;
     bf16_multi(MATVEC_ISA_AUTO, n, out, weight, OC, inp, C);
+}
+
+void matvec_bf16_forward_multi_block(matvec_isa isa, int n, float *const *out, const uint16_t *const *weight,
+                                     const int *OC, const float *inp, const float *prep, int C, int b) {
+    if (n < 1 || n > 4) return;
+    int first[5];
+    if (b < 0 || b >= block_plan(n, OC, first)) return;
+    int r0, r1, i = block_rows(b, first, OC, &r0, &r1);
+    bf16_rows(isa == MATVEC_ISA_AUTO ? bf16_resolve(isa) : isa, out[i], inp, prep, weight[i], C, r0, r1);
 }

@@ -121,7 +121,7 @@ TEST(matvec_bf16_row_bits_independent_of_grouping) {
     mfill(w, OC * C, &r);
     mfill(x, C, &r);
     bf16_convert(wb, w, OC * C);
-    for (int isa = MATVEC_ISA_SCALAR; isa <= MATVEC_ISA_AVX512BF16; isa++) {
+    for (int isa = MATVEC_ISA_SCALAR; isa <= MATVEC_ISA_AVX512BF16_XR; isa++) {
         if (!matvec_isa_supported((matvec_isa)isa)) continue;
         matvec_bf16_forward_isa((matvec_isa)isa, all, x, wb, C, OC);
         for (int o = 0; o < OC; o++) {
@@ -158,6 +158,30 @@ TEST(matvec_bf16dp_split_matches_scalar_rounding) {
         if (hl[c] != h || hl[C + c] != l)
             test_fail(__FILE__, __LINE__, "x[%d] = %.9g: hi/lo 0x%04x/0x%04x, scalar 0x%04x/0x%04x", c, x[c], hl[c],
                       hl[C + c], h, l);
+    }
+#endif
+}
+
+/* The rounded-x kernel's x (vcvtne2ps2bf16) is bf16_from_float's rounding,
+ * but for the documented flush of subnormals in the 32-blocks. */
+TEST(matvec_bf16dp_round_x_matches_scalar_rounding) {
+    if (!matvec_isa_supported(MATVEC_ISA_AVX512BF16_XR)) return;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    enum { C = 77 };
+    mrng r = { 6 };
+    float x[C];
+    uint16_t h[C];
+    mfill(x, C, &r);
+    x[0] = 1.0f + 0x1p-8f;                /* a tie: rounds to even (down) */
+    x[1] = 1.0f + 3 * 0x1p-8f;            /* a tie: rounds to even (up) */
+    x[2] = -3.0e-39f;                     /* subnormal */
+    x[70] = 3.0e-39f;                     /* subnormal in the scalar tail: kept */
+    matvec_bf16dp_round_x_avx512(h, x, C);
+    for (int c = 0; c < C; c++) {
+        uint16_t want = bf16_from_float(x[c]);
+        if (c < 64 && fabsf(x[c]) < 0x1p-126f) want = (uint16_t)(signbit(x[c]) ? 0x8000 : 0);
+        if (h[c] != want)
+            test_fail(__FILE__, __LINE__, "x[%d] = %.9g: 0x%04x, scalar 0x%04x", c, x[c], h[c], want);
     }
 #endif
 }

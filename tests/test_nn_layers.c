@@ -735,3 +735,22 @@ TEST(nn_crossentropy_forward_matches_double_reference) {
     CHECK(ok_p);
     CHECK(ok_l);
 }
+
+TEST(nn_exp_users_propagate_nan_without_ub) {
+    /* The vectorised exp takes NaN in and gives NaN out (no float-to-int
+     * conversion of NaN: that is undefined, and UBSan stops on it), so a NaN
+     * logit makes its row's loss NaN and the NaN policy can see it. */
+    enum { V = 40 };
+    float x[2 * V], p[2 * V], loss[2];
+    for (int i = 0; i < 2 * V; i++) x[i] = 0.1f * (float)(i % 7);
+    x[5] = NAN;            /* row 0 */
+    x[V + 3] = INFINITY;   /* row 1: +Inf is the max, exp(Inf - Inf) is NaN too */
+    int tg[2] = { 1, 2 };
+    crossentropy_forward(loss, p, x, tg, 2, V);
+    CHECK(isnan(loss[0]));
+    CHECK(!isfinite(loss[1]));
+    float g[3] = { NAN, -INFINITY, 1.0f }, out[3];
+    gelu_forward(out, g, 3);
+    CHECK(isnan(out[0]));
+    CHECK(out[2] > 0.84f && out[2] < 0.85f);   /* gelu(1) = 0.8412 */
+}

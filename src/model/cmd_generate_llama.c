@@ -68,7 +68,7 @@ int llama2c_generate_cmd(int argc, char **argv) {
         [Q_THREADS] = { .name = "--threads", .kind = ARG_INT, .dst = &threads,
                         .help = "OpenMP threads, 0 = OpenMP default", .min = 0, .max = 4096 },
         [Q_DTYPE] = { .name = "--dtype", .kind = ARG_CHOICE, .dst = &dtype, .choices = dtype_names,
-                      .help = "decode weights: fp32 (the mapped file) or bf16 (converted at load)" },
+                      .help = "decode weights: fp32 (the mapped file) or bf16 (converted at load; with AVX512-BF16 the matvec inputs are rounded to bf16 too)" },
     };
     char err[1024];
     int pr = args_parse(s, Q_COUNT, argc, argv, err, sizeof err);

@@ -127,8 +127,10 @@ void llama_free(llama_model *m);
 /* Converts the matrices (wq, wk, wv, wo, w1, w2, w3 and the classifier) to
  * bf16 copies (round to nearest even) that every later decode step (T == 1)
  * reads instead: half the bytes per token. The fp32 weights stay for the
- * embedding lookup, RMSNorm and batched prefill. LLAMA_ENOMEM on failure
- * (the model is unchanged). */
+ * embedding lookup, RMSNorm and batched prefill. The matvec kernel is
+ * matvec_bf16_isa_best(): on CPUs with AVX512-BF16 its inputs are rounded
+ * to bf16 too (bf16 products, float sums), elsewhere they stay fp32.
+ * LLAMA_ENOMEM on failure (the model is unchanged). */
 int llama_use_bf16(llama_model *m);
 
 /* Runs tokens[0..T) at positions pos0..pos0+T-1: writes their keys/values

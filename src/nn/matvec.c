@@ -31,11 +31,13 @@ int matvec_isa_supported(matvec_isa isa) {
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case MATVEC_ISA_AVX512BF16:
+    case MATVEC_ISA_AVX512BF16_XR:
         return matvec_isa_supported(MATVEC_ISA_AVX512) && __builtin_cpu_supports("avx512bf16");
 #else
     case MATVEC_ISA_AVX2:
     case MATVEC_ISA_AVX512:
-    case MATVEC_ISA_AVX512BF16: return 0;
+    case MATVEC_ISA_AVX512BF16:
+    case MATVEC_ISA_AVX512BF16_XR: return 0;
 #endif
     }
     return 0;
@@ -47,13 +49,17 @@ matvec_isa matvec_isa_best(void) {
     return MATVEC_ISA_SCALAR;
 }
 
-/* The plain AVX-512 kernel (widen by shift, float FMA, x exact) rather than
- * vdpbf16ps even where the CPU has AVX512-BF16: the split x = hi + lo costs
- * two dot products per 32 weights, and on the development machine (Xeon,
- * AVX512-BF16) that kernel was compute-bound at ~20 G weights/s per core
- * against ~34 for the shift+FMA one, so it lost ~25% from L3 and tied from
- * memory; it stays selectable (MATVEC_ISA_AVX512BF16) and tested. */
+/* Where the CPU has AVX512-BF16: bf16 dot products with x rounded to bf16
+ * (MATVEC_ISA_AVX512BF16_XR), the usual meaning of bf16 inference (bf16
+ * operands, products exact, sums in float). One vdpbf16ps per 32 weights
+ * streams the weights faster than the alternatives on the development
+ * machine: the exact-x split (x = hi + lo, two dot products per 32 weights,
+ * MATVEC_ISA_AVX512BF16) was compute-bound at ~20 G weights/s per core, and
+ * the shift+FMA kernel (MATVEC_ISA_AVX512, x exact) pulled ~0.75 of the read
+ * bandwidth fp32 reaches. The price is x's rounding, 2^-9 relative per
+ * element; both exact-x kernels stay selectable and tested. */
 matvec_isa matvec_bf16_isa_best(void) {
+    if (matvec_isa_supported(MATVEC_ISA_AVX512BF16_XR)) return MATVEC_ISA_AVX512BF16_XR;
     return matvec_isa_best();
 }
 
@@ -64,6 +70,7 @@ const char *matvec_isa_name(matvec_isa isa) {
     case MATVEC_ISA_AVX2: return "avx2";
     case MATVEC_ISA_AVX512: return "avx512";
     case MATVEC_ISA_AVX512BF16: return "avx512bf16";
+    case MATVEC_ISA_AVX512BF16_XR: return "avx512bf16-xr";
     }
     return "unknown";
 }
@@ -88,7 +95,8 @@ void matvec_forward_naive(float *out, const float *inp, const float *weight, int
 
 void matvec_forward_isa(matvec_isa isa, float *out, const float *inp, const float *weight,
                         int C, int OC) {
-    if (isa == MATVEC_ISA_AUTO || isa == MATVEC_ISA_AVX512BF16) isa = matvec_isa_best();
+    if (isa == MATVEC_ISA_AUTO || isa == MATVEC_ISA_AVX512BF16 || isa == MATVEC_ISA_AVX512BF16_XR)
+        isa = matvec_isa_best();
     if (!matvec_isa_supported(isa)) isa = MATVEC_ISA_SCALAR;
     mv_rows_fn rows = rows_scalar;
 #ifdef MV_X86
@@ -313,6 +321,7 @@ size_t matvec_bf16_prep_floats(int C) {
 static void bf16_prep(matvec_isa isa, float *prep, const float *x, int C) {
 #ifdef MV_X86
     if (isa == MATVEC_ISA_AVX512BF16) matvec_bf16dp_split_x_avx512((uint16_t *)(void *)prep, x, C);
+    else if (isa == MATVEC_ISA_AVX512BF16_XR) matvec_bf16dp_round_x_avx512((uint16_t *)(void *)prep, x, C);
     else if (isa == MATVEC_ISA_AVX512) matvec_bf16_permute_x_avx512(prep, x, C);
 #else
     (void)isa, (void)prep, (void)x, (void)C;
@@ -327,6 +336,8 @@ static void bf16_rows(matvec_isa isa, float *out, const float *inp, const float 
                       int C, int r0, int r1) {
 #ifdef MV_X86
     if (isa == MATVEC_ISA_AVX512BF16) matvec_bf16dp_rows_avx512(out, (const uint16_t *)(const void *)prep, weight, C, r0, r1);
+    else if (isa == MATVEC_ISA_AVX512BF16_XR)
+        matvec_bf16dp1_rows_avx512(out, (const uint16_t *)(const void *)prep, weight, C, r0, r1);
     else if (isa == MATVEC_ISA_AVX512) matvec_bf16_rows_avx512(out, inp, prep, weight, C, r0, r1);
     else if (isa == MATVEC_ISA_AVX2) matvec_bf16_rows_avx2(out, inp, weight, C, r0, r1);
     else bf16_rows_scalar(out, inp, weight, C, r0, r1);
@@ -348,7 +359,8 @@ static void bf16_multi(matvec_isa isa, int n, float *const *out, const uint16_t 
                        const float *inp, int C) {
     isa = bf16_resolve(isa);
     float stack_prep[MV_PREP_STACK], *heap = NULL, *prep = stack_prep;
-    if ((isa == MATVEC_ISA_AVX512BF16 || isa == MATVEC_ISA_AVX512) && C > MV_PREP_STACK) {
+    if ((isa == MATVEC_ISA_AVX512BF16 || isa == MATVEC_ISA_AVX512BF16_XR || isa == MATVEC_ISA_AVX512) &&
+        C > MV_PREP_STACK) {
         prep = heap = malloc(matvec_bf16_prep_floats(C) * sizeof(float));
         if (!heap) isa = matvec_isa_supported(MATVEC_ISA_AVX2) ? MATVEC_ISA_AVX2 : MATVEC_ISA_SCALAR;
     }

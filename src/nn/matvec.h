@@ -21,7 +21,8 @@ typedef enum {
     MATVEC_ISA_SCALAR = 1,
     MATVEC_ISA_AVX2 = 2,
     MATVEC_ISA_AVX512 = 3,
-    MATVEC_ISA_AVX512BF16 = 4  /* bf16 products only: AVX512-BF16 dot products; fp32 = AVX512 */
+    MATVEC_ISA_AVX512BF16 = 4,  /* bf16 products only: AVX512-BF16 dot products, x = bf16 hi + lo; fp32 = AVX512 */
+    MATVEC_ISA_AVX512BF16_XR = 5 /* the same with x rounded to bf16: one dot product per 32 weights */
 } matvec_isa;
 
 /* 1 if this CPU and build can run isa (AUTO and SCALAR always). */
@@ -140,6 +141,9 @@ void matvec_bf16_permute_x_avx512(float *xp, const float *x, int C);
  * keep ~16 bits of x). */
 void matvec_bf16dp_split_x_avx512(uint16_t *xhl, const float *x, int C);
 void matvec_bf16dp_rows_avx512(float *out, const uint16_t *xhl, const uint16_t *weight, int C, int r0, int r1);
+/* xh (C bf16) = x rounded to nearest even; rows from one dot product each. */
+void matvec_bf16dp_round_x_avx512(uint16_t *xh, const float *x, int C);
+void matvec_bf16dp1_rows_avx512(float *out, const uint16_t *xh, const uint16_t *weight, int C, int r0, int r1);
 float matvec_read_avx512(const float *p, size_t n);
 void matvec_strided_avx512(float *out, const float *x, const float *w, int C, int OC, size_t ld);
 void matvec_t_accum_avx512(float *out, const float *a, const float *w, int C, int OC, size_t ld);

@@ -239,6 +239,70 @@ BF16DP_TARGET void matvec_bf16dp_split_x_avx512(uint16_t *xhl, const float *x, i
     }
 }
 
+/* xh (C bf16) = bf16(x), round to nearest even (vcvtne2ps2bf16; subnormal
+ * x flushed to a signed zero, as above; the scalar tail keeps them). */
+BF16DP_TARGET void matvec_bf16dp_round_x_avx512(uint16_t *xh, const float *x, int C) {
+    int c = 0;
+    for (; c + 32 <= C; c += 32) {
+        __m512 a = _mm512_loadu_ps(x + c), b = _mm512_loadu_ps(x + c + 16);
+        _mm512_storeu_si512((void *)(xh + c), (__m512i)_mm512_cvtne2ps_pbh(b, a));
+    }
+    for (; c < C; c++) xh[c] = bf16_from_float(x[c]);
+}
+
+/* One dot product per 32 weights against the rounded x: lane i sums
+ * w[2i] x[2i] + w[2i+1] x[2i+1] (exact products, float sums); the four-row
+ * loop and the one-row one do the same per row (same bits in any group). */
+BF16DP_TARGET static inline float bf16dp1_row(const uint16_t *w, const uint16_t *xh, int C) {
+    __m512 h = _mm512_setzero_ps();
+    int c = 0;
+    for (; c + 32 <= C; c += 32) {
+        __m512i v = _mm512_loadu_si512((const void *)(w + c));
+        _mm_prefetch((const char *)(w + c) + MV_PF_BYTES, _MM_HINT_T0);
+        h = bf16dp_step(h, v, _mm512_loadu_si512((const void *)(xh + c)));
+    }
+    if (c < C) {
+        __mmask32 m = (__mmask32)((1ull << (C - c)) - 1ull);
+        h = bf16dp_step(h, _mm512_maskz_loadu_epi16(m, w + c), _mm512_maskz_loadu_epi16(m, xh + c));
+    }
+    return _mm512_reduce_add_ps(h);
+}
+
+BF16DP_TARGET void matvec_bf16dp1_rows_avx512(float *out, const uint16_t *xh, const uint16_t *weight, int C,
+                                              int r0, int r1) {
+    int o = r0;
+    for (; o + 4 <= r1; o += 4) {
+        const uint16_t *w0 = weight + (size_t)o * (size_t)C;
+        const uint16_t *w1 = w0 + C, *w2 = w1 + C, *w3 = w2 + C;
+        __m512 h0 = _mm512_setzero_ps(), h1 = _mm512_setzero_ps(), h2 = _mm512_setzero_ps(), h3 = _mm512_setzero_ps();
+        int c = 0;
+        for (; c + 32 <= C; c += 32) {
+            __m512i a = _mm512_loadu_si512((const void *)(xh + c));
+            _mm_prefetch((const char *)(w0 + c) + MV_PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)(w1 + c) + MV_PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)(w2 + c) + MV_PF_BYTES, _MM_HINT_T0);
+            _mm_prefetch((const char *)(w3 + c) + MV_PF_BYTES, _MM_HINT_T0);
+            h0 = bf16dp_step(h0, _mm512_loadu_si512((const void *)(w0 + c)), a);
+            h1 = bf16dp_step(h1, _mm512_loadu_si512((const void *)(w1 + c)), a);
+            h2 = bf16dp_step(h2, _mm512_loadu_si512((const void *)(w2 + c)), a);
+            h3 = bf16dp_step(h3, _mm512_loadu_si512((const void *)(w3 + c)), a);
+        }
+        if (c < C) {
+            __mmask32 m = (__mmask32)((1ull << (C - c)) - 1ull);
+            __m512i a = _mm512_maskz_loadu_epi16(m, xh + c);
+            h0 = bf16dp_step(h0, _mm512_maskz_loadu_epi16(m, w0 + c), a);
+            h1 = bf16dp_step(h1, _mm512_maskz_loadu_epi16(m, w1 + c), a);
+            h2 = bf16dp_step(h2, _mm512_maskz_loadu_epi16(m, w2 + c), a);
+            h3 = bf16dp_step(h3, _mm512_maskz_loadu_epi16(m, w3 + c), a);
+        }
+        out[o] = _mm512_reduce_add_ps(h0);
+        out[o + 1] = _mm512_reduce_add_ps(h1);
+        out[o + 2] = _mm512_reduce_add_ps(h2);
+        out[o + 3] = _mm512_reduce_add_ps(h3);
+    }
+    for (; o < r1; o++) out[o] = bf16dp1_row(weight + (size_t)o * (size_t)C, xh, C);
+}
+
 BF16DP_TARGET static inline float bf16dp_row(const uint16_t *w, const uint16_t *xh, const uint16_t *xl, int C) {
     __m512 h = _mm512_setzero_ps(), l = _mm512_setzero_ps();
     int c = 0;

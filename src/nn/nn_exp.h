@@ -17,10 +17,13 @@
  * (truncation error < 0.35^8/8! = 5e-9 relative), times 2^n built in the
  * exponent bits. Branch-free, so loops over it vectorise. */
 static inline float nn_expf(float x) {
-    x = x < -87.0f ? -87.0f : x;
+    x = x < -87.0f ? -87.0f : x;   /* NaN passes both clamps and stays NaN */
     x = x > 88.0f ? 88.0f : x;
-    float n = x * 1.44269504088896341f + 12582912.0f;   /* 1.5 * 2^23: round to nearest */
-    n -= 12582912.0f;
+    /* t's low mantissa bits hold round(x log2 e) (1.5 * 2^23 has ulp 1); the
+     * integer is read from the bits, not by a float-to-int conversion, which
+     * is undefined for NaN. */
+    float t = x * 1.44269504088896341f + 12582912.0f;
+    float n = t - 12582912.0f;
     float r = x - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     float p = 1.0f / 5040.0f;
@@ -31,10 +34,14 @@ static inline float nn_expf(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
+    uint32_t tb, mb;
+    const float magic = 12582912.0f;
+    memcpy(&tb, &t, sizeof tb);
+    memcpy(&mb, &magic, sizeof mb);
+    uint32_t bits = (tb - mb + 127u) << 23;   /* 2^n; unsigned: no overflow UB */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return p * scale;   /* NaN in, NaN out */
 }
 
 #endif

@@ -19,6 +19,7 @@
 #include <omp.h>
 #endif
 
+#include "bench_util.h"
 #include "nn/attention.h"
 
 /* 1 thread: process CPU time, which leaves out time descheduled by other
@@ -28,11 +29,6 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(use_wall ? CLOCK_MONOTONIC : CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 typedef void (*fwd_fn)(float *, float *, const float *, const float *, int, int, int, int);
@@ -49,7 +45,7 @@ static double time_pair(fwd_fn f, bwd_fn g, float *out, float *att, float *dqkv,
         g(dqkv, dout, qkv, att, NULL, B, T, C, NH);
         if (r >= 0) t[r] = now_s() - t0;
     }
-    qsort(t, (size_t)reps, sizeof(double), cmp_d);
+    qsort(t, (size_t)reps, sizeof(double), bench_cmp_double);
     double med = t[reps / 2];
     free(t);
     return med;
@@ -101,23 +97,6 @@ static int run_shape(int B, int T, int C, int NH, int reps) {
     return bad;
 }
 
-/* the CPU's model name from /proc/cpuinfo (Linux), or "unknown CPU" */
-static void cpu_name(char *name, size_t n) {
-    snprintf(name, n, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[256];
-    while (fgets(line, sizeof line, f)) {
-        char *colon = strchr(line, ':');
-        if (strncmp(line, "model name", 10) == 0 && colon) {
-            snprintf(name, n, "%s", colon + 2);
-            name[strcspn(name, "\n")] = '\0';
-            break;
-        }
-    }
-    fclose(f);
-}
-
 int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 21;
     if (reps < 1) {
@@ -130,7 +109,7 @@ int main(int argc, char **argv) {
 #endif
     use_wall = nt > 1;
     char cpu[128];
-    cpu_name(cpu, sizeof cpu);
+    bench_cpu_name(cpu, sizeof cpu);
     printf("attention_bench: %s, %s kernels, %d thread(s), median of %d, %s time\n", cpu,
            attention_uses_avx512() ? "avx512" : "scalar", nt, reps, use_wall ? "wall" : "CPU");
     int bad = run_shape(12, 64, 128, 4, reps);

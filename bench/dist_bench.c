@@ -39,17 +39,7 @@
 #include "model/train_dist.h"
 #include "util/dist.h"
 #include "util/rng.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_util.h"
 
 int main(int argc, char **argv) {
     int run = 0, steps = 3, zero = 0, overlap = 1;
@@ -138,7 +128,7 @@ int main(int argc, char **argv) {
         const int mode = nm == 2 ? !(s % 2) : overlap;
         train_dist_set_overlap(&td, mode);
         dist_barrier(&d);   /* every rank starts the step together */
-        double t0 = now_s();
+        double t0 = bench_wall_s();
         float loss = gpt_forward(&tr.model, inp, tgt, B, T);
         if (s == 0 && !(fabsf(loss - logf((float)cfg.V)) < 0.5f)) {
             fprintf(stderr, "dist_bench: rank %d first loss %g, expected about ln(V) = %g\n", d.rank, (double)loss,
@@ -151,13 +141,13 @@ int main(int argc, char **argv) {
         train_dist_arm(&td, 1);
         if (gpt_backward_ex(&tr.model, train_dist_grad_scale(&td), 1) != GPT_OK) bad = 1;
         train_dist_arm(&td, 0);
-        double t1 = now_s();
+        double t1 = bench_wall_s();
         if (train_dist_sync_grads(&td)) bad = 1;
-        double t2 = now_s();
+        double t2 = bench_wall_s();
         /* As trainer_run: the norm checked before the update feeds the clip. */
         double norm = train_dist_norm_in_step(&td) ? NAN : grad_global_norm(tr.model.grads_memory, tr.model.num_params);
         if (isnan(train_dist_step_norm(&td, &tr.opt, &tr.model, norm))) bad = 1;
-        double t3 = now_s();
+        double t3 = bench_wall_s();
         /* The step's time is the slowest rank's. */
         double dt = t3 - t0;
         if (d.size > 1) {
@@ -192,7 +182,7 @@ int main(int argc, char **argv) {
 #endif
     for (int m = 0; m < nm; m++) {
         double *row = buf + (size_t)4 * (size_t)m * (size_t)steps;
-        for (int f = 0; f < 4; f++) qsort(row + (size_t)f * (size_t)steps, (size_t)steps, sizeof *row, cmp_d);
+        for (int f = 0; f < 4; f++) qsort(row + (size_t)f * (size_t)steps, (size_t)steps, sizeof *row, bench_cmp_double);
         const double med = row[steps / 2];
         const int ov = nm == 2 ? !m : td.overlap;
         if (d.rank == 0)

@@ -36,6 +36,7 @@
 #include <omp.h>
 #endif
 
+#include "bench_util.h"
 #include "model/llama.h"
 #include "nn/matvec.h"
 
@@ -55,27 +56,11 @@ static double now_s(void) {
     return use_cpu_clock ? t / cur_threads : t;
 }
 
-static double wall_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* A timed loop goes on while its measured time is under the budget and its
  * wall time under twice that (the cpu clock can run much slower than the
  * wall on a loaded host). */
 static int in_budget(double spent, double wall0) {
-    return spent < CASE_BUDGET_S && wall_s() - wall0 < 2 * CASE_BUDGET_S;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof(double), cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    return spent < CASE_BUDGET_S && bench_wall_s() - wall0 < 2 * CASE_BUDGET_S;
 }
 
 static void set_threads(int n) {
@@ -85,25 +70,6 @@ static void set_threads(int n) {
 #else
     (void)n;
 #endif
-}
-
-static void cpu_name(char *out, size_t n) {
-    snprintf(out, n, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "model name", 10) == 0) {
-            char *p = strchr(line, ':');
-            if (p) {
-                p += 2;
-                p[strcspn(p, "\n")] = 0;
-                snprintf(out, n, "%s", p);
-            }
-            break;
-        }
-    }
-    fclose(f);
 }
 
 /* ------------------------------------------------ reference decode loop */
@@ -217,7 +183,7 @@ static double stream_gbs(const float *buf, size_t n, int reps) {
         t[r] = now_s() - t0;
     }
     (void)sink;
-    return (double)n * sizeof(float) / median(t, reps) / 1e9;
+    return (double)n * sizeof(float) / bench_median(t, reps) / 1e9;
 }
 
 static int run_shape(const shape *sh, int all_threads, const float *bwbuf, size_t bwn) {
@@ -267,13 +233,13 @@ static int run_shape(const shape *sh, int all_threads, const float *bwbuf, size_
         /* prefill: up to 4 passes within the budget; the first is a warm-up
          * and dropped when there are more */
         int np = 0;
-        for (double spent = 0.0, w0 = wall_s(); np < 4 && (np == 0 || in_budget(spent, w0)); np++) {
+        for (double spent = 0.0, w0 = bench_wall_s(); np < 4 && (np == 0 || in_budget(spent, w0)); np++) {
             double t0 = now_s();
             if (llama_forward(&m, tok, sh->prefill, 0, 0)) return 1;
             t[np] = now_s() - t0;
             spent += t[np];
         }
-        double prefill = np > 1 ? sh->prefill / median(t + 1, np - 1) : sh->prefill / t[0];
+        double prefill = np > 1 ? sh->prefill / bench_median(t + 1, np - 1) : sh->prefill / t[0];
         if (np > 1) np--;
         /* same state for the reference: copy the cache after the prefill */
         memcpy(rs.kc, m.key_cache, kvn * 4);
@@ -306,28 +272,28 @@ static int run_shape(const shape *sh, int all_threads, const float *bwbuf, size_
          * them measured slower for fp32, as the two weight sets (90 MB for
          * stories15m) then no longer fit the last-level cache together. */
         int nd = 0;
-        for (double spent = 0.0, w0 = wall_s(); nd < sh->decode && (nd < 2 || in_budget(spent, w0)); nd++) {
+        for (double spent = 0.0, w0 = bench_wall_s(); nd < sh->decode && (nd < 2 || in_budget(spent, w0)); nd++) {
             double t0 = now_s();
             if (llama_forward(&m, &tok[P + 1 + nd], 1, P + 1 + nd, 0)) return 1;
             t[nd] = now_s() - t0;
             spent += t[nd];
         }
         int nb = 0;
-        for (double spent = 0.0, w0 = wall_s(); nb < sh->decode && (nb < 2 || in_budget(spent, w0)); nb++) {
+        for (double spent = 0.0, w0 = bench_wall_s(); nb < sh->decode && (nb < 2 || in_budget(spent, w0)); nb++) {
             double t0 = now_s();
             if (llama_forward(&mb, &tok[P + 1 + nb], 1, P + 1 + nb, 0)) return 1;
             t16[nb] = now_s() - t0;
             spent += t16[nb];
         }
-        double decode = 1.0 / median(t, nd), decode16 = 1.0 / median(t16, nb);
+        double decode = 1.0 / bench_median(t, nd), decode16 = 1.0 / bench_median(t16, nb);
         int nr = 0;
-        for (double spent = 0.0, w0 = wall_s(); nr < sh->ref_decode && (nr < 2 || in_budget(spent, w0)); nr++) {
+        for (double spent = 0.0, w0 = bench_wall_s(); nr < sh->ref_decode && (nr < 2 || in_budget(spent, w0)); nr++) {
             double t0 = now_s();
             ref_step(&rs, tok[P + 1 + nr], P + 1 + nr);
             t[nr] = now_s() - t0;
             spent += t[nr];
         }
-        double ref = 1.0 / median(t, nr);
+        double ref = 1.0 / bench_median(t, nr);
         double roof = gbs * 1e9 / wbytes, roof16 = gbs * 1e9 / wbytes16;
         printf("gen_bench shape=%s dtype=fp32 threads=%d prefill_tok_s=%.1f decode_tok_s=%.1f roofline_tok_s=%.1f "
                "roofline_fraction=%.3f ref_decode_tok_s=%.1f\n",
@@ -365,7 +331,7 @@ int main(int argc, char **argv) {
     all = omp_get_max_threads();
 #endif
     char cpu[256];
-    cpu_name(cpu, sizeof cpu);
+    bench_cpu_name(cpu, sizeof cpu);
     printf("gen_bench: cpu \"%s\", all threads = %d, matvec isa %s, clock %s\n", cpu, all,
            matvec_isa_name(matvec_isa_best()), use_cpu_clock ? "process cpu time / threads" : "wall");
     size_t bwn = (size_t)256 << 20;   /* 1 GiB of floats: 4x a 260 MB L3 */
@@ -377,14 +343,14 @@ int main(int argc, char **argv) {
         { "stories15m", 288, 768, 6, 6, 6, 32000, 256, 64, 64, 32 },
         { "stories110m", 768, 2048, 12, 12, 12, 32000, 1024, 64, 24, 12 },
     };
-    double t0 = wall_s();
+    double t0 = bench_wall_s();
     for (int s = 0; s < (quick ? 1 : 2); s++)
         if (run_shape(&shapes[s], all, bw, bwn)) {
             fprintf(stderr, "gen_bench: %s failed\n", shapes[s].name);
             free(bw);
             return 1;
         }
-    printf("gen_bench: total %.1f s\n", wall_s() - t0);
+    printf("gen_bench: total %.1f s\n", bench_wall_s() - t0);
     free(bw);
     return 0;
 }

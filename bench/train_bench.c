@@ -37,15 +37,10 @@
 char *openblas_get_corename(void);
 #endif
 
+#include "bench_util.h"
 #include "model/adamw.h"
 #include "model/gpt.h"
 #include "nn/matmul.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int nthreads(void) {
 #ifdef _OPENMP
@@ -53,28 +48,6 @@ static int nthreads(void) {
 #else
     return 1;
 #endif
-}
-
-/* The CPU's name from /proc/cpuinfo (Linux), else "unknown". */
-static void cpu_name(char *buf, size_t n) {
-    snprintf(buf, n, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[256];
-    while (fgets(line, sizeof line, f)) {
-        char *colon = strchr(line, ':');
-        if (strncmp(line, "model name", 10) == 0 && colon) {
-            snprintf(buf, n, "%s", colon + 2);
-            buf[strcspn(buf, "\n")] = 0;
-            break;
-        }
-    }
-    fclose(f);
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 typedef struct {
@@ -135,14 +108,14 @@ static void model_free(bench_model *bm) {
 /* One training step; ph receives the forward, zero_grad+backward and AdamW
  * seconds. Returns the loss. */
 static float model_step(bench_model *bm, const bench_config *bc, double ph[3]) {
-    double t0 = now_s();
+    double t0 = bench_wall_s();
     float loss = gpt_forward(&bm->m, bm->tok, bm->tok + 1, bc->B, bc->T);
-    double tf = now_s();
+    double tf = bench_wall_s();
     gpt_backward_ex(&bm->m, 1.0f, 1);   /* overwrites the gradients, as ropegpt train does */
-    double tb = now_s();
+    double tb = bench_wall_s();
     adamw_step(&bm->opt, bm->m.params_memory, bm->m.grads_memory, bm->m.m_memory, bm->m.v_memory,
                bm->m.decay_mask, bm->m.num_params);
-    double t1 = now_s();
+    double t1 = bench_wall_s();
     ph[0] = tf - t0;
     ph[1] = tb - tf;
     ph[2] = t1 - tb;
@@ -162,12 +135,6 @@ static int loss_ok(const bench_config *bc, int step, float loss) {
         return 0;
     }
     return 1;
-}
-
-/* Median of x[0..n) (sorts x). */
-static double median(double *x, int n) {
-    qsort(x, (size_t)n, sizeof x[0], cmp_d);
-    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
 }
 
 /* Runs one case; prints its line; returns 0, or 1 on a failed check. */
@@ -197,7 +164,7 @@ static int run_case(const bench_config *bc, pe_type pe, int steps, matmul_backen
             dt[step - warmup] = p3[0] + p3[1] + p3[2];
         }
     }
-    double med = median(dt, steps);
+    double med = bench_median(dt, steps);
     /* The peak probe is short: on a shared host a burst of other load during
      * it reads low and would flatter the fraction, so probe again after the
      * steps and keep the higher reading. */
@@ -226,8 +193,8 @@ static int run_case(const bench_config *bc, pe_type pe, int steps, matmul_backen
            peak > 0 ? gflops / peak : 0.0, rss_mb, need / (1024.0 * 1024.0));
     /* Where the step goes (medians of each phase), to read beside the line above. */
     printf("train_bench_phases config=%c pe=%s forward_ms=%.1f backward_ms=%.1f adamw_ms=%.1f\n", bc->name,
-           pe_type_name(pe), median(ph, steps) * 1e3, median(ph + steps, steps) * 1e3,
-           median(ph + 2 * (size_t)steps, steps) * 1e3);
+           pe_type_name(pe), bench_median(ph, steps) * 1e3, bench_median(ph + steps, steps) * 1e3,
+           bench_median(ph + 2 * (size_t)steps, steps) * 1e3);
     fflush(stdout);
     free(ph);
     free(dt);
@@ -268,9 +235,9 @@ static int run_ab(const bench_config *bc, int pairs, matmul_backend backend) {
         ok &= loss_ok(bc, i, la) & loss_ok(bc, i, lb);
         if (i >= warmup) r[i - warmup] = (pb[0] + pb[1] + pb[2]) / (pa[0] + pa[1] + pa[2]);
     }
-    qsort(r, (size_t)pairs, sizeof r[0], cmp_d);
+    qsort(r, (size_t)pairs, sizeof r[0], bench_cmp_double);
     printf("train_bench_ab config=%c threads=%d pairs=%d rope_over_learned=%.3f q1=%.3f q3=%.3f\n", bc->name,
-           nthreads(), pairs, median(r, pairs), r[pairs / 4], r[(3 * pairs) / 4]);
+           nthreads(), pairs, bench_median(r, pairs), r[pairs / 4], r[(3 * pairs) / 4]);
     fflush(stdout);
     free(r);
     model_free(&a);
@@ -340,7 +307,7 @@ int main(int argc, char **argv) {
         }
     }
     char cpu[128];
-    cpu_name(cpu, sizeof cpu);
+    bench_cpu_name(cpu, sizeof cpu);
     printf("train_bench cpu=\"%s\" isa=%s backend=%s", cpu, matmul_isa_name(matmul_isa_best()),
            matmul_backend_name(backend));
 #ifdef ROPEGPT_HAVE_BLAS

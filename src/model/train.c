@@ -220,6 +220,10 @@ static double model_step(trainer *tr, double norm) {
             const float inv = 1.0f / (float)tr->tc.accum;
             for (size_t i = 0; i < m->n_params; i++) m->grads[i] *= inv;
         }
+        /* norm was taken before the 1/accum scaling: valid only for accum 1 */
+        if (tr->tc.accum == 1 && !isnan(norm))
+            return adamw_step_norm(&tr->opt, m->params, m->grads, tr->llama_m, tr->llama_v, tr->llama_decay,
+                                   m->n_params, norm);
         return adamw_step(&tr->opt, m->params, m->grads, tr->llama_m, tr->llama_v, tr->llama_decay, m->n_params);
     }
     if (!tr->dist && !isnan(norm))
@@ -674,9 +678,7 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
             skipped_total++;
             gnorm = pre_norm;
         } else {
-            /* The llama path scales its gradients by 1/accum inside
-             * model_step, so its norm is taken there. */
-            gnorm = model_step(tr, is_llama(tr) ? NAN : pre_norm);
+            gnorm = model_step(tr, pre_norm);
         }
         tr->step++;
         session_steps++;

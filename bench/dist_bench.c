@@ -16,10 +16,18 @@
  * all-reduce in train_dist_sync_grads; norm + train_dist_step_norm. The
  * fastest step shows the cost without other processes' interference on a
  * shared machine; the median stays the reported figure).
- * Usage: dist_bench --run [--steps N] [--zero 0|1] [--overlap 0|1|2]
+ * Usage: dist_bench --run [--steps N] [--zero 0|1] [--overlap 0|1|2] [--solo]
  * (--overlap 0: one blocking all-reduce after backward, the baseline; 2:
  * overlapped and blocking steps alternate in one run, a line for each, so
- * that both see the same load on a shared machine).
+ * that both see the same load on a shared machine). --solo (under mpirun):
+ * before each data-parallel step, rank 0 takes one single-process step of a
+ * model of its own (forward, backward, norm, AdamW: what a 1-rank job does)
+ * while the other ranks sleep, and prints
+ *   dist_bench_run ranks=1 solo=1 ms_per_step=<median> tok_s=<B*T/step>
+ *   dist_bench_pairs pairs=<k> efficiency=<median of solo/step> q1=<..> q3=<..>
+ * The single-rank figure then comes from the same minutes as the
+ * multi-rank one: this host's speed drifts by 20-30% within minutes, which
+ * separate jobs turn into a scaling error of that size.
  * Without --run (as
  * `make bench` starts every bench) it only says how to run it: the real
  * measurement needs mpirun and several GB of memory per rank.
@@ -41,16 +49,42 @@
 #include "util/rng.h"
 #include "bench_util.h"
 
+#define NF 6   /* timed fields per step (see the loop) */
+
+/* A barrier that sleeps between polls: MPI_Barrier spins, and a rank
+ * waiting out rank 0's solo step should leave the machine as an absent
+ * rank would. */
+static int sleepy_barrier(const dist *d) {
+    float x = 0.0f;
+    dist_reqs q = { 0 };
+    if (dist_iallreduce_sum_f32(d, &x, 1, &q)) return -1;
+    int r;
+    const struct timespec nap = { 0, 200 * 1000 };
+    while ((r = dist_reqs_test(&q)) == 0) nanosleep(&nap, NULL);
+    dist_reqs_free(&q);
+    return r < 0 ? -1 : 0;
+}
+
+/* One step of a single-process job, as trainer_run takes it with accum 1. */
+static int solo_step(gpt *m, adamw *opt, const int *inp, const int *tgt, int B, int T) {
+    float loss = gpt_forward(m, inp, tgt, B, T);
+    if (!isfinite(loss) || gpt_backward_ex(m, 1.0f, 1) != GPT_OK) return -1;
+    opt->lr = 1e-4f;
+    double norm = grad_global_norm(m->grads_memory, m->num_params);
+    return isnan(train_dist_step_norm(NULL, opt, m, norm)) ? -1 : 0;
+}
+
 int main(int argc, char **argv) {
-    int run = 0, steps = 3, zero = 0, overlap = 1;
+    int run = 0, steps = 3, zero = 0, overlap = 1, solo = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--run") == 0) run = 1;
         else if (strcmp(argv[i], "--steps") == 0 && i + 1 < argc) steps = atoi(argv[++i]);
         else if (strcmp(argv[i], "--zero") == 0 && i + 1 < argc) zero = atoi(argv[++i]);
         else if (strcmp(argv[i], "--overlap") == 0 && i + 1 < argc) overlap = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--solo") == 0) solo = 1;
         else {
             fprintf(stderr, "dist_bench: unknown argument '%s' (usage: dist_bench --run [--steps N] [--zero 0|1] "
-                            "[--overlap 0|1|2])\n", argv[i]);
+                            "[--overlap 0|1|2] [--solo])\n", argv[i]);
             return 2;
         }
     }
@@ -88,6 +122,16 @@ int main(int argc, char **argv) {
         return 1;
     }
     tr.opt = adamw_default();
+    /* --solo: rank 0's single-process model (same init, its own state) */
+    const int with_solo = solo && d.size > 1;
+    gpt solo_m;
+    adamw solo_opt = adamw_default();
+    memset(&solo_m, 0, sizeof solo_m);
+    if (with_solo && d.rank == 0 && (st = gpt_init(&solo_m, &cfg, 1337)) != GPT_OK) {
+        fprintf(stderr, "dist_bench: gpt_init (solo): %s\n", gpt_status_str(st));
+        dist_abort(&d, 1);
+        return 1;
+    }
     train_dist td;
     if (train_dist_init(&td, &d, &tr, zero, err, sizeof err)) {
         fprintf(stderr, "dist_bench: %s\n", err);
@@ -117,7 +161,7 @@ int main(int argc, char **argv) {
      * run, so both see the same machine (a paired comparison). */
     const int nm = (overlap == 2) ? 2 : 1;
     const int warm = nm, total = warm + steps * nm;
-    double *buf = malloc((size_t)4 * (size_t)total * sizeof *buf);
+    double *buf = malloc((size_t)NF * (size_t)total * sizeof *buf);
     if (!buf) {
         fprintf(stderr, "dist_bench: out of memory\n");
         dist_abort(&d, 1);
@@ -127,6 +171,15 @@ int main(int argc, char **argv) {
     for (int s = 0; s < total && !bad; s++) {
         const int mode = nm == 2 ? !(s % 2) : overlap;
         train_dist_set_overlap(&td, mode);
+        double t_solo = 0.0;
+        if (with_solo) {
+            if (d.rank == 0) {
+                double ts = bench_wall_s();
+                if (solo_step(&solo_m, &solo_opt, inp, tgt, B, T)) bad = 1;
+                t_solo = bench_wall_s() - ts;
+            }
+            if (sleepy_barrier(&d)) bad = 1;
+        }
         dist_barrier(&d);   /* every rank starts the step together */
         double t0 = bench_wall_s();
         float loss = gpt_forward(&tr.model, inp, tgt, B, T);
@@ -157,13 +210,16 @@ int main(int argc, char **argv) {
             free(all);
         }
         if (s < warm) continue;
-        /* Per mode: buf[(4 m + field) * steps + k], fields step, fwd_bwd, sync, step_norm. */
+        /* Per mode: buf[(NF m + field) * steps + k], fields step, fwd_bwd,
+         * sync, step_norm, solo step, solo / step. */
         const int m = nm == 2 ? (s % 2) : 0, k = (s - warm) / nm;
-        double *row = buf + (size_t)4 * (size_t)m * (size_t)steps;
+        double *row = buf + (size_t)NF * (size_t)m * (size_t)steps;
         row[k] = dt;
         row[steps + k] = t1 - t0;
         row[2 * steps + k] = t2 - t1;
         row[3 * steps + k] = t3 - t2;
+        row[4 * steps + k] = t_solo;
+        row[5 * steps + k] = t_solo / dt;
     }
     /* Every rank must hold the same weights after the steps. */
     uint64_t h = dist_hash(DIST_HASH_INIT, tr.model.params_memory, tr.model.num_params * sizeof(float));
@@ -181,8 +237,8 @@ int main(int argc, char **argv) {
     int threads = 1;
 #endif
     for (int m = 0; m < nm; m++) {
-        double *row = buf + (size_t)4 * (size_t)m * (size_t)steps;
-        for (int f = 0; f < 4; f++) qsort(row + (size_t)f * (size_t)steps, (size_t)steps, sizeof *row, bench_cmp_double);
+        double *row = buf + (size_t)NF * (size_t)m * (size_t)steps;
+        for (int f = 0; f < NF; f++) qsort(row + (size_t)f * (size_t)steps, (size_t)steps, sizeof *row, bench_cmp_double);
         const double med = row[steps / 2];
         const int ov = nm == 2 ? !m : td.overlap;
         if (d.rank == 0)
@@ -190,7 +246,16 @@ int main(int argc, char **argv) {
                    "ms_fwd_bwd=%.1f ms_sync=%.1f ms_step=%.1f ms_min_step=%.1f\n", d.size, threads, zero, ov,
                    med * 1e3, (double)G / med, row[steps + steps / 2] * 1e3, row[2 * steps + steps / 2] * 1e3,
                    row[3 * steps + steps / 2] * 1e3, row[0] * 1e3);
+        if (d.rank == 0 && with_solo) {
+            const double solo_med = row[4 * steps + steps / 2];
+            printf("dist_bench_run ranks=1 threads_per_rank=%d solo=1 overlap=%d ms_per_step=%.1f tok_s=%.1f "
+                   "ms_min_step=%.1f\n", threads, ov, solo_med * 1e3, (double)BT / solo_med, row[4 * steps] * 1e3);
+            printf("dist_bench_pairs ranks=%d zero=%d overlap=%d pairs=%d efficiency=%.3f q1=%.3f q3=%.3f\n", d.size,
+                   zero, ov, steps, row[5 * steps + steps / 2], row[5 * steps + steps / 4],
+                   row[5 * steps + (3 * steps) / 4]);
+        }
     }
+    if (with_solo && d.rank == 0) gpt_free(&solo_m);
     free(buf);
     free(gtok);
     free(inp);

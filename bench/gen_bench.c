@@ -18,6 +18,11 @@
  * vs double-exact tables). Figures are medians of per-token (decode) or
  * per-pass (prefill) times after a warm-up; each loop is capped at
  * CASE_BUDGET_S (the sample counts are printed).
+ * Prefill: the fp32 model's layer weights are packed once at setup
+ * (llama_prepack), as a program running many prompts would keep them; the
+ * figure without that (each matmul packing its weight per call, which a
+ * single prompt pays once either way) and the one-time pack are printed
+ * below each line.
  * dtype=bf16 lines: decode from bf16 copies of the matrices (llama_use_bf16),
  * roofline over the bf16 bytes; their prefill is the fp32 path (the same
  * figure) and ref is the same fp32 reference loop; both decode the same
@@ -186,6 +191,21 @@ static double stream_gbs(const float *buf, size_t n, int reps) {
     return (double)n * sizeof(float) / bench_median(t, reps) / 1e9;
 }
 
+/* Prefill tok/s: up to 4 passes of P tokens within the budget; the first
+ * is a warm-up, dropped when there are more. t: scratch for 4 times; *n:
+ * the samples kept. -1 on a forward error. */
+static double time_prefill(llama_model *m, const int *tok, int P, double *t, int *n) {
+    int np = 0;
+    for (double spent = 0.0, w0 = bench_wall_s(); np < 4 && (np == 0 || in_budget(spent, w0)); np++) {
+        double t0 = now_s();
+        if (llama_forward(m, tok, P, 0, 0)) return -1;
+        t[np] = now_s() - t0;
+        spent += t[np];
+    }
+    *n = np > 1 ? np - 1 : 1;
+    return np > 1 ? P / bench_median(t + 1, np - 1) : P / t[0];
+}
+
 static int run_shape(const shape *sh, int all_threads, const float *bwbuf, size_t bwn) {
     llama_config c = llama_config_default();
     c.dim = sh->dim, c.hidden_dim = sh->hidden, c.n_layers = sh->layers, c.n_heads = sh->heads;
@@ -205,6 +225,9 @@ static int run_shape(const shape *sh, int all_threads, const float *bwbuf, size_
 
     llama_model m, mb;   /* fp32 decode; bf16 decode (same weights, own cache) */
     if (llama_init_borrowed(&m, &c, &w, sh->prefill)) return 1;
+    double tp0 = bench_wall_s();
+    if (llama_prepack(&m)) return 1;
+    double t_pack = bench_wall_s() - tp0;
     if (llama_init_borrowed(&mb, &c, &w, sh->prefill) || llama_use_bf16(&mb)) return 1;
     /* bf16 bytes per token: the matrices at 2 bytes, RMSNorm weights at 4; an
      * unshared embedding is only looked up (not counted) */
@@ -230,17 +253,12 @@ static int run_shape(const shape *sh, int all_threads, const float *bwbuf, size_
         int nt = counts[ci];
         set_threads(nt);
         double gbs = stream_gbs(bwbuf, bwn, 3);
-        /* prefill: up to 4 passes within the budget; the first is a warm-up
-         * and dropped when there are more */
-        int np = 0;
-        for (double spent = 0.0, w0 = bench_wall_s(); np < 4 && (np == 0 || in_budget(spent, w0)); np++) {
-            double t0 = now_s();
-            if (llama_forward(&m, tok, sh->prefill, 0, 0)) return 1;
-            t[np] = now_s() - t0;
-            spent += t[np];
-        }
-        double prefill = np > 1 ? sh->prefill / bench_median(t + 1, np - 1) : sh->prefill / t[0];
-        if (np > 1) np--;
+        /* prefill on m (prepacked weights) and on mb (not: each matmul
+         * packs its weight per call, as a single prompt would) */
+        int np = 0, nu = 0;
+        double prefill = time_prefill(&m, tok, sh->prefill, t, &np);
+        double prefill_unpacked = time_prefill(&mb, tok, sh->prefill, t, &nu);
+        if (prefill < 0 || prefill_unpacked < 0) return 1;
         /* same state for the reference: copy the cache after the prefill */
         memcpy(rs.kc, m.key_cache, kvn * 4);
         memcpy(rs.vc, m.value_cache, kvn * 4);
@@ -299,8 +317,11 @@ static int run_shape(const shape *sh, int all_threads, const float *bwbuf, size_
                "roofline_fraction=%.3f ref_decode_tok_s=%.1f\n",
                sh->name, nt, prefill, decode, roof, decode / roof, ref);
         printf("  (%s: read bandwidth %.2f GB/s, %.1f MB of weights per token, logits vs reference max |diff| %.2g; "
-               "samples prefill %d x %d tokens, decode %d, ref %d)\n",
-               sh->name, gbs, wbytes / 1e6, maxd, np, sh->prefill, nd, nr);
+               "samples prefill %d x %d tokens, decode %d, ref %d; prefill/decode %.1fx)\n",
+               sh->name, gbs, wbytes / 1e6, maxd, np, sh->prefill, nd, nr, prefill / decode);
+        printf("  (%s: prefill with prepacked layer weights (llama_prepack, packed once in %.1f ms at setup); "
+               "without: %.1f tok/s, %.1fx decode)\n",
+               sh->name, t_pack * 1e3, prefill_unpacked, prefill_unpacked / decode);
         printf("gen_bench shape=%s dtype=bf16 threads=%d prefill_tok_s=%.1f decode_tok_s=%.1f roofline_tok_s=%.1f "
                "roofline_fraction=%.3f ref_decode_tok_s=%.1f\n",
                sh->name, nt, prefill, decode16, roof16, decode16 / roof16, ref);

@@ -794,6 +794,38 @@ TEST(llama_bf16_decode_logit_error_bounded) {
     llama_free(&a);
 }
 
+/* llama_prepack changes only where the batched forward reads its weights
+ * from (the same tiles and k order), so a prefill and later batched calls
+ * give the bits of the model without it: all logits, the caches, and a
+ * decode step after them. Both shared and untied classifiers. */
+TEST(llama_prepack_same_bits) {
+    for (int shared = 0; shared <= 1; shared++) {
+        llama_config c = tiny_cfg(shared);
+        llama_model a, b;
+        CHECK_EQ_INT(llama_init_random(&a, &c, 41 + shared, 0.3f, NSEQ), LLAMA_OK);
+        CHECK_EQ_INT(llama_init_borrowed(&b, &c, &a.w, NSEQ), LLAMA_OK);
+        CHECK_EQ_INT(llama_prepack(&b), LLAMA_OK);
+        CHECK(b.packed != NULL);
+        CHECK_EQ_INT(llama_prepack(&b), LLAMA_OK);   /* twice: kept */
+        size_t V = (size_t)c.vocab_size, kvn = (size_t)c.n_layers * c.seq_len * (c.dim / c.n_heads) * c.n_kv_heads;
+        CHECK_EQ_INT(llama_forward(&a, SEQ, 5, 0, 1), LLAMA_OK);
+        CHECK_EQ_INT(llama_forward(&b, SEQ, 5, 0, 1), LLAMA_OK);
+        CHECK(memcmp(a.all_logits, b.all_logits, 5 * V * sizeof(float)) == 0);
+        CHECK_EQ_INT(llama_forward(&a, SEQ + 5, 3, 5, 0), LLAMA_OK);
+        CHECK_EQ_INT(llama_forward(&b, SEQ + 5, 3, 5, 0), LLAMA_OK);
+        CHECK(memcmp(a.logits, b.logits, V * sizeof(float)) == 0);
+        CHECK_EQ_INT(llama_forward(&a, SEQ + 8, 1, 8, 0), LLAMA_OK);
+        CHECK_EQ_INT(llama_forward(&b, SEQ + 8, 1, 8, 0), LLAMA_OK);
+        CHECK(memcmp(a.logits, b.logits, V * sizeof(float)) == 0);
+        CHECK(memcmp(a.key_cache, b.key_cache, kvn * sizeof(float)) == 0);
+        CHECK(memcmp(a.value_cache, b.value_cache, kvn * sizeof(float)) == 0);
+        llama_free(&b);
+        CHECK(b.packed == NULL);
+        llama_free(&a);
+    }
+    CHECK_EQ_INT(llama_prepack(NULL), LLAMA_ENULL);
+}
+
 /* Through the built binary: `ropegpt generate --tokenizer` reaches the
  * llama2.c path (cmd_generate dispatches on --tokenizer) and prints the same
  * greedy text as the in-process call. */

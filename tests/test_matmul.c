@@ -251,3 +251,63 @@ TEST(matmul_own_same_bits_for_any_thread_count) {
      * blocks for dinp */
     same_bits_case(1100, 260, 1050);
 }
+
+/* Packed weights (matmul_pack_weight) change where B comes from, not the
+ * tiles or the k order, so the forward must give the unpacked forward's
+ * bits for each ISA, with and without bias, at 1 and 2 threads, over the odd
+ * sizes (edges in every direction, K past KC, Ncols past NC) and the row
+ * counts of a prefill (64). The naive backend falls back to the borrowed
+ * weight. Bad sizes are refused. */
+TEST(matmul_packed_weights_same_bits_as_unpacked) {
+    static const matmul_isa isas[] = {MATMUL_ISA_SCALAR, MATMUL_ISA_AVX2, MATMUL_ISA_AVX512};
+    static const int extra[][3] = {{64, 288, 768}, {64, 768, 288}, {17, 260, 1050}};
+    trng r = {11};
+    for (int s = 0; s < NSIZES + 3; s++) {
+        const int *sz = s < NSIZES ? sizes[s] : extra[s - NSIZES];
+        const int N = sz[0], C = sz[1], OC = sz[2];
+        float *inp = rand_buf((size_t)N * C, &r), *w = rand_buf((size_t)OC * C, &r), *bias = rand_buf((size_t)OC, &r);
+        float *a = malloc((size_t)N * OC * sizeof(float)), *b = malloc((size_t)N * OC * sizeof(float));
+        for (int i = 0; i < 3; i++) {
+            if (!matmul_isa_supported(isas[i])) continue;
+            matmul_ctx ctx;
+            matmul_ctx_init(&ctx, MATMUL_OWN);
+            ctx.isa = isas[i];
+            matmul_packed p;
+            CHECK_EQ_INT(matmul_pack_weight(&ctx, &p, w, C, OC), 0);
+            for (int t = 1; t <= 2; t++) {
+#ifdef _OPENMP
+                int saved = omp_get_max_threads();
+                omp_set_num_threads(t);
+#endif
+                for (int wb = 0; wb < 2; wb++) {
+                    matmul_forward_ctx(&ctx, a, inp, w, wb ? bias : NULL, N, C, OC);
+                    memset(b, 0xff, (size_t)N * OC * sizeof(float));   /* NaNs: every element must be written */
+                    matmul_forward_packed(&ctx, b, inp, &p, wb ? bias : NULL, N);
+                    CHECK(memcmp(a, b, (size_t)N * OC * sizeof(float)) == 0);
+                    report("packed forward", matmul_isa_name(isas[i]), N, C, OC);
+                }
+#ifdef _OPENMP
+                omp_set_num_threads(saved);
+#endif
+            }
+            matmul_packed_free(&p);
+            matmul_ctx_free(&ctx);
+        }
+        matmul_ctx naive;
+        matmul_ctx_init(&naive, MATMUL_NAIVE);
+        matmul_packed p;
+        CHECK_EQ_INT(matmul_pack_weight(NULL, &p, w, C, OC), 0);
+        matmul_forward_naive(a, inp, w, bias, N, C, OC);
+        matmul_forward_packed(&naive, b, inp, &p, bias, N);
+        CHECK(memcmp(a, b, (size_t)N * OC * sizeof(float)) == 0);
+        matmul_packed_free(&p);
+        matmul_ctx_free(&naive);
+        free(inp); free(w); free(bias); free(a); free(b);
+    }
+    matmul_packed p;
+    float one = 1.0f;
+    CHECK_EQ_INT(matmul_pack_weight(NULL, &p, &one, 0, 1), -1);
+    CHECK_EQ_INT(matmul_pack_weight(NULL, &p, NULL, 1, 1), -1);
+    CHECK(p.data == NULL);
+    matmul_packed_free(&p);   /* empty: fine */
+}

@@ -246,6 +246,9 @@ void llama_free(llama_model *m) {
     free(m->all_logits);
     free(m->pos);
     free(m->bf16);
+    if (m->packed)
+        for (int i = 0; i < 7 * m->cfg.n_layers; i++) matmul_packed_free(&m->packed[i]);
+    free(m->packed);
     memset(m, 0, sizeof *m);
 }
 
@@ -274,6 +277,32 @@ int llama_use_bf16(llama_model *m) {
     return LLAMA_OK;
 }
 
+int llama_prepack(llama_model *m) {
+    if (!m || !m->w.wq) return LLAMA_ENULL;
+    if (m->packed) return LLAMA_OK;
+    const llama_config *c = &m->cfg;
+    const llama_weights *w = &m->w;
+    const int L = c->n_layers, C = c->dim, H = c->hidden_dim, kvd = (int)kv_dim_of(c);
+    matmul_packed *p = calloc((size_t)7 * (size_t)L, sizeof *p);
+    if (!p) return LLAMA_ENOMEM;
+    int bad = 0;
+    for (int l = 0; l < L && !bad; l++) {
+        size_t lq = (size_t)l * C * C, lk = (size_t)l * kvd * C, lh = (size_t)l * H * C;
+        matmul_packed *q = p + (size_t)7 * l;
+        bad = matmul_pack_weight(&m->mm, &q[0], w->wq + lq, C, C) || matmul_pack_weight(&m->mm, &q[1], w->wk + lk, C, kvd) ||
+              matmul_pack_weight(&m->mm, &q[2], w->wv + lk, C, kvd) || matmul_pack_weight(&m->mm, &q[3], w->wo + lq, C, C) ||
+              matmul_pack_weight(&m->mm, &q[4], w->w1 + lh, C, H) || matmul_pack_weight(&m->mm, &q[5], w->w3 + lh, C, H) ||
+              matmul_pack_weight(&m->mm, &q[6], w->w2 + lh, H, C);
+    }
+    if (bad) {
+        for (int i = 0; i < 7 * L; i++) matmul_packed_free(&p[i]);
+        free(p);
+        return LLAMA_ENOMEM;
+    }
+    m->packed = p;
+    return LLAMA_OK;
+}
+
 /* A bf16 weight view at offset off, or NULL when the model has none. */
 static const uint16_t *boff(const llama_model *m, const uint16_t *p, size_t off) {
     return m->bf16 ? p + off : NULL;
@@ -282,8 +311,10 @@ static const uint16_t *boff(const llama_model *m, const uint16_t *p, size_t off)
 /* out (T,OC) = inp (T,C) @ w^T for a batch (T > 1): the blocked matmul
  * shares each weight read between the tokens (one token takes the matvec
  * path of decode_step instead). */
-static void linear(llama_model *m, float *out, const float *inp, const float *w, int T, int C, int OC) {
-    matmul_forward_ctx(&m->mm, out, inp, w, NULL, T, C, OC);
+static void linear(llama_model *m, float *out, const float *inp, const float *w, int T, int C, int OC,
+                   int l, int which) {
+    if (m->packed) matmul_forward_packed(&m->mm, out, inp, &m->packed[(size_t)7 * l + which], NULL, T);
+    else matmul_forward_ctx(&m->mm, out, inp, w, NULL, T, C, OC);
 }
 
 /* One query head over cached positions [0, p]: o (HS) = softmax(q . k_j *
@@ -559,28 +590,28 @@ int llama_forward(llama_model *m, const int *tokens, int T, int pos0, int all_lo
         float *vc = m->value_cache + (size_t)l * L_stride + (size_t)pos0 * kvd;
 
         rmsnorm_forward(m->xb, NULL, m->x, w->rms_att + (size_t)l * Cs, T, C, c->norm_eps);
-        linear(m, m->q, m->xb, w->wq + lq, T, C, C);
-        linear(m, kc, m->xb, w->wk + lk, T, C, kvd);
-        linear(m, vc, m->xb, w->wv + lk, T, C, kvd);
+        linear(m, m->q, m->xb, w->wq + lq, T, C, C, l, 0);
+        linear(m, kc, m->xb, w->wk + lk, T, C, kvd, l, 1);
+        linear(m, vc, m->xb, w->wv + lk, T, C, kvd, l, 2);
         /* Rotate q and the new keys at their absolute positions; cached keys
          * stay rotated, so later tokens never touch them again. */
         rope_view qv = { m->q, T, NH, C, HS };
         rope_view kv = { kc, T, c->n_kv_heads, kvd, HS };
         if (rope_apply_qk(&m->rope, ROPE_FORWARD, &qv, &kv, m->pos, 0) != ROPE_OK) return LLAMA_EROPE;
         attention(m, l, T, pos0);
-        linear(m, m->xb2, m->xb, w->wo + lq, T, C, C);
+        linear(m, m->xb2, m->xb, w->wo + lq, T, C, C, l, 3);
         for (size_t i = 0; i < (size_t)T * Cs; i++) m->x[i] += m->xb2[i];
 
         rmsnorm_forward(m->xb, NULL, m->x, w->rms_ffn + (size_t)l * Cs, T, C, c->norm_eps);
-        linear(m, m->hb, m->xb, w->w1 + lh, T, C, H);
-        linear(m, m->hb2, m->xb, w->w3 + lh, T, C, H);
+        linear(m, m->hb, m->xb, w->w1 + lh, T, C, H, l, 4);
+        linear(m, m->hb2, m->xb, w->w3 + lh, T, C, H, l, 5);
         swiglu_forward(m->hb, m->hb, m->hb2, (size_t)T * Hs);
-        linear(m, m->xb2, m->hb, w->w2 + lh, T, H, C);
+        linear(m, m->xb2, m->hb, w->w2 + lh, T, H, C, l, 6);
         for (size_t i = 0; i < (size_t)T * Cs; i++) m->x[i] += m->xb2[i];
     }
     if (all_logits) {
         rmsnorm_forward(m->xb, NULL, m->x, w->rms_final, T, C, c->norm_eps);
-        linear(m, m->all_logits, m->xb, w->wcls, T, C, V);
+        matmul_forward_ctx(&m->mm, m->all_logits, m->xb, w->wcls, NULL, T, C, V);
         memcpy(m->logits, m->all_logits + (size_t)(T - 1) * (size_t)V, (size_t)V * sizeof(float));
     } else {
         const float *xl = m->x + (size_t)(T - 1) * Cs;

@@ -112,6 +112,9 @@ typedef struct {
      * matrices, same shapes; prefill keeps using the fp32 views. */
     uint16_t *bf16;
     const uint16_t *bq, *bk, *bv, *bo, *b1, *b2, *b3, *bcls;
+    /* layer matrices packed for batched forwards (llama_prepack), else
+     * NULL: 7 per layer, in the order wq wk wv wo w1 w3 w2 */
+    matmul_packed *packed;
 } llama_model;
 
 /* An owned model with weights drawn from N(0, std) (RMSNorm weights
@@ -132,6 +135,15 @@ void llama_free(llama_model *m);
  * to bf16 too (bf16 products, float sums), elsewhere they stay fp32.
  * LLAMA_ENOMEM on failure (the model is unchanged). */
 int llama_use_bf16(llama_model *m);
+
+/* Packs the layer matrices once into the matmul kernel's panel layout
+ * (matmul_pack_weight), which every later batched forward (T > 1, the
+ * prefill) reads instead of packing each weight again per call: a second
+ * copy of the layer weights in memory (the classifier is not packed; one
+ * token's logits are a matvec). The weights must not change afterwards.
+ * Decode (T == 1) is unaffected. LLAMA_ENOMEM on failure (the model is
+ * unchanged). */
+int llama_prepack(llama_model *m);
 
 /* Runs tokens[0..T) at positions pos0..pos0+T-1: writes their keys/values
  * into the cache and attends over positions [0, pos0 + t]. Positions below

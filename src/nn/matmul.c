@@ -627,6 +627,151 @@ void matmul_forward_ctx(matmul_ctx *ctx, float *out, const float *inp, const flo
     free(owned);
 }
 
+/* ------------------------------------------------------ packed weights -- */
+
+/* Floats of B (K, Ncols) packed in gemm_block's (jc, pc) block order. */
+static size_t packed_b_floats(const ukr_desc *u, int K, int Ncols) {
+    size_t n = 0;
+    for (int jc = 0; jc < Ncols; jc += NC) {
+        const int jn = Ncols - jc < NC ? Ncols : jc + NC;
+        n += (size_t)K * round_up((size_t)(jn - jc), (size_t)u->nr);
+    }
+    return n;
+}
+
+int matmul_pack_weight(matmul_ctx *ctx, matmul_packed *p, const float *weight, int C, int OC) {
+    if (!p) return -1;
+    memset(p, 0, sizeof *p);
+    if (!weight || C <= 0 || OC <= 0) return -1;
+    matmul_isa isa = ctx ? ctx->isa : MATMUL_ISA_AUTO;
+    if (isa == MATMUL_ISA_AUTO || !matmul_isa_supported(isa)) isa = matmul_isa_best();
+    const ukr_desc u = ukr_pick(isa);
+    p->mem = malloc((packed_b_floats(&u, C, OC) + 16) * sizeof(float));
+    if (!p->mem) return -1;
+    p->data = align64(p->mem);
+    p->weight = weight, p->C = C, p->OC = OC, p->isa = isa;
+    /* B(k=c, j=o) = weight[o*C + c], block after block as gemm_block reads
+     * them with bshared; the panels of a block are split between threads. */
+    size_t off = 0;
+    for (int jc = 0; jc < OC; jc += NC) {
+        const int jn = OC - jc < NC ? OC : jc + NC;
+        for (int pc = 0; pc < C; pc += KC) {
+            const int kc = C - pc < KC ? C - pc : KC, np = (jn - jc + u.nr - 1) / u.nr;
+            float *dst = p->data + off;
+#pragma omp parallel for schedule(static) if (np > 1)
+            for (int q = 0; q < np; q++) {
+                const int j = jc + q * u.nr;
+                pack_b_block(&u, dst + (size_t)q * u.nr * kc, weight, 1, (size_t)C, j,
+                             j + u.nr < jn ? j + u.nr : jn, pc, kc);
+            }
+            off += (size_t)kc * round_up((size_t)(jn - jc), (size_t)u.nr);
+        }
+    }
+    return 0;
+}
+
+void matmul_packed_free(matmul_packed *p) {
+    if (!p) return;
+    free(p->mem);
+    memset(p, 0, sizeof *p);
+}
+
+/* Columns [j0, j1) of Cm = A @ B (+ bias) over all M rows, B read from the
+ * packed blocks (matmul_pack_weight's layout); j0 is a multiple of nr and
+ * [j0, j1) lies inside one NC block. Loop nest pc, ic, i, j as in
+ * gemm_block: an A micro-panel stays in L1 while the strip's B panels
+ * stream from L2, and each task reads only its own columns of the weight,
+ * so the weight is read from memory once (splitting rows instead had every
+ * task stream the whole weight: 25% slower prefill on stories110M). The
+ * tiles, kernels and k blocks are gemm_block's, so are the bits. */
+static void gemm_packed_cols(const gemm_args *g, int M, int Ncols, const float *packed, int j0, int j1,
+                             float *apack) {
+    const ukr_desc *u = g->u;
+    const int mr = u->mr, nr = u->nr, K = g->K;
+    const int jc = j0 / NC * NC, jn = Ncols - jc < NC ? Ncols : jc + NC;
+    const size_t bw = round_up((size_t)(jn - jc), (size_t)nr);   /* padded width of this NC block */
+    const int rowa = MATMUL_ROWA && u->simd_pack && g->csa == 1;
+    float tile[32 * 32] __attribute__((aligned(64)));
+#ifdef MATMUL_X86
+    float tile_a[16 * KC] __attribute__((aligned(64)));
+#endif
+    for (int pc = 0; pc < K; pc += KC) {
+        const int kc = K - pc < KC ? K - pc : KC;
+        const int mode = pc > 0 ? MATMUL_UKR_ADD : g->bias ? MATMUL_UKR_SET_BIAS : MATMUL_UKR_SET;
+        const float *bblk = packed + (size_t)jc * (size_t)K + (size_t)pc * bw;
+        for (int ic = 0; ic < M; ic += MC_MAX) {
+            const int in = M - ic < MC_MAX ? M : ic + MC_MAX;
+            const int ifull = ic + (in - ic) / mr * mr;
+            if (!rowa) pack_a_block(u, apack, g->A, g->rsa, g->csa, ic, in, pc, kc);
+            else if (ifull < in)
+                pack_a_block(u, apack + (size_t)(ifull - ic) * kc, g->A, g->rsa, g->csa, ifull, in, pc, kc);
+            for (int i = ic; i < in; i += mr) {
+                for (int j = j0; j < j1; j += nr) {
+                    const float *bp = bblk + (size_t)(j - jc) * kc;
+                    const int cols = j1 - j < nr ? j1 - j : nr;
+                    const float *bj = g->bias ? g->bias + j : NULL;
+                    float *c = g->Cm + (size_t)i * g->ldc + j;
+#ifdef MATMUL_X86
+                    if (rowa && i < ifull && cols == nr) {
+                        matmul_ukr_avx512_rowa((size_t)kc, g->A + (size_t)i * g->rsa + (size_t)pc, g->rsa, bp,
+                                               (size_t)nr, c, g->ldc, mode, bj);
+                        continue;
+                    }
+                    if (rowa && i < ifull) {
+                        pack_a_block(u, tile_a, g->A, g->rsa, g->csa, i, i + mr, pc, kc);
+                        run_tile(u, (size_t)kc, tile_a, (size_t)mr, bp, (size_t)nr, c, g->ldc, mode, bj, mr, cols,
+                                 tile);
+                        continue;
+                    }
+#endif
+                    run_tile(u, (size_t)kc, apack + (size_t)(i - ic) * kc, (size_t)mr, bp, (size_t)nr, c, g->ldc,
+                             mode, bj, in - i < mr ? in - i : mr, cols, tile);
+                }
+            }
+        }
+    }
+}
+
+void matmul_forward_packed(matmul_ctx *ctx, float *out, const float *inp, const matmul_packed *p,
+                           const float *bias, int N) {
+    if (!p || !p->data || N <= 0) return;
+    const int C = p->C, OC = p->OC;
+    matmul_backend be = ctx ? ctx->backend : MATMUL_OWN;
+    if (be != MATMUL_OWN) {
+        matmul_forward_ctx(ctx, out, inp, p->weight, bias, N, C, OC);
+        return;
+    }
+    ukr_desc u = ukr_pick(p->isa);
+    float *owned;
+    float *scratch = scratch_get(ctx, gemm_scratch_floats(&u, max_threads()), &owned);
+    if (!scratch) {
+        matmul_forward_naive(out, inp, p->weight, bias, N, C, OC);
+        return;
+    }
+    const gemm_args g = {&u, inp, NULL, bias, (size_t)C, 1, 1, (size_t)C, (size_t)OC, out, C, 0};
+    /* Tasks: groups of B panels (column strips over all rows), never across
+     * an NC block, about 4 per thread, handed out dynamically: the weight is
+     * packed already, so small tasks cost no repacking, and a thread on a
+     * slower vCPU takes fewer. */
+    const int nthreads = max_threads(), nr = u.nr;
+    const int npanels = (OC + nr - 1) / nr;
+    int group = npanels / (4 * nthreads);
+    if (group < 1) group = 1;
+    const int per_block = NC / nr, groups_per_block = (per_block + group - 1) / group;
+    const int nblocks = (OC + NC - 1) / NC, ntasks = nblocks * groups_per_block;
+    const size_t per_thread = bpack_floats(&u) + apack_floats(&u);
+#pragma omp parallel for schedule(dynamic, 1) if (ntasks > 1 && nthreads > 1)
+    for (int t = 0; t < ntasks; t++) {
+        const int jc = (t / groups_per_block) * NC, jn = OC - jc < NC ? OC : jc + NC;
+        const int j0 = jc + (t % groups_per_block) * group * nr;
+        if (j0 >= jn) continue;
+        const int j1 = j0 + group * nr < jn ? j0 + group * nr : jn;
+        float *mine = scratch + (size_t)thread_num() * per_thread;
+        gemm_packed_cols(&g, N, OC, p->data, j0, j1, align64(mine + bpack_floats(&u)));
+    }
+    free(owned);
+}
+
 /* Zeroes the outputs that flags say to overwrite, for the paths that only
  * accumulate (naive, BLAS, out-of-memory): 0 + x == x, so the results are
  * those of the overwriting kernels. */

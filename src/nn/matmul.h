@@ -91,6 +91,32 @@ void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp /*(N,C) o
                                const float *dout /*(N,OC)*/, const float *inp /*(N,C)*/,
                                const float *weight /*(OC,C)*/, int N, int C, int OC);
 
+/* Weights packed once for repeated forwards with the same matrix (batched
+ * generation: every prefill multiplies by the same layer weights): the B
+ * operand of out = inp @ weight^T stored in the panel layout the micro-kernel
+ * reads, so a forward packs nothing but the few input rows it does not read
+ * in place. The layout belongs to one ISA (the one the ctx resolves to at
+ * pack time), which the forward then uses. The packed copy does not follow
+ * later changes to weight. */
+typedef struct {
+    float *data;          /* owned, 64-byte aligned inside mem */
+    void *mem;
+    const float *weight;  /* borrowed (OC,C): for the naive / BLAS backends */
+    int C, OC;
+    matmul_isa isa;       /* resolved ISA of the layout */
+} matmul_packed;
+
+/* Packs weight (OC,C) with ctx's ISA (OpenMP inside). 0 ok, -1 bad sizes or
+ * out of memory (p left empty). matmul_packed_free releases it (an empty or
+ * zeroed p is fine). */
+int matmul_pack_weight(matmul_ctx *ctx, matmul_packed *p, const float *weight, int C, int OC);
+void matmul_packed_free(matmul_packed *p);
+/* out (N,OC) = inp (N,C) @ weight^T + bias, from p: the same bits as
+ * matmul_forward_ctx with the own backend and p's ISA (same tiles, same k
+ * order). Rows go to the threads in small chunks handed out dynamically. */
+void matmul_forward_packed(matmul_ctx *ctx, float *out /*(N,OC)*/, const float *inp /*(N,C)*/,
+                           const matmul_packed *p, const float *bias /*(OC) or NULL*/, int N);
+
 /* Scalar reference twins (OpenMP over output rows, float accumulation in
  * plain k order). Same contracts as above. */
 void matmul_forward_naive(float *out /*(N,OC)*/, const float *inp /*(N,C)*/, const float *weight /*(OC,C)*/,

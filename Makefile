@@ -13,7 +13,11 @@ BUILD   ?= build
 
 WARN    := -Wall -Wextra -Wshadow -Wpointer-arith -Wstrict-prototypes
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 $(WARN) -fPIC -Iinclude -Isrc -MMD -MP
+# -ffp-contract=off: no a*b+c fused into FMA behind our back. gcc's ISO mode
+# already does this; clang's default fuses within an expression, which gave
+# the AVX-512 copies of the elementwise loops (GELU, SwiGLU, cross-entropy)
+# other bits than their portable twins.
+CFLAGS  += -std=c11 -ffp-contract=off $(WARN) -fPIC -Iinclude -Isrc -MMD -MP
 LDLIBS  += -lm
 ifeq ($(WERROR),1)
 CFLAGS  += -Werror

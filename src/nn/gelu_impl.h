@@ -1,8 +1,9 @@
 /*
  * gelu_impl.h — the GELU loops, included (not linked) by gelu.c and by
  * gelu_avx2.c / gelu_avx512.c, so one source is compiled once per ISA and
- * gelu.c picks the widest at run time. With -std=c11 gcc and clang do not
- * contract a*b+c into FMA, so every ISA gives the same bits.
+ * gelu.c picks the widest at run time. Built with -ffp-contract=off (see
+ * the Makefile), so no copy fuses a*b+c into FMA and every ISA gives the
+ * same bits.
  * Internal: include only from src/nn/gelu*.c.
  */
 #ifndef ROPEGPT_GELU_IMPL_H

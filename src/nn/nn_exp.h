@@ -1,9 +1,10 @@
 /*
  * nn_exp.h — a branch-free float exp the compiler can vectorise (glibc's
  * expf is a call per element), shared by GELU and the softmax of the
- * cross-entropy. Within ~2 ulp of expf over the clamped range. With -std=c11
- * gcc and clang do not contract a*b+c into FMA, so scalar and vector code
- * give the same bits. Internal to src/nn.
+ * cross-entropy. Within ~2 ulp of expf over the clamped range. The Makefile
+ * builds with -ffp-contract=off (clang would otherwise fuse a*b+c into FMA
+ * where the ISA has it), so scalar and vector code give the same bits.
+ * Internal to src/nn.
  */
 #ifndef ROPEGPT_NN_EXP_H
 #define ROPEGPT_NN_EXP_H

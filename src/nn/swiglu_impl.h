@@ -3,8 +3,8 @@
  * swiglu_avx512.c, so one source is compiled once per ISA and swiglu.c
  * picks the widest at run time. exp is nn_expf (nn_exp.h): branch-free, so
  * the loops vectorise (glibc's expf is a call per element, which was ~8% of
- * a stories15M prefill). With -std=c11 neither compiler contracts a*b+c
- * into FMA, so both copies give the same bits.
+ * a stories15M prefill). Built with -ffp-contract=off (see the Makefile),
+ * so neither copy fuses a*b+c into FMA and both give the same bits.
  * Internal: include only from src/nn/swiglu*.c.
  */
 #ifndef ROPEGPT_SWIGLU_IMPL_H

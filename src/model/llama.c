@@ -228,6 +228,9 @@ int llama_init_random(llama_model *m, const llama_config *cfg, uint64_t seed, fl
     return rc;
 }
 
+/* matrices per layer in m->packed (llama_prepack) */
+enum { PACKED_PER_LAYER = 7 };
+
 void llama_free(llama_model *m) {
     if (!m) return;
     free(m->params);
@@ -247,7 +250,7 @@ void llama_free(llama_model *m) {
     free(m->pos);
     free(m->bf16);
     if (m->packed)
-        for (int i = 0; i < 7 * m->cfg.n_layers; i++) matmul_packed_free(&m->packed[i]);
+        for (int i = 0; i < PACKED_PER_LAYER * m->cfg.n_layers; i++) matmul_packed_free(&m->packed[i]);
     free(m->packed);
     memset(m, 0, sizeof *m);
 }
@@ -283,19 +286,20 @@ int llama_prepack(llama_model *m) {
     const llama_config *c = &m->cfg;
     const llama_weights *w = &m->w;
     const int L = c->n_layers, C = c->dim, H = c->hidden_dim, kvd = (int)kv_dim_of(c);
-    matmul_packed *p = calloc((size_t)7 * (size_t)L, sizeof *p);
+    matmul_packed *p = calloc((size_t)PACKED_PER_LAYER * (size_t)L, sizeof *p);
     if (!p) return LLAMA_ENOMEM;
     int bad = 0;
     for (int l = 0; l < L && !bad; l++) {
         size_t lq = (size_t)l * C * C, lk = (size_t)l * kvd * C, lh = (size_t)l * H * C;
-        matmul_packed *q = p + (size_t)7 * l;
-        bad = matmul_pack_weight(&m->mm, &q[0], w->wq + lq, C, C) || matmul_pack_weight(&m->mm, &q[1], w->wk + lk, C, kvd) ||
-              matmul_pack_weight(&m->mm, &q[2], w->wv + lk, C, kvd) || matmul_pack_weight(&m->mm, &q[3], w->wo + lq, C, C) ||
-              matmul_pack_weight(&m->mm, &q[4], w->w1 + lh, C, H) || matmul_pack_weight(&m->mm, &q[5], w->w3 + lh, C, H) ||
-              matmul_pack_weight(&m->mm, &q[6], w->w2 + lh, H, C);
+        /* in the order linear() is called with: wq wk wv wo w1 w3 w2 */
+        const float *src[PACKED_PER_LAYER] = { w->wq + lq, w->wk + lk, w->wv + lk, w->wo + lq,
+                                               w->w1 + lh, w->w3 + lh, w->w2 + lh };
+        const int in[PACKED_PER_LAYER] = { C, C, C, C, C, C, H }, out[PACKED_PER_LAYER] = { C, kvd, kvd, C, H, H, C };
+        for (int i = 0; i < PACKED_PER_LAYER && !bad; i++)
+            bad = matmul_pack_weight(&m->mm, &p[(size_t)PACKED_PER_LAYER * l + i], src[i], in[i], out[i]);
     }
     if (bad) {
-        for (int i = 0; i < 7 * L; i++) matmul_packed_free(&p[i]);
+        for (int i = 0; i < PACKED_PER_LAYER * L; i++) matmul_packed_free(&p[i]);
         free(p);
         return LLAMA_ENOMEM;
     }
@@ -313,7 +317,7 @@ static const uint16_t *boff(const llama_model *m, const uint16_t *p, size_t off)
  * path of decode_step instead). */
 static void linear(llama_model *m, float *out, const float *inp, const float *w, int T, int C, int OC,
                    int l, int which) {
-    if (m->packed) matmul_forward_packed(&m->mm, out, inp, &m->packed[(size_t)7 * l + which], NULL, T);
+    if (m->packed) matmul_forward_packed(&m->mm, out, inp, &m->packed[(size_t)PACKED_PER_LAYER * l + which], NULL, T);
     else matmul_forward_ctx(&m->mm, out, inp, w, NULL, T, C, OC);
 }
 

@@ -28,6 +28,11 @@
  * roofline over the bf16 bytes; their prefill is the fp32 path (the same
  * figure) and ref is the same fp32 reference loop; both decode the same
  * positions, one after the other.
+ * Where the fp32 and bf16 weights together overflow twice the last-level
+ * cache (stories110M), a paired line follows: PAIRS rounds of one bandwidth
+ * probe, one fp32 token and one bf16 token, and the medians of the per-round
+ * roofline fraction and bf16/fp32 ratio (figures a fraction of a second
+ * apart, so the host's drift between the separate loops cancels out).
  * Usage: gen_bench [quick] [cpu]   (quick: stories15m only; cpu: time by
  * process CPU time / threads, for a loaded host — the default is wall time)
  */
@@ -38,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -49,6 +55,8 @@
 /* Each timed loop stops after this many seconds (at least 2 samples; 1 for
  * prefill), so a loaded machine cannot push the run past a minute. */
 #define CASE_BUDGET_S 1.5
+/* alternating rounds of the paired comparison (big shapes only) */
+#define PAIRS 12
 
 /* cpu mode (a loaded, shared host): process CPU time divided by the thread
  * count, which leaves out the time this process was not running. */
@@ -180,6 +188,16 @@ static uint64_t xs(uint64_t *s) {   /* xorshift64 (Marsaglia 2003): cheap fill *
     return *s;
 }
 
+/* Last-level cache size from sysconf (glibc; a guess of 256 MB where it
+ * says nothing), for deciding whether two weight sets can stay cached. */
+static double llc_bytes(void) {
+    long v = -1;
+#ifdef _SC_LEVEL3_CACHE_SIZE
+    v = sysconf(_SC_LEVEL3_CACHE_SIZE);
+#endif
+    return v > 0 ? (double)v : 256.0 * 1024 * 1024;
+}
+
 static double stream_gbs(const float *buf, size_t n, int reps) {
     double t[8];
     volatile float sink = matvec_read_sum(buf, n);   /* warm-up (pages, threads) */
@@ -241,7 +259,7 @@ static int run_shape(const shape *sh, int all_threads, const float *bwbuf, size_
                      malloc((size_t)c.dim * 4), malloc((size_t)c.dim * 4), malloc((size_t)c.hidden_dim * 4),
                      malloc((size_t)c.hidden_dim * 4), malloc((size_t)c.n_heads * c.seq_len * 4),
                      malloc((size_t)c.vocab_size * 4) };
-    int ntok = sh->prefill + sh->decode + 2;
+    int ntok = sh->prefill + sh->decode + 2 + PAIRS;
     int *tok = malloc((size_t)ntok * sizeof(int));
     float *dec_logits = malloc((size_t)c.vocab_size * 4);
     double *t = malloc(sizeof(double) * (size_t)(sh->decode + sh->ref_decode + 8));
@@ -333,6 +351,35 @@ static int run_shape(const shape *sh, int all_threads, const float *bwbuf, size_
                sh->name, nt, prefill, decode16, roof16, decode16 / roof16, ref);
         printf("  (%s bf16: %.1f MB per token, decode %.2fx fp32, logits vs fp32 max |diff| %.2g, decode samples %d)\n",
                sh->name, wbytes16 / 1e6, decode16 / decode, maxd16, nb);
+        /* Paired: when the two weight sets together overflow the last-level
+         * cache, neither stays cached between its tokens anyway, so the
+         * probe, an fp32 token and a bf16 token can alternate: each ratio
+         * then compares figures taken within ~0.1 s of each other, which
+         * this host's drift over the seconds of the loops above does not
+         * reach. */
+        if (wbytes + wbytes16 > 2.0 * llc_bytes()) {
+            double rb[PAIRS], rf[PAIRS];
+            for (int k = 0; k < PAIRS; k++) {
+                double t0 = now_s();
+                volatile float sink = matvec_read_sum(bwbuf, bwn);
+                (void)sink;
+                double g = (double)bwn * sizeof(float) / (now_s() - t0);
+                t0 = now_s();
+                if (llama_forward(&m, &tok[P + 1 + nd + k], 1, P + 1 + nd + k, 0)) return 1;
+                double d32 = now_s() - t0;
+                t0 = now_s();
+                if (llama_forward(&mb, &tok[P + 1 + nb + k], 1, P + 1 + nb + k, 0)) return 1;
+                double d16 = now_s() - t0;
+                rb[k] = d32 / d16;
+                rf[k] = wbytes / d32 / g;
+            }
+            qsort(rb, PAIRS, sizeof *rb, bench_cmp_double);
+            qsort(rf, PAIRS, sizeof *rf, bench_cmp_double);
+            printf("  (%s paired, %d rounds of probe + fp32 token + bf16 token: fp32 roofline_fraction median %.3f "
+                   "[q1 %.3f, q3 %.3f], bf16/fp32 decode median %.2fx [q1 %.2f, q3 %.2f])\n",
+                   sh->name, PAIRS, rf[PAIRS / 2], rf[PAIRS / 4], rf[3 * PAIRS / 4], rb[PAIRS / 2], rb[PAIRS / 4],
+                   rb[3 * PAIRS / 4]);
+        }
         fflush(stdout);
     }
     set_threads(all_threads);

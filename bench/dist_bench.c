@@ -20,9 +20,10 @@
  * (--overlap 0: one blocking all-reduce after backward, the baseline; 2:
  * overlapped and blocking steps alternate in one run, a line for each, so
  * that both see the same load on a shared machine). --solo (under mpirun):
- * before each data-parallel step, rank 0 takes one single-process step of a
- * model of its own (forward, backward, norm, AdamW: what a 1-rank job does)
- * while the other ranks sleep, and prints
+ * before each data-parallel step, one rank (the ranks take turns, so the
+ * baseline is not one vCPU's) takes one single-process step of a model of
+ * its own (forward, backward, norm, AdamW: what a 1-rank job does) while
+ * the other ranks sleep, and rank 0 prints
  *   dist_bench_run ranks=1 solo=1 ms_per_step=<median> tok_s=<B*T/step>
  *   dist_bench_pairs pairs=<k> efficiency=<median of solo/step> q1=<..> q3=<..>
  * The single-rank figure then comes from the same minutes as the
@@ -52,7 +53,7 @@
 #define NF 6   /* timed fields per step (see the loop) */
 
 /* A barrier that sleeps between polls: MPI_Barrier spins, and a rank
- * waiting out rank 0's solo step should leave the machine as an absent
+ * waiting out another rank's solo step should leave the machine as an absent
  * rank would. */
 static int sleepy_barrier(const dist *d) {
     float x = 0.0f;
@@ -122,12 +123,12 @@ int main(int argc, char **argv) {
         return 1;
     }
     tr.opt = adamw_default();
-    /* --solo: rank 0's single-process model (same init, its own state) */
+    /* --solo: each rank's single-process model (same init, its own state) */
     const int with_solo = solo && d.size > 1;
     gpt solo_m;
     adamw solo_opt = adamw_default();
     memset(&solo_m, 0, sizeof solo_m);
-    if (with_solo && d.rank == 0 && (st = gpt_init(&solo_m, &cfg, 1337)) != GPT_OK) {
+    if (with_solo && (st = gpt_init(&solo_m, &cfg, 1337)) != GPT_OK) {
         fprintf(stderr, "dist_bench: gpt_init (solo): %s\n", gpt_status_str(st));
         dist_abort(&d, 1);
         return 1;
@@ -160,7 +161,9 @@ int main(int argc, char **argv) {
     /* Modes: --overlap 2 alternates overlapped and blocking steps in one
      * run, so both see the same machine (a paired comparison). */
     const int nm = (overlap == 2) ? 2 : 1;
-    const int warm = nm, total = warm + steps * nm;
+    /* warm-up: one step per mode, and with --solo one per rank, since each
+     * rank's first solo step faults in its model's pages */
+    const int warm = nm * (solo && d.size > 1 ? d.size : 1), total = warm + steps * nm;
     double *buf = malloc((size_t)NF * (size_t)total * sizeof *buf);
     if (!buf) {
         fprintf(stderr, "dist_bench: out of memory\n");
@@ -172,8 +175,9 @@ int main(int argc, char **argv) {
         const int mode = nm == 2 ? !(s % 2) : overlap;
         train_dist_set_overlap(&td, mode);
         double t_solo = 0.0;
+        const int solo_rank = (s / nm) % d.size;   /* the ranks take turns */
         if (with_solo) {
-            if (d.rank == 0) {
+            if (d.rank == solo_rank) {
                 double ts = bench_wall_s();
                 if (solo_step(&solo_m, &solo_opt, inp, tgt, B, T)) bad = 1;
                 t_solo = bench_wall_s() - ts;
@@ -201,12 +205,16 @@ int main(int argc, char **argv) {
         double norm = train_dist_norm_in_step(&td) ? NAN : grad_global_norm(tr.model.grads_memory, tr.model.num_params);
         if (isnan(train_dist_step_norm(&td, &tr.opt, &tr.model, norm))) bad = 1;
         double t3 = bench_wall_s();
-        /* The step's time is the slowest rank's. */
+        /* The step's time is the slowest rank's; the solo time is the solo
+         * rank's (0 on the others). */
         double dt = t3 - t0;
         if (d.size > 1) {
-            double *all = malloc((size_t)d.size * sizeof *all);
-            if (all && dist_allgather_bytes(&d, &dt, sizeof dt, all) == 0)
-                for (int k = 0; k < d.size; k++) dt = all[k] > dt ? all[k] : dt;
+            double mine[2] = { dt, t_solo }, *all = malloc((size_t)d.size * sizeof mine);
+            if (all && dist_allgather_bytes(&d, mine, sizeof mine, all) == 0)
+                for (int k = 0; k < d.size; k++) {
+                    dt = all[2 * k] > dt ? all[2 * k] : dt;
+                    t_solo = all[2 * k + 1] > t_solo ? all[2 * k + 1] : t_solo;
+                }
             free(all);
         }
         if (s < warm) continue;
@@ -255,7 +263,7 @@ int main(int argc, char **argv) {
                    row[5 * steps + (3 * steps) / 4]);
         }
     }
-    if (with_solo && d.rank == 0) gpt_free(&solo_m);
+    if (with_solo) gpt_free(&solo_m);
     free(buf);
     free(gtok);
     free(inp);

@@ -4,8 +4,9 @@
 # on 1 rank x 1 thread and on 2 ranks x 1 thread (mpirun, same machine), and
 # the scaling efficiency tok_s / (2 * tok_s_1rank). Every run goes through
 # the trainer's path (bench/dist_bench.c). Two jobs of 2 ranks, each with
-# --solo: before every data-parallel step rank 0 takes one single-process
-# step of a model of its own while rank 1 sleeps, so the 1-rank figure is
+# --solo: before every data-parallel step one rank (they take turns) takes
+# one single-process step of a model of its own while the other sleeps, so
+# the 1-rank figure is
 # measured in the same minutes as the 2-rank one (this host's speed drifts
 # by 20-30% within minutes; separate jobs turned that into the efficiency).
 #   job 1: the default (all-reduce in buckets overlapping the backward);
@@ -19,7 +20,7 @@
 # Usage: bench/dist_bench.sh [BUILD folder, default build] [steps, default 8]
 # Env MPIRUN_ARGS: extra mpirun flags (e.g. "--mca btl_vader_single_copy_mechanism none"
 # in a container without ptrace rights). Needs ~2.5 GB of memory per rank
-# (5 GB for rank 0, which holds the solo model too) and 2 otherwise idle
+# (5 GB with --solo, each rank holding a solo model too) and 2 otherwise idle
 # cores for a fair figure.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -229,6 +229,21 @@ static double time_prefill(llama_model *m, const int *tok, int P, double *t, int
     return np > 1 ? P / bench_median(t + 1, np - 1) : P / t[0];
 }
 
+/* Decode tok/s: one token at a time from position P + 1 on, at least 2
+ * and at most max tokens within the budget; median of the per-token times.
+ * t: scratch for max times; *n: the tokens timed. -1 on a forward error. */
+static double time_decode(llama_model *m, const int *tok, int P, int max, double *t, int *n) {
+    int k = 0;
+    for (double spent = 0.0, w0 = bench_wall_s(); k < max && (k < 2 || in_budget(spent, w0)); k++) {
+        double t0 = now_s();
+        if (llama_forward(m, &tok[P + 1 + k], 1, P + 1 + k, 0)) return -1;
+        t[k] = now_s() - t0;
+        spent += t[k];
+    }
+    *n = k;
+    return 1.0 / bench_median(t, k);
+}
+
 static int run_shape(const shape *sh, int all_threads, const float *bwbuf, size_t bwn) {
     llama_config c = llama_config_default();
     c.dim = sh->dim, c.hidden_dim = sh->hidden, c.n_layers = sh->layers, c.n_heads = sh->heads;
@@ -312,21 +327,10 @@ static int run_shape(const shape *sh, int all_threads, const float *bwbuf, size_
         /* Each model decodes alone (as a generation would): alternating
          * them measured slower for fp32, as the two weight sets (90 MB for
          * stories15m) then no longer fit the last-level cache together. */
-        int nd = 0;
-        for (double spent = 0.0, w0 = bench_wall_s(); nd < sh->decode && (nd < 2 || in_budget(spent, w0)); nd++) {
-            double t0 = now_s();
-            if (llama_forward(&m, &tok[P + 1 + nd], 1, P + 1 + nd, 0)) return 1;
-            t[nd] = now_s() - t0;
-            spent += t[nd];
-        }
-        int nb = 0;
-        for (double spent = 0.0, w0 = bench_wall_s(); nb < sh->decode && (nb < 2 || in_budget(spent, w0)); nb++) {
-            double t0 = now_s();
-            if (llama_forward(&mb, &tok[P + 1 + nb], 1, P + 1 + nb, 0)) return 1;
-            t16[nb] = now_s() - t0;
-            spent += t16[nb];
-        }
-        double decode = 1.0 / bench_median(t, nd), decode16 = 1.0 / bench_median(t16, nb);
+        int nd = 0, nb = 0;
+        double decode = time_decode(&m, tok, P, sh->decode, t, &nd);
+        double decode16 = time_decode(&mb, tok, P, sh->decode, t16, &nb);
+        if (decode < 0 || decode16 < 0) return 1;
         int nr = 0;
         for (double spent = 0.0, w0 = bench_wall_s(); nr < sh->ref_decode && (nr < 2 || in_budget(spent, w0)); nr++) {
             double t0 = now_s();

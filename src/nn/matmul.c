@@ -361,6 +361,42 @@ typedef struct {
     int K, accumulate;
 } gemm_args;
 
+#ifdef MATMUL_X86
+#define TILE_A tile_a
+#else
+#define TILE_A NULL
+#endif
+
+/* The MR x NR tile of C at (i, j) over depth [pc, pc+kc): rows below ifull
+ * are full panels, rows up to in and columns up to jn exist. With rowa (A
+ * rows contiguous, AVX-512) a full tile reads A in place and a partial-B
+ * tile packs its A panel into tile_a; otherwise ap is the packed A panel.
+ * bp is the packed B panel. Shared by gemm_block and gemm_packed_cols, so
+ * both run the same kernels on the same tiles. */
+static inline void tile_at(const gemm_args *g, int rowa, int ifull, int i, int in, int j, int jn, int pc, int kc,
+                           int mode, const float *ap, const float *bp, float *tile, float *tile_a) {
+    const ukr_desc *u = g->u;
+    const int mr = u->mr, nr = u->nr, cols = jn - j < nr ? jn - j : nr;
+    float *c = g->Cm + (size_t)i * g->ldc + j;
+    const float *bj = g->bias ? g->bias + j : NULL;
+#ifdef MATMUL_X86
+    if (rowa && i < ifull && cols == nr) {
+        matmul_ukr_avx512_rowa((size_t)kc, g->A + (size_t)i * g->rsa + (size_t)pc, g->rsa, bp, (size_t)nr, c, g->ldc,
+                               mode, bj);
+        return;
+    }
+    if (rowa && i < ifull) { /* partial B panel: pack this A panel to use run_tile */
+        pack_a_block(u, tile_a, g->A, g->rsa, g->csa, i, i + mr, pc, kc);
+        run_tile(u, (size_t)kc, tile_a, (size_t)mr, bp, (size_t)nr, c, g->ldc, mode, bj, mr, cols, tile);
+        return;
+    }
+#else
+    (void)rowa, (void)ifull, (void)pc, (void)tile_a;
+#endif
+    run_tile(u, (size_t)kc, ap, (size_t)mr, bp, (size_t)nr, c, g->ldc, mode, bj, in - i < mr ? in - i : mr, cols,
+             tile);
+}
+
 /* One thread computes the block rows [i0,i1) x columns [j0,j1) of C over the
  * whole depth K (single-threaded Goto/BLIS loop nest on its own buffers).
  * Both operands are always packed, even where the source already has a
@@ -376,6 +412,9 @@ static void gemm_block(const gemm_args *g, int i0, int i1, int j0, int j1, float
 #ifdef MATMUL_X86
     float tile_a[16 * KC] __attribute__((aligned(64))); /* one A panel pair (t8x2 writes two) */
 #endif
+    /* AVX-512 with A rows contiguous in k: read full panels in place, pack
+     * only a partial last panel. */
+    const int rowa = MATMUL_ROWA && u->simd_pack && g->csa == 1;
     for (int jc = j0; jc < j1; jc += NC) {
         const int jn = j1 - jc < NC ? j1 : jc + NC;
         for (int pc = 0; pc < g->K; pc += KC) {
@@ -391,9 +430,6 @@ static void gemm_block(const gemm_args *g, int i0, int i1, int j0, int j1, float
             }
             for (int ic = i0; ic < i1; ic += MC_MAX) {
                 const int in = i1 - ic < MC_MAX ? i1 : ic + MC_MAX;
-                /* AVX-512 with A rows contiguous in k: read full panels in place,
-                 * pack only a partial last panel. */
-                const int rowa = MATMUL_ROWA && u->simd_pack && g->csa == 1;
                 const int ifull = ic + (in - ic) / mr * mr;
                 if (!rowa) pack_a_block(u, apack, g->A, g->rsa, g->csa, ic, in, pc, kc);
                 else if (ifull < in)
@@ -407,28 +443,8 @@ static void gemm_block(const gemm_args *g, int i0, int i1, int j0, int j1, float
                 for (int j = jc; j < jn; j += nr)
                     for (int i = ic; i < in; i += mr)
 #endif
-                    {
-#ifdef MATMUL_X86
-                        if (rowa && i < ifull && j + nr <= jn) {
-                            matmul_ukr_avx512_rowa((size_t)kc, g->A + (size_t)i * g->rsa + (size_t)pc, g->rsa,
-                                                   bpack + (size_t)(j - jc) * kc, (size_t)nr,
-                                                   g->Cm + (size_t)i * g->ldc + j, g->ldc, mode,
-                                                   g->bias ? g->bias + j : NULL);
-                            continue;
-                        }
-                        if (rowa && i < ifull) { /* partial B panel: pack this A panel to use run_tile */
-                            pack_a_block(u, tile_a, g->A, g->rsa, g->csa, i, i + mr, pc, kc);
-                            run_tile(u, (size_t)kc, tile_a, (size_t)mr, bpack + (size_t)(j - jc) * kc, (size_t)nr,
-                                     g->Cm + (size_t)i * g->ldc + j, g->ldc, mode, g->bias ? g->bias + j : NULL,
-                                     mr, jn - j, tile);
-                            continue;
-                        }
-#endif
-                        run_tile(u, (size_t)kc, apack + (size_t)(i - ic) * kc, (size_t)mr,
-                                 bpack + (size_t)(j - jc) * kc, (size_t)nr, g->Cm + (size_t)i * g->ldc + j,
-                                 g->ldc, mode, g->bias ? g->bias + j : NULL, in - i < mr ? in - i : mr,
-                                 jn - j < nr ? jn - j : nr, tile);
-                    }
+                        tile_at(g, rowa, ifull, i, in, j, jn, pc, kc, mode, apack + (size_t)(i - ic) * kc,
+                                bpack + (size_t)(j - jc) * kc, tile, TILE_A);
             }
         }
     }
@@ -705,29 +721,10 @@ static void gemm_packed_cols(const gemm_args *g, int M, int Ncols, const float *
             if (!rowa) pack_a_block(u, apack, g->A, g->rsa, g->csa, ic, in, pc, kc);
             else if (ifull < in)
                 pack_a_block(u, apack + (size_t)(ifull - ic) * kc, g->A, g->rsa, g->csa, ifull, in, pc, kc);
-            for (int i = ic; i < in; i += mr) {
-                for (int j = j0; j < j1; j += nr) {
-                    const float *bp = bblk + (size_t)(j - jc) * kc;
-                    const int cols = j1 - j < nr ? j1 - j : nr;
-                    const float *bj = g->bias ? g->bias + j : NULL;
-                    float *c = g->Cm + (size_t)i * g->ldc + j;
-#ifdef MATMUL_X86
-                    if (rowa && i < ifull && cols == nr) {
-                        matmul_ukr_avx512_rowa((size_t)kc, g->A + (size_t)i * g->rsa + (size_t)pc, g->rsa, bp,
-                                               (size_t)nr, c, g->ldc, mode, bj);
-                        continue;
-                    }
-                    if (rowa && i < ifull) {
-                        pack_a_block(u, tile_a, g->A, g->rsa, g->csa, i, i + mr, pc, kc);
-                        run_tile(u, (size_t)kc, tile_a, (size_t)mr, bp, (size_t)nr, c, g->ldc, mode, bj, mr, cols,
-                                 tile);
-                        continue;
-                    }
-#endif
-                    run_tile(u, (size_t)kc, apack + (size_t)(i - ic) * kc, (size_t)mr, bp, (size_t)nr, c, g->ldc,
-                             mode, bj, in - i < mr ? in - i : mr, cols, tile);
-                }
-            }
+            for (int i = ic; i < in; i += mr)
+                for (int j = j0; j < j1; j += nr)
+                    tile_at(g, rowa, ifull, i, in, j, j1, pc, kc, mode, apack + (size_t)(i - ic) * kc,
+                            bblk + (size_t)(j - jc) * kc, tile, TILE_A);
         }
     }
 }

@@ -32,7 +32,8 @@ static double now_s(void) {
 }
 
 typedef void (*fwd_fn)(float *, float *, const float *, const float *, int, int, int, int);
-typedef void (*bwd_fn)(float *, const float *, const float *, const float *, const float *, int, int, int, int);
+typedef void (*bwd_fn)(float *, const float *, const float *, const float *, const float *, const float *, int,
+                       int, int, int);
 
 static double time_pair(fwd_fn f, bwd_fn g, float *out, float *att, float *dqkv, const float *qkv,
                         const float *dout, int B, int T, int C, int NH, int reps) {
@@ -42,7 +43,7 @@ static double time_pair(fwd_fn f, bwd_fn g, float *out, float *att, float *dqkv,
         memset(dqkv, 0, nqkv * sizeof(float));
         double t0 = now_s();
         f(out, att, qkv, NULL, B, T, C, NH);
-        g(dqkv, dout, qkv, att, NULL, B, T, C, NH);
+        g(dqkv, dout, qkv, att, out, NULL, B, T, C, NH);
         if (r >= 0) t[r] = now_s() - t0;
     }
     qsort(t, (size_t)reps, sizeof(double), bench_cmp_double);
@@ -71,9 +72,9 @@ static int run_shape(int B, int T, int C, int NH, int reps) {
     }
     /* validate: fast vs scalar twin (rounding only: rtol 1e-4 of the largest) */
     attention_forward(out[0], att[0], qkv, NULL, B, T, C, NH);
-    attention_backward(dqkv[0], dout, qkv, att[0], NULL, B, T, C, NH);
+    attention_backward(dqkv[0], dout, qkv, att[0], out[0], NULL, B, T, C, NH);
     attention_forward_scalar(out[1], att[1], qkv, NULL, B, T, C, NH);
-    attention_backward_scalar(dqkv[1], dout, qkv, att[1], NULL, B, T, C, NH);
+    attention_backward_scalar(dqkv[1], dout, qkv, att[1], out[1], NULL, B, T, C, NH);
     double maxabs = 0.0, maxdiff = 0.0;
     for (size_t i = 0; i < nqkv; i++) {
         maxabs = fmax(maxabs, fabs(dqkv[1][i]));

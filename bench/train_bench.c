@@ -159,6 +159,7 @@ static int run_case(const bench_config *bc, pe_type pe, int steps, matmul_backen
         double p3[3];
         float loss = model_step(&bm, bc, p3);
         ok &= loss_ok(bc, step, loss);
+        if (getenv("TB_VERBOSE")) fprintf(stderr, "step %d loss %.4f fwd %.1f bwd %.1f adamw %.1f\n", step, loss, p3[0]*1e3, p3[1]*1e3, p3[2]*1e3);
         if (step >= warmup) {
             for (int k = 0; k < 3; k++) ph[(size_t)k * steps + step - warmup] = p3[k];
             dt[step - warmup] = p3[0] + p3[1] + p3[2];

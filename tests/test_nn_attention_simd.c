@@ -47,9 +47,9 @@ static void simd_case(int B, int T, int C, int NH, int alibi) {
     }
     const float *sl = alibi ? slopes : NULL;
     attention_forward(out[0], att[0], qkv, sl, B, T, C, NH);
-    attention_backward(dqkv[0], dout, qkv, att[0], sl, B, T, C, NH);
+    attention_backward(dqkv[0], dout, qkv, att[0], out[0], sl, B, T, C, NH);
     attention_forward_scalar(out[1], att[1], qkv, sl, B, T, C, NH);
-    attention_backward_scalar(dqkv[1], dout, qkv, att[1], sl, B, T, C, NH);
+    attention_backward_scalar(dqkv[1], dout, qkv, att[1], out[1], sl, B, T, C, NH);
 
     /* Both sides round the same float sums in a different order (16 lanes +
      * a shuffle tree vs serial, a polynomial exp vs libm's, ~1 ulp each):

@@ -409,7 +409,7 @@ static void attention_case(int T, const float *slopes) {
         }
 
     fill_const(dqkv, nqkv, GRAD_BASE);
-    attention_backward(dqkv, w, qkv, att, slopes, B, T, C, NH);
+    attention_backward(dqkv, w, qkv, att, out, slopes, B, T, C, NH);
     fd_grad(g, qkv_d, nqkv, att_loss, &ctx);
     check_grad(dqkv, g, nqkv, "attention dqkv");
 }
@@ -433,7 +433,7 @@ TEST(nn_attention_t1_is_value_copy) {
     fill_uniform(dout, B * C, &r, -1, 1);
     attention_forward(out, att, qkv, NULL, B, 1, C, NH);
     memset(dqkv, 0, sizeof dqkv);
-    attention_backward(dqkv, dout, qkv, att, NULL, B, 1, C, NH);
+    attention_backward(dqkv, dout, qkv, att, out, NULL, B, 1, C, NH);
     for (int b = 0; b < B; b++)
         for (int i = 0; i < C; i++) {
             /* 1.0f * v summed once: exact */
@@ -466,7 +466,7 @@ TEST(nn_attention_long_rows_backward) {
     fill_uniform(qkv, nqkv, &r, -2, 2);
     fill_uniform(dout, (size_t)T * C, &r, -1, 1);
     attention_forward(out, att, qkv, NULL, 1, T, C, NH);
-    attention_backward(dqkv, dout, qkv, att, NULL, 1, T, C, NH);
+    attention_backward(dqkv, dout, qkv, att, out, NULL, 1, T, C, NH);
     const double scale = 1.0 / sqrt((double)HS);
     for (int t = 0; t < T; t++) {
         const float *q = qkv + (size_t)t * 3 * C, *dy = dout + (size_t)t * C;
@@ -621,7 +621,7 @@ TEST(nn_layers_thread_count_independent) {
 #endif
         float **o = res[k];
         attention_forward(o[0], o[1], qkv, slopes, B, T, C, NH);
-        attention_backward(o[2], dout, qkv, o[1], slopes, B, T, C, NH);
+        attention_backward(o[2], dout, qkv, o[1], o[0], slopes, B, T, C, NH);
         float *mean = o[4] + nout, *rstd = mean + N;
         layernorm_forward(o[3], mean, rstd, qkv, lnw, lnb, N, C);
         layernorm_backward(o[4], o[5], o[5] + C, dout, qkv, lnw, mean, rstd, N, C);

@@ -607,7 +607,7 @@ gpt_status gpt_backward_ex(gpt *m, float scale, int overwrite) {
         matmul_backward_flags_ctx(&m->mm, mm_set, d->datty, g->attprojw + ls * Cs * Cs, g->attprojb + ls * Cs,
                                   d->dres2, atty, p->attprojw + ls * Cs * Cs, N, C, C);
         memset(d->dqkv, 0, BTC * 3 * sizeof(float));
-        attention_backward(d->dqkv, d->datty, qkv, att, alibi, B, T, C, NH);
+        attention_backward(d->dqkv, d->datty, qkv, att, atty, alibi, B, T, C, NH);
         /* q, k were rotated after the projection: the adjoint rotation takes
          * dq, dk back to the projection's outputs. */
         if (c->pe == PE_ROPE && (st = rope_qk(m, d->dqkv, BT, ROPE_BACKWARD)) != GPT_OK) return m->status = st;

@@ -7,8 +7,9 @@
  * sums in t, j order — which keeps the bits independent of the thread count.
  * Softmax subtracts the row max before exp so no score overflows.
  * The functions here are the scalar twins; attention_forward/_backward pick
- * the AVX-512 kernels of attention_avx512.c when the CPU has them (same loop
- * split, so the same thread-count independence).
+ * the AVX-512 kernels of attention_avx512.c when the CPU has them and the
+ * shape fits their stack buffers (they split both directions by (b,h), so
+ * they too give the same bits for any thread count).
  */
 #include "nn/attention.h"
 
@@ -30,7 +31,7 @@ int attention_uses_avx512(void) {
 void attention_forward(float *out, float *att, const float *qkv, const float *alibi_slopes,
                        int B, int T, int C, int NH) {
 #if defined(__x86_64__)
-    if (attention_uses_avx512()) {
+    if (attention_uses_avx512() && attention_avx512_fits(T, C / NH, C)) {
         attention_forward_avx512(out, att, qkv, alibi_slopes, B, T, C, NH);
         return;
     }
@@ -39,14 +40,14 @@ void attention_forward(float *out, float *att, const float *qkv, const float *al
 }
 
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
-                        const float *alibi_slopes, int B, int T, int C, int NH) {
+                        const float *out, const float *alibi_slopes, int B, int T, int C, int NH) {
 #if defined(__x86_64__)
-    if (attention_uses_avx512()) {
-        attention_backward_avx512(dqkv, dout, qkv, att, B, T, C, NH);
+    if (attention_uses_avx512() && attention_avx512_fits(T, C / NH, C)) {
+        attention_backward_avx512(dqkv, dout, qkv, att, out, B, T, C, NH);
         return;
     }
 #endif
-    attention_backward_scalar(dqkv, dout, qkv, att, alibi_slopes, B, T, C, NH);
+    attention_backward_scalar(dqkv, dout, qkv, att, out, alibi_slopes, B, T, C, NH);
 }
 
 /* Scratch for one query row's dL/d(prob) on the stack: rows up to this many
@@ -102,8 +103,9 @@ void attention_forward_scalar(float *out, float *att, const float *qkv, const fl
 }
 
 void attention_backward_scalar(float *dqkv, const float *dout, const float *qkv, const float *att,
-                               const float *alibi_slopes, int B, int T, int C, int NH) {
+                               const float *out, const float *alibi_slopes, int B, int T, int C, int NH) {
     (void)alibi_slopes;   /* constant bias: its effect is already in att */
+    (void)out;            /* the row term is computed from its definition below */
     const int HS = C / NH;
     const size_t C3 = 3 * (size_t)C;
     const float scale = 1.0f / sqrtf((float)HS);

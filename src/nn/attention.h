@@ -19,11 +19,14 @@ void attention_forward(float *out, float *att, const float *qkv, const float *al
                        int B, int T, int C, int NH);
 
 /* Accumulates (+=) into dqkv (B,T,3C) the gradient of attention_forward
- * given dout (B,T,C), the same qkv (B,T,3C), the att (B,NH,T,T) saved by the
- * forward and the same alibi_slopes (the slopes only enter through att, so
- * they are accepted for symmetry and may be NULL). */
+ * given dout (B,T,C), the same qkv (B,T,3C), the att (B,NH,T,T) and out
+ * (B,T,C) saved by the forward and the same alibi_slopes (the slopes only
+ * enter through att, so they are accepted for symmetry and may be NULL).
+ * The fast kernels take the softmax backward's row term sum_j p_j dp_j as
+ * dout . out (the same sum, FlashAttention's identity); the scalar twin
+ * computes it from its definition, which is what the tests compare. */
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
-                        const float *alibi_slopes, int B, int T, int C, int NH);
+                        const float *out, const float *alibi_slopes, int B, int T, int C, int NH);
 
 /* The plain scalar twins of the two functions above (same contract, serial
  * dot products, libm expf). attention_forward/_backward use them when the CPU
@@ -32,7 +35,7 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
 void attention_forward_scalar(float *out, float *att, const float *qkv, const float *alibi_slopes,
                               int B, int T, int C, int NH);
 void attention_backward_scalar(float *dqkv, const float *dout, const float *qkv, const float *att,
-                               const float *alibi_slopes, int B, int T, int C, int NH);
+                               const float *out, const float *alibi_slopes, int B, int T, int C, int NH);
 
 /* 1 when attention_forward/_backward run the AVX-512 kernels on this CPU. */
 int attention_uses_avx512(void);

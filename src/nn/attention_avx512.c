@@ -1,16 +1,21 @@
 /*
  * attention_avx512.c — AVX-512 kernels for causal multi-head attention, the
  * fast path of attention_forward/_backward (attention.c keeps the scalar
- * twin and picks this file's functions at run time). Same loop split as the
- * scalar code: the forward parallelises over (b,t,h) rows, the backward over
- * (b,h) tasks that each own their head's slice of dq, dk, dv, so the bits do
- * not depend on the thread count. Every reduction runs in a fixed order (16
- * lanes, then a fixed shuffle tree), so a given CPU and thread count always
- * gives the same bits. Dot products over the head size (q.k, dy.v) are done
- * 16 keys at a time and their lanes summed by one transposing shuffle tree;
- * weighted sums of rows (p V, ds K, dk += ds q, and dv = P^T dy read down
- * the columns of att) vectorise over the head size. Measured by
- * bench/attention_bench.c. Any HS works: the last 16-lane chunk is masked.
+ * twin and picks these at run time). Both directions split the work into
+ * (b,h) tasks, each owning its head's slice of out (or dq, dk, dv), and
+ * every sum runs in a fixed order inside its task, so the bits do not depend
+ * on the thread count.
+ *
+ * Inside a task the products are small matrix products done in register
+ * tiles: keys come in blocks of 16 that are transposed once (a gather), so
+ * the scores of 8 query rows against the block are 8 FMA chains over the
+ * head size, one key per lane, with no per-key lane sum; P V, dS K and the
+ * block's dK, dV accumulate 8 rows x 32 columns in registers. The backward
+ * runs key blocks outer and query rows inner (FlashAttention-2's order,
+ * Dao 2023), taking the softmax row term D_t = dy_t . o_t from the
+ * forward's output. Measured by bench/attention_bench.c against the scalar
+ * twin. Head sizes up to ATT_HS_MAX (any, the last 16 lanes masked) and
+ * T up to ATT_T_MAX; attention.c sends larger shapes to the scalar twin.
  */
 #include "nn/attention_simd.h"
 
@@ -18,10 +23,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
-
-/* dL/dp of one query row on the stack (4 KiB per thread); longer rows are
- * done in chunks of this many keys, recomputing dy.v for the later chunks. */
-#define ATT_ROW_CHUNK 1024
+#include <string.h>
 
 /* exp(x) for x <= 0, 16 lanes. Cody–Waite range reduction x = n ln2 + r with
  * n = round(x / ln2), |r| <= ln2/2 + tiny, ln2 split in two parts (the
@@ -58,90 +60,155 @@ void attention_exp_avx512(float *y, const float *x, size_t n) {
 
 /* mask of the first n (0..16) lanes */
 static inline __mmask16 lanes(int n) {
-    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
+    return n <= 0 ? (__mmask16)0 : n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u);
 }
 
-/* r[i] = sum of the 16 lanes of v[i], i = 0..15, by a fixed shuffle tree:
- * pairs within 128-bit lanes, then quads, then across the four 128-bit lanes. */
-static inline __m512 hsum16(const __m512 *v) {
-    __m512 a[8], c[4];
-    for (int k = 0; k < 8; k++)
-        a[k] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * k], v[2 * k + 1]),
-                             _mm512_unpackhi_ps(v[2 * k], v[2 * k + 1]));
-    for (int k = 0; k < 4; k++) {
-        __m512d x = _mm512_castps_pd(a[2 * k]), y = _mm512_castps_pd(a[2 * k + 1]);
-        c[k] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
-                             _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
+/* Keys per block (one vector of 16 scores) and query rows per register tile. */
+#define KB 16
+#define RB 8
+
+int attention_avx512_fits(int T, int HS, int C) {
+    /* stack buffers of ATT_HS_MAX x KB floats and ATT_T_MAX floats; the gather
+     * index 15 * 3C must fit an int */
+    return HS >= 1 && HS <= ATT_HS_MAX && T >= 1 && T <= ATT_T_MAX && (long long)C * 3 * 15 < 2147483647LL;
+}
+
+/* kt[i*KB + jj] = rows[jj*stride + i] for i < HS, jj < n; lanes jj >= n are 0.
+ * Transposing a block of 16 keys (or values) once lets every query row that
+ * sees the block form its 16 dot products with plain FMAs, 16 keys a lane,
+ * instead of summing lanes per key. */
+static void load_block_t(float *kt, const float *rows, size_t stride, int n, int HS) {
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32((int)stride));
+    const __mmask16 m = lanes(n);
+    for (int i = 0; i < HS; i++)
+        _mm512_store_ps(kt + (size_t)i * KB, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, rows + i, 4));
+}
+
+/* rows[jj*stride + i] += kt[i*KB + jj] for i < HS, jj < n: the transpose of
+ * a block's accumulated dk (or dv) added back into the key rows. */
+static void add_block_t(float *rows, size_t stride, const float *kt, int n, int HS) {
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32((int)stride));
+    const __mmask16 m = lanes(n);
+    for (int i = 0; i < HS; i++) {
+        __m512 cur = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, rows + i, 4);
+        _mm512_mask_i32scatter_ps(rows + i, m, idx, _mm512_add_ps(cur, _mm512_load_ps(kt + (size_t)i * KB)), 4);
     }
-    /* c[k] 128-bit lane L holds keys 4k..4k+3 summed over lane L's elements */
-    __m512 e01 = _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                               _mm512_shuffle_f32x4(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
-    __m512 e23 = _mm512_add_ps(_mm512_shuffle_f32x4(c[2], c[3], _MM_SHUFFLE(2, 0, 2, 0)),
-                               _mm512_shuffle_f32x4(c[2], c[3], _MM_SHUFFLE(3, 1, 3, 1)));
-    return _mm512_add_ps(_mm512_shuffle_f32x4(e01, e23, _MM_SHUFFLE(2, 0, 2, 0)),
-                         _mm512_shuffle_f32x4(e01, e23, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-/* Lane jj (< n <= 16) = x . rows[jj] over HS floats, rows spaced by stride;
- * lanes >= n are 0. */
-static inline __m512 dots16(const float *x, const float *rows, size_t stride, int n, int HS) {
-    __m512 acc[16];
-    const __mmask16 tail = lanes(HS - ((HS - 1) / 16) * 16);
-    for (int jj = 0; jj < n; jj++) {
-        const float *r = rows + (size_t)jj * stride;
-        __m512 a = _mm512_setzero_ps();
-        int i = 0;
-        for (; i + 16 < HS; i += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(r + i), a);
-        a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, x + i), _mm512_maskz_loadu_ps(tail, r + i), a);
-        acc[jj] = a;
+/* acc[r] (16 keys) = sum_i x_r[i] * kt[i*KB + :] for R rows x_r = x + r*xs:
+ * R independent FMA chains, each step one load of kt and R broadcasts. */
+static inline __attribute__((always_inline)) void dot_tile(__m512 *acc, int R, const float *x, size_t xs,
+                                                           const float *kt, int HS) {
+    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+    for (int i = 0; i < HS; i++) {
+        const __m512 kv = _mm512_load_ps(kt + (size_t)i * KB);
+        for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(x[(size_t)r * xs + i]), kv, acc[r]);
     }
-    for (int jj = n; jj < 16; jj++) acc[jj] = _mm512_setzero_ps();
-    return hsum16(acc);
 }
 
-/* y (HS) += sum_{j<n} coef[j*cstride] * rows[j] (rows spaced by stride),
- * summed in registers 32 floats at a time with even and odd j in separate
- * accumulators (two independent FMA chains each), added to y once. */
-static void gemv_acc(float *y, const float *coef, size_t cstride, const float *rows, size_t stride, int n,
-                     int HS) {
+/* y_r (HS, rows y + r*ys) (=|+=) sum_{j<n} coef[r*cs + j] * rows[j] (rows
+ * spaced by stride), for R rows with coefficient j valid only while
+ * j <= lim + r (the causal edge; coefficients past it are never read).
+ * 32 columns at a time: 2R accumulators, each j one pair of row loads. */
+static inline __attribute__((always_inline)) void rows_tile(float *y, size_t ys, int add, int R, const float *coef,
+                                                            size_t cs, const float *rows, size_t stride, int n,
+                                                            int lim, int HS) {
     for (int c0 = 0; c0 < HS; c0 += 32) {
-        const __mmask16 m0 = lanes(HS - c0), m1 = lanes(HS - c0 - 16 > 0 ? HS - c0 - 16 : 0);
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
-        int j = 0;
-        for (; j + 1 < n; j += 2) {
-            const float *r = rows + (size_t)j * stride + c0;
-            __m512 pa = _mm512_set1_ps(coef[(size_t)j * cstride]);
-            __m512 pb = _mm512_set1_ps(coef[(size_t)(j + 1) * cstride]);
-            a0 = _mm512_fmadd_ps(pa, _mm512_maskz_loadu_ps(m0, r), a0);
-            a1 = _mm512_fmadd_ps(pa, _mm512_maskz_loadu_ps(m1, r + 16), a1);
-            b0 = _mm512_fmadd_ps(pb, _mm512_maskz_loadu_ps(m0, r + stride), b0);
-            b1 = _mm512_fmadd_ps(pb, _mm512_maskz_loadu_ps(m1, r + stride + 16), b1);
+        const __mmask16 m0 = lanes(HS - c0), m1 = lanes(HS - c0 - 16);
+        __m512 a0[RB], a1[RB];
+        for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm512_setzero_ps();
+        const int full = n < lim + 1 ? n : lim + 1;   /* every row sees j < full */
+        for (int j = 0; j < full; j++) {
+            const float *src = rows + (size_t)j * stride + c0;
+            const __m512 v0 = _mm512_maskz_loadu_ps(m0, src), v1 = _mm512_maskz_loadu_ps(m1, src + 16);
+            for (int r = 0; r < R; r++) {
+                const __m512 p = _mm512_set1_ps(coef[(size_t)r * cs + j]);
+                a0[r] = _mm512_fmadd_ps(p, v0, a0[r]);
+                a1[r] = _mm512_fmadd_ps(p, v1, a1[r]);
+            }
         }
-        if (j < n) {
-            const float *r = rows + (size_t)j * stride + c0;
-            __m512 pa = _mm512_set1_ps(coef[(size_t)j * cstride]);
-            a0 = _mm512_fmadd_ps(pa, _mm512_maskz_loadu_ps(m0, r), a0);
-            a1 = _mm512_fmadd_ps(pa, _mm512_maskz_loadu_ps(m1, r + 16), a1);
+        for (int j = full; j < n && j <= lim + R - 1; j++) {   /* the triangle: rows r >= j - lim */
+            const float *src = rows + (size_t)j * stride + c0;
+            const __m512 v0 = _mm512_maskz_loadu_ps(m0, src), v1 = _mm512_maskz_loadu_ps(m1, src + 16);
+            for (int r = 0; r < R; r++) {   /* masked, not indexed from j - lim: a0, a1 stay in registers */
+                const int on = r >= j - lim;
+                const __m512 p = _mm512_set1_ps(on ? coef[(size_t)r * cs + j] : 0.0f);
+                a0[r] = _mm512_mask3_fmadd_ps(p, v0, a0[r], on ? (__mmask16)0xFFFF : (__mmask16)0);
+                a1[r] = _mm512_mask3_fmadd_ps(p, v1, a1[r], on ? (__mmask16)0xFFFF : (__mmask16)0);
+            }
         }
-        _mm512_mask_storeu_ps(y + c0, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, y + c0), _mm512_add_ps(a0, b0)));
-        _mm512_mask_storeu_ps(y + c0 + 16, m1,
-                              _mm512_add_ps(_mm512_maskz_loadu_ps(m1, y + c0 + 16), _mm512_add_ps(a1, b1)));
+        for (int r = 0; r < R; r++) {
+            float *d = y + (size_t)r * ys + c0;
+            if (add) {
+                a0[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, d), a0[r]);
+                a1[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, d + 16), a1[r]);
+            }
+            _mm512_mask_storeu_ps(d, m0, a0[r]);
+            _mm512_mask_storeu_ps(d + 16, m1, a1[r]);
+        }
     }
 }
 
-/* rows[j] (HS) += coef[j] * x for j < n (rows spaced by stride). */
-static void axpy_rows(float *rows, size_t stride, const float *coef, int n, const float *x, int HS) {
-    for (int c0 = 0; c0 < HS; c0 += 32) {
-        const __mmask16 m0 = lanes(HS - c0), m1 = lanes(HS - c0 - 16 > 0 ? HS - c0 - 16 : 0);
-        __m512 x0 = _mm512_maskz_loadu_ps(m0, x + c0), x1 = _mm512_maskz_loadu_ps(m1, x + c0 + 16);
-        for (int j = 0; j < n; j++) {
-            float *r = rows + (size_t)j * stride + c0;
-            __m512 p = _mm512_set1_ps(coef[j]);
-            _mm512_mask_storeu_ps(r, m0, _mm512_fmadd_ps(p, x0, _mm512_maskz_loadu_ps(m0, r)));
-            _mm512_mask_storeu_ps(r + 16, m1, _mm512_fmadd_ps(p, x1, _mm512_maskz_loadu_ps(m1, r + 16)));
+/* Scores of R query rows t.. against the key block j0 (kt, n keys): scaled
+ * dot products, minus the ALiBi bias, stored for keys j <= t + r only. */
+static inline __attribute__((always_inline)) void scores_tile(float *att, int T, int R, const float *q, size_t C3,
+                                                              const float *kt, int HS, int t, int j0, int n,
+                                                              float scale, const float *slope) {
+    __m512 acc[RB];
+    dot_tile(acc, R, q + (size_t)t * C3, C3, kt, HS);
+    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int r = 0; r < R; r++) {
+        __m512 s = _mm512_mul_ps(acc[r], _mm512_set1_ps(scale));
+        if (slope) {
+            const __m512 dist = _mm512_sub_ps(_mm512_set1_ps((float)(t + r - j0)), iota);   /* t - j, exact */
+            s = _mm512_sub_ps(s, _mm512_mul_ps(_mm512_set1_ps(*slope), dist));
         }
+        const int valid = t + r - j0 + 1 < n ? t + r - j0 + 1 : n;
+        _mm512_mask_storeu_ps(att + (size_t)(t + r) * T + j0, lanes(valid), s);
     }
+}
+
+/* In-place softmax of one causal row (n = t + 1 scores). */
+static void softmax_row(float *row, int n) {
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
+    for (int j0 = 0; j0 < n; j0 += 16) {
+        const __mmask16 m = lanes(n - j0);
+        vmax = _mm512_mask_max_ps(vmax, m, vmax, _mm512_maskz_loadu_ps(m, row + j0));
+    }
+    const __m512 maxv = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+    /* the sum is >= 1 (the max term is exp(0) = 1) */
+    __m512 vsum = _mm512_setzero_ps();
+    for (int j0 = 0; j0 < n; j0 += 16) {
+        const __mmask16 m = lanes(n - j0);
+        __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + j0), maxv)));
+        _mm512_mask_storeu_ps(row + j0, m, e);
+        vsum = _mm512_add_ps(vsum, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+    for (int j0 = 0; j0 < n; j0 += 16) {
+        const __mmask16 m = lanes(n - j0);
+        _mm512_mask_storeu_ps(row + j0, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + j0), inv));
+    }
+}
+
+/* One (b,h): q, k, v rows spaced by C3, out rows by C, att (T,T). */
+static void head_forward(float *out, size_t C, float *att, const float *q, const float *k, const float *v,
+                         size_t C3, const float *slope, int T, int HS, float scale) {
+    float kt[ATT_HS_MAX * KB] __attribute__((aligned(64)));
+    for (int j0 = 0; j0 < T; j0 += KB) {   /* scores, one key block at a time */
+        const int n = T - j0 < KB ? T - j0 : KB;
+        load_block_t(kt, k + (size_t)j0 * C3, C3, n, HS);
+        int t = j0;   /* rows t < j0 see none of the block */
+        for (; t + RB <= T; t += RB) scores_tile(att, T, RB, q, C3, kt, HS, t, j0, n, scale, slope);
+        for (; t < T; t++) scores_tile(att, T, 1, q, C3, kt, HS, t, j0, n, scale, slope);
+    }
+    for (int t = 0; t < T; t++) softmax_row(att + (size_t)t * T, t + 1);
+    int t = 0;   /* out = P V, RB rows at a time */
+    for (; t + RB <= T; t += RB)
+        rows_tile(out + (size_t)t * C, C, 0, RB, att + (size_t)t * T, (size_t)T, v, C3, t + RB, t, HS);
+    for (; t < T; t++) rows_tile(out + (size_t)t * C, C, 0, 1, att + (size_t)t * T, (size_t)T, v, C3, t + 1, t, HS);
 }
 
 void attention_forward_avx512(float *out, float *att, const float *qkv, const float *alibi_slopes,
@@ -149,108 +216,109 @@ void attention_forward_avx512(float *out, float *att, const float *qkv, const fl
     const int HS = C / NH;
     const size_t C3 = 3 * (size_t)C;
     const float scale = 1.0f / sqrtf((float)HS);
-    const long long n_rows = (long long)B * T * NH;
-    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-#pragma omp parallel for schedule(dynamic, 8) if (n_rows * T >= 4096)
-    for (long long r = 0; r < n_rows; r++) {
-        /* r enumerates (b, t, h) with h fastest */
-        int h = (int)(r % NH);
-        int t = (int)((r / NH) % T);
-        int b = (int)(r / ((long long)NH * T));
-        const float *q = qkv + ((size_t)b * T + t) * C3 + (size_t)h * HS;             /* (HS) */
-        const float *k0 = qkv + (size_t)b * T * C3 + C + (size_t)h * HS;              /* (T,HS) stride 3C */
-        float *att_row = att + (((size_t)b * NH + h) * T + t) * (size_t)T;           /* (T) */
-        const int n = t + 1;
+    const int n_tasks = B * NH;
+#pragma omp parallel for schedule(dynamic, 1) if ((long long)n_tasks * T * T >= 4096)
+    for (int task = 0; task < n_tasks; task++) {
+        const int b = task / NH, h = task % NH;
+        const float *q = qkv + (size_t)b * T * C3 + (size_t)h * HS;
+        head_forward(out + (size_t)b * T * C + (size_t)h * HS, (size_t)C, att + (size_t)task * T * T, q, q + C,
+                     q + 2 * (size_t)C, C3, alibi_slopes ? alibi_slopes + h : NULL, T, HS, scale);
+    }
+}
 
-        /* scores s_j = scale q.k_j (- slope (t - j)), and their max */
-        __m512 vmax = _mm512_set1_ps(-INFINITY);
-        for (int j0 = 0; j0 < n; j0 += 16) {
-            int nb = n - j0 < 16 ? n - j0 : 16;
-            __mmask16 m = lanes(nb);
-            __m512 s = _mm512_mul_ps(dots16(q, k0 + (size_t)j0 * C3, C3, nb, HS), _mm512_set1_ps(scale));
-            if (alibi_slopes) {
-                __m512 dist = _mm512_sub_ps(_mm512_set1_ps((float)(t - j0)), iota);   /* t - j, exact */
-                s = _mm512_sub_ps(s, _mm512_mul_ps(_mm512_set1_ps(alibi_slopes[h]), dist));
-            }
-            _mm512_mask_storeu_ps(att_row + j0, m, s);
-            vmax = _mm512_mask_max_ps(vmax, m, vmax, s);
+/* The backward of R query rows t.. against key block j0 (n keys; vt the
+ * block's values transposed): dp = dy . v_j, ds = p (dp - D_t) scale (zero past
+ * the causal edge), then dq_t += ds K_block, and into the block's transposed
+ * accumulators dkt += q_t ds, dvt += dy_t p. */
+static inline __attribute__((always_inline)) void backward_tile(
+    int R, int t, int j0, int n, int T, int HS, float scale, const float *att, const float *D, const float *q,
+    float *dq, const float *k, size_t C3, const float *dy, size_t C, const float *vt, float *dkt,
+    float *dvt) {
+    __m512 p[RB], ds[RB];
+    float dsb[RB * KB] __attribute__((aligned(64)));
+    dot_tile(ds, R, dy + (size_t)t * C, C, vt, HS);   /* dp */
+    for (int r = 0; r < R; r++) {
+        const int valid = t + r - j0 + 1 < n ? t + r - j0 + 1 : n;
+        const __mmask16 m = lanes(valid);
+        p[r] = _mm512_maskz_loadu_ps(m, att + (size_t)(t + r) * T + j0);
+        ds[r] = _mm512_maskz_mul_ps(m, _mm512_mul_ps(p[r], _mm512_sub_ps(ds[r], _mm512_set1_ps(D[t + r]))),
+                                    _mm512_set1_ps(scale));
+        _mm512_store_ps(dsb + r * KB, ds[r]);
+    }
+    for (int i = 0; i < HS; i++) {
+        __m512 a = _mm512_load_ps(dvt + (size_t)i * KB), c = _mm512_load_ps(dkt + (size_t)i * KB);
+        for (int r = 0; r < R; r++) {
+            a = _mm512_fmadd_ps(_mm512_set1_ps(dy[(size_t)(t + r) * C + i]), p[r], a);
+            c = _mm512_fmadd_ps(_mm512_set1_ps(q[(size_t)(t + r) * C3 + i]), ds[r], c);
         }
-        const __m512 maxv = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
-        /* softmax over the prefix; the sum is >= 1 (the max term is exp(0) = 1) */
-        __m512 vsum = _mm512_setzero_ps();
-        for (int j0 = 0; j0 < n; j0 += 16) {
-            __mmask16 m = lanes(n - j0);
-            __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, att_row + j0), maxv));
-            e = _mm512_maskz_mov_ps(m, e);
-            _mm512_mask_storeu_ps(att_row + j0, m, e);
-            vsum = _mm512_add_ps(vsum, e);
-        }
-        const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
-        for (int j0 = 0; j0 < n; j0 += 16) {
-            __mmask16 m = lanes(n - j0);
-            _mm512_mask_storeu_ps(att_row + j0, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, att_row + j0), inv));
-        }
+        _mm512_store_ps(dvt + (size_t)i * KB, a);
+        _mm512_store_ps(dkt + (size_t)i * KB, c);
+    }
+    /* ds is zero past the edge, so every row may take all n keys */
+    rows_tile(dq + (size_t)t * C3, C3, 1, R, dsb, KB, k + (size_t)j0 * C3, C3, n, n, HS);
+}
 
-        float *o = out + ((size_t)b * T + t) * (size_t)C + (size_t)h * HS;           /* (HS) */
-        for (int i = 0; i < HS; i++) o[i] = 0.0f;
-        gemv_acc(o, att_row, 1, k0 + C, C3, n, HS);
+/* D[t] = dy_t . o_t, summed in i order by FMAs from 0: the order dot_tile
+ * sums dp_tj = dy_t . v_j in, so a row with a single key (o_t = v_t exactly)
+ * gets dp - D = 0 exactly, hence ds = 0, as in exact arithmetic. Eight rows
+ * at a time for eight independent chains. */
+static void row_terms(float *D, const float *dy, const float *o, size_t C, int T, int HS) {
+    int t = 0;
+    for (; t + 8 <= T; t += 8) {
+        __m256 acc = _mm256_setzero_ps();
+        const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)C));
+        for (int i = 0; i < HS; i++)
+            acc = _mm256_fmadd_ps(_mm256_i32gather_ps(dy + (size_t)t * C + i, idx, 4),
+                                  _mm256_i32gather_ps(o + (size_t)t * C + i, idx, 4), acc);
+        _mm256_storeu_ps(D + t, acc);
+    }
+    for (; t < T; t++) {
+        float acc = 0.0f;
+        for (int i = 0; i < HS; i++) acc = fmaf(dy[(size_t)t * C + i], o[(size_t)t * C + i], acc);
+        D[t] = acc;
+    }
+}
+
+/* One (b,h) of the backward: q, k, v, dq, dk, dv rows spaced by C3; dy and
+ * the forward's out rows by C; att (T,T). D_t = sum_j p_tj dp_tj = dy_t . o_t
+ * (o_t = sum_j p_tj v_j), the softmax backward's row term, from the saved
+ * output instead of a second pass over the keys. Key blocks outer, query
+ * rows inner: a block's values are transposed once and its dk, dv sums stay
+ * in two small buffers until the block is done. */
+static void head_backward(float *dq, float *dk, float *dv, const float *q, const float *k, const float *v,
+                          size_t C3, const float *dy, const float *o, size_t C, const float *att, int T, int HS,
+                          float scale) {
+    float vt[ATT_HS_MAX * KB] __attribute__((aligned(64)));
+    float dkt[ATT_HS_MAX * KB] __attribute__((aligned(64))), dvt[ATT_HS_MAX * KB] __attribute__((aligned(64)));
+    float D[ATT_T_MAX];
+    row_terms(D, dy, o, C, T, HS);
+    for (int j0 = 0; j0 < T; j0 += KB) {
+        const int n = T - j0 < KB ? T - j0 : KB;
+        load_block_t(vt, v + (size_t)j0 * C3, C3, n, HS);
+        memset(dkt, 0, (size_t)HS * KB * sizeof(float));
+        memset(dvt, 0, (size_t)HS * KB * sizeof(float));
+        int t = j0;
+        for (; t + RB <= T; t += RB)
+            backward_tile(RB, t, j0, n, T, HS, scale, att, D, q, dq, k, C3, dy, C, vt, dkt, dvt);
+        for (; t < T; t++) backward_tile(1, t, j0, n, T, HS, scale, att, D, q, dq, k, C3, dy, C, vt, dkt, dvt);
+        add_block_t(dk + (size_t)j0 * C3, C3, dkt, n, HS);
+        add_block_t(dv + (size_t)j0 * C3, C3, dvt, n, HS);
     }
 }
 
 void attention_backward_avx512(float *dqkv, const float *dout, const float *qkv, const float *att,
-                               int B, int T, int C, int NH) {
+                               const float *out, int B, int T, int C, int NH) {
     const int HS = C / NH;
     const size_t C3 = 3 * (size_t)C;
     const float scale = 1.0f / sqrtf((float)HS);
     const int n_tasks = B * NH;
 #pragma omp parallel for schedule(dynamic, 1) if ((long long)n_tasks * T * T >= 4096)
     for (int task = 0; task < n_tasks; task++) {
-        int b = task / NH, h = task % NH;
-        float buf[ATT_ROW_CHUNK];
-        const size_t base = (size_t)b * T * C3 + (size_t)h * HS;
-        const float *k0 = qkv + base + C, *v0 = qkv + base + 2 * (size_t)C;   /* (T,HS) stride 3C */
-        float *dk0 = dqkv + base + C, *dv0 = dqkv + base + 2 * (size_t)C;     /* (T,HS) stride 3C */
-        const float *att_bh = att + ((size_t)b * NH + h) * T * (size_t)T;   /* (T,T) */
-        const float *dy0 = dout + (size_t)b * T * C + (size_t)h * HS;        /* (T,HS) stride C */
-        /* dv_j += sum_{t>=j} p_tj dy_t: down column j of att, summed in
-         * registers (att holds every row, so no read-modify-write per t) */
-        for (int j = 0; j < T; j++)
-            gemv_acc(dv0 + (size_t)j * C3, att_bh + (size_t)j * T + j, (size_t)T, dy0 + (size_t)j * C, (size_t)C,
-                     T - j, HS);
-        for (int t = 0; t < T; t++) {
-            const float *att_row = att_bh + (size_t)t * T;                             /* (T) */
-            const float *q = qkv + base + (size_t)t * C3;                              /* (HS) */
-            float *dq = dqkv + base + (size_t)t * C3;                                  /* (HS) */
-            const float *dy = dout + ((size_t)b * T + t) * (size_t)C + (size_t)h * HS; /* (HS) */
-            const int n = t + 1;
-
-            /* dp_j = dy . v_j (kept for the first chunk), dot = sum_j p_j dp_j */
-            __m512 vdot = _mm512_setzero_ps();
-            for (int j0 = 0; j0 < n; j0 += 16) {
-                int nb = n - j0 < 16 ? n - j0 : 16;
-                __mmask16 m = lanes(nb);
-                __m512 dp = dots16(dy, v0 + (size_t)j0 * C3, C3, nb, HS);
-                vdot = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, att_row + j0), dp, vdot);
-                if (j0 < ATT_ROW_CHUNK) _mm512_mask_storeu_ps(buf + j0, m, dp);
-            }
-            const __m512 dot = _mm512_set1_ps(_mm512_reduce_add_ps(vdot));
-            /* softmax backward ds_j = p_j (dp_j - dot) scale, then through
-             * s_j = scale q.k_j: dq += sum_j ds_j k_j, dk_j += ds_j q */
-            for (int c0 = 0; c0 < n; c0 += ATT_ROW_CHUNK) {
-                int nc = n - c0 < ATT_ROW_CHUNK ? n - c0 : ATT_ROW_CHUNK;
-                for (int j0 = 0; j0 < nc; j0 += 16) {
-                    int nb = nc - j0 < 16 ? nc - j0 : 16;
-                    __mmask16 m = lanes(nb);
-                    __m512 dp = c0 == 0 ? _mm512_maskz_loadu_ps(m, buf + j0)
-                                        : dots16(dy, v0 + (size_t)(c0 + j0) * C3, C3, nb, HS);
-                    __m512 p = _mm512_maskz_loadu_ps(m, att_row + c0 + j0);
-                    __m512 ds = _mm512_mul_ps(_mm512_mul_ps(p, _mm512_sub_ps(dp, dot)), _mm512_set1_ps(scale));
-                    _mm512_mask_storeu_ps(buf + j0, m, ds);
-                }
-                gemv_acc(dq, buf, 1, k0 + (size_t)c0 * C3, C3, nc, HS);
-                axpy_rows(dk0 + (size_t)c0 * C3, C3, buf, nc, q, HS);
-            }
-        }
+        const int b = task / NH, h = task % NH;
+        const size_t base = (size_t)b * T * C3 + (size_t)h * HS, obase = (size_t)b * T * C + (size_t)h * HS;
+        head_backward(dqkv + base, dqkv + base + C, dqkv + base + 2 * (size_t)C, qkv + base, qkv + base + C,
+                      qkv + base + 2 * (size_t)C, C3, dout + obase, out + obase, (size_t)C,
+                      att + (size_t)task * T * T, T, HS, scale);
     }
 }
 
@@ -261,8 +329,12 @@ void attention_forward_avx512(float *out, float *att, const float *qkv, const fl
     (void)out; (void)att; (void)qkv; (void)alibi_slopes; (void)B; (void)T; (void)C; (void)NH;
 }
 void attention_backward_avx512(float *dqkv, const float *dout, const float *qkv, const float *att,
-                               int B, int T, int C, int NH) {
-    (void)dqkv; (void)dout; (void)qkv; (void)att; (void)B; (void)T; (void)C; (void)NH;
+                               const float *out, int B, int T, int C, int NH) {
+    (void)dqkv; (void)dout; (void)qkv; (void)att; (void)out; (void)B; (void)T; (void)C; (void)NH;
+}
+int attention_avx512_fits(int T, int HS, int C) {
+    (void)T; (void)HS; (void)C;
+    return 0;
 }
 void attention_exp_avx512(float *y, const float *x, size_t n) {
     (void)y; (void)x; (void)n;

@@ -12,7 +12,13 @@
 void attention_forward_avx512(float *out, float *att, const float *qkv, const float *alibi_slopes,
                               int B, int T, int C, int NH);
 void attention_backward_avx512(float *dqkv, const float *dout, const float *qkv, const float *att,
-                               int B, int T, int C, int NH);
+                               const float *out, int B, int T, int C, int NH);
+/* The kernels keep per-thread buffers on the stack: HS x 16 floats three times
+ * (48 KiB at the largest head) and T floats (16 KiB). */
+#define ATT_HS_MAX 256
+#define ATT_T_MAX 4096
+/* 1 when the two kernels above take this shape (HS = C / NH). */
+int attention_avx512_fits(int T, int HS, int C);
 /* y[i] = exp(x[i]) for x[i] <= 0 (softmax arguments), 16 lanes at a time. */
 void attention_exp_avx512(float *y, const float *x, size_t n);
 

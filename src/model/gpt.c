@@ -19,6 +19,7 @@
 #include "nn/matmul.h"
 #include "nn/posenc.h"
 #include "nn/residual.h"
+#include "util/mem.h"
 #include "util/rng.h"
 
 #define GPT_MAX_ALIBI_HEADS 64
@@ -185,11 +186,12 @@ gpt_status gpt_init(gpt *m, const gpt_config *cfg, uint64_t seed) {
     m->rotary_dim = gpt_rotary_dim(cfg);
     size_t n = gpt_tensor_sizes(cfg, m->tensor_sizes);
     m->num_params = n;
-    /* calloc: grads and AdamW moments start at zero. */
-    m->params_memory = malloc(n * sizeof(float));
-    m->grads_memory = calloc(n, sizeof(float));
-    m->m_memory = calloc(n, sizeof(float));
-    m->v_memory = calloc(n, sizeof(float));
+    /* Zeroed: grads and AdamW moments start at zero (mem.h: huge pages,
+     * touched now rather than faulted in by the first step). */
+    m->params_memory = mem_alloc_zero(n * sizeof(float));
+    m->grads_memory = mem_alloc_zero(n * sizeof(float));
+    m->m_memory = mem_alloc_zero(n * sizeof(float));
+    m->v_memory = mem_alloc_zero(n * sizeof(float));
     m->decay_mask = calloc(n, 1);
     if (!m->params_memory || !m->grads_memory || !m->m_memory || !m->v_memory || !m->decay_mask) {
         gpt_free(m);
@@ -387,7 +389,7 @@ static gpt_status ensure_acts(gpt *m, int B, int T) {
     size_t s[N_ACTS];
     size_t need = act_sizes(&m->cfg, B, T, s);
     if (need > m->acts_capacity) {
-        float *mem = malloc(need * sizeof(float));
+        float *mem = mem_alloc_zero(need * sizeof(float));
         if (mem == NULL) return GPT_ENOMEM;
         free(m->acts_memory);
         m->acts_memory = mem;
@@ -424,7 +426,7 @@ static gpt_status ensure_gacts(gpt *m, int B, int T) {
     size_t s[N_GACTS];
     size_t need = gact_sizes(&m->cfg, B, T, s);
     if (need > m->gacts_capacity) {
-        float *mem = malloc(need * sizeof(float));
+        float *mem = mem_alloc_zero(need * sizeof(float));
         if (mem == NULL) return GPT_ENOMEM;
         free(m->gacts_memory);
         m->gacts_memory = mem;

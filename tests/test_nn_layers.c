@@ -445,8 +445,10 @@ TEST(nn_attention_t1_is_value_copy) {
         }
 }
 
-/* Rows longer than the backward's stack chunk (1024 keys) recompute dL/dp
- * for the tail keys; T = 1030 exercises that path against an analytic
+/* Past 1024 rows the backward works in chunks (the scalar twin recomputes
+ * dL/dp for keys past its 1024-key buffer; the AVX-512 kernels take query
+ * rows ATT_ROWS_CHUNK = 1024 at a time); T = 1030 exercises the path this
+ * CPU dispatches to against an analytic
  * backward in double (softmax Jacobian p_j (dp_j - sum_i p_i dp_i), Vaswani
  * et al. eq. 1 differentiated), too large for finite differences. */
 TEST(nn_attention_long_rows_backward) {

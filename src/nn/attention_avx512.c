@@ -14,8 +14,8 @@
  * runs key blocks outer and query rows inner (FlashAttention-2's order,
  * Dao 2023), taking the softmax row term D_t = dy_t . o_t from the
  * forward's output. Measured by bench/attention_bench.c against the scalar
- * twin. Head sizes up to ATT_HS_MAX (any, the last 16 lanes masked) and
- * T up to ATT_T_MAX; attention.c sends larger shapes to the scalar twin.
+ * twin. Any T; head sizes up to ATT_HS_MAX (any, the last 16 lanes
+ * masked); attention.c sends larger heads to the scalar twin.
  */
 #include "nn/attention_simd.h"
 
@@ -68,9 +68,8 @@ static inline __mmask16 lanes(int n) {
 #define RB 8
 
 int attention_avx512_fits(int T, int HS, int C) {
-    /* stack buffers of ATT_HS_MAX x KB floats and ATT_T_MAX floats; the gather
-     * index 15 * 3C must fit an int */
-    return HS >= 1 && HS <= ATT_HS_MAX && T >= 1 && T <= ATT_T_MAX && (long long)C * 3 * 15 < 2147483647LL;
+    /* stack buffers of ATT_HS_MAX x KB floats; the gather index 15 * 3C must fit an int */
+    return HS >= 1 && HS <= ATT_HS_MAX && T >= 1 && (long long)C * 3 * 15 < 2147483647LL;
 }
 
 /* kt[i*KB + jj] = rows[jj*stride + i] for i < HS, jj < n; lanes jj >= n are 0.
@@ -229,7 +228,7 @@ void attention_forward_avx512(float *out, float *att, const float *qkv, const fl
 /* The backward of R query rows t.. against key block j0 (n keys; vt the
  * block's values transposed): dp = dy . v_j, ds = p (dp - D_t) scale (zero past
  * the causal edge), then dq_t += ds K_block, and into the block's transposed
- * accumulators dkt += q_t ds, dvt += dy_t p. */
+ * accumulators dkt += q_t ds, dvt += dy_t p. D points at row t's D_t. */
 static inline __attribute__((always_inline)) void backward_tile(
     int R, int t, int j0, int n, int T, int HS, float scale, const float *att, const float *D, const float *q,
     float *dq, const float *k, size_t C3, const float *dy, size_t C, const float *vt, float *dkt,
@@ -241,7 +240,7 @@ static inline __attribute__((always_inline)) void backward_tile(
         const int valid = t + r - j0 + 1 < n ? t + r - j0 + 1 : n;
         const __mmask16 m = lanes(valid);
         p[r] = _mm512_maskz_loadu_ps(m, att + (size_t)(t + r) * T + j0);
-        ds[r] = _mm512_maskz_mul_ps(m, _mm512_mul_ps(p[r], _mm512_sub_ps(ds[r], _mm512_set1_ps(D[t + r]))),
+        ds[r] = _mm512_maskz_mul_ps(m, _mm512_mul_ps(p[r], _mm512_sub_ps(ds[r], _mm512_set1_ps(D[r]))),
                                     _mm512_set1_ps(scale));
         _mm512_store_ps(dsb + r * KB, ds[r]);
     }
@@ -290,19 +289,24 @@ static void head_backward(float *dq, float *dk, float *dv, const float *q, const
                           float scale) {
     float vt[ATT_HS_MAX * KB] __attribute__((aligned(64)));
     float dkt[ATT_HS_MAX * KB] __attribute__((aligned(64))), dvt[ATT_HS_MAX * KB] __attribute__((aligned(64)));
-    float D[ATT_T_MAX];
-    row_terms(D, dy, o, C, T, HS);
-    for (int j0 = 0; j0 < T; j0 += KB) {
-        const int n = T - j0 < KB ? T - j0 : KB;
-        load_block_t(vt, v + (size_t)j0 * C3, C3, n, HS);
-        memset(dkt, 0, (size_t)HS * KB * sizeof(float));
-        memset(dvt, 0, (size_t)HS * KB * sizeof(float));
-        int t = j0;
-        for (; t + RB <= T; t += RB)
-            backward_tile(RB, t, j0, n, T, HS, scale, att, D, q, dq, k, C3, dy, C, vt, dkt, dvt);
-        for (; t < T; t++) backward_tile(1, t, j0, n, T, HS, scale, att, D, q, dq, k, C3, dy, C, vt, dkt, dvt);
-        add_block_t(dk + (size_t)j0 * C3, C3, dkt, n, HS);
-        add_block_t(dv + (size_t)j0 * C3, C3, dvt, n, HS);
+    float D[ATT_ROWS_CHUNK];
+    /* Query rows in chunks whose D fits the stack; one chunk unless T > ATT_ROWS_CHUNK. */
+    for (int c0 = 0; c0 < T; c0 += ATT_ROWS_CHUNK) {
+        const int c1 = T - c0 < ATT_ROWS_CHUNK ? T : c0 + ATT_ROWS_CHUNK;
+        row_terms(D, dy + (size_t)c0 * C, o + (size_t)c0 * C, C, c1 - c0, HS);
+        for (int j0 = 0; j0 < c1; j0 += KB) {
+            const int n = T - j0 < KB ? T - j0 : KB;
+            load_block_t(vt, v + (size_t)j0 * C3, C3, n, HS);
+            memset(dkt, 0, (size_t)HS * KB * sizeof(float));
+            memset(dvt, 0, (size_t)HS * KB * sizeof(float));
+            int t = j0 > c0 ? j0 : c0;
+            for (; t + RB <= c1; t += RB)
+                backward_tile(RB, t, j0, n, T, HS, scale, att, D + (t - c0), q, dq, k, C3, dy, C, vt, dkt, dvt);
+            for (; t < c1; t++)
+                backward_tile(1, t, j0, n, T, HS, scale, att, D + (t - c0), q, dq, k, C3, dy, C, vt, dkt, dvt);
+            add_block_t(dk + (size_t)j0 * C3, C3, dkt, n, HS);
+            add_block_t(dv + (size_t)j0 * C3, C3, dvt, n, HS);
+        }
     }
 }
 

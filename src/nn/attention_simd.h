@@ -14,9 +14,10 @@ void attention_forward_avx512(float *out, float *att, const float *qkv, const fl
 void attention_backward_avx512(float *dqkv, const float *dout, const float *qkv, const float *att,
                                const float *out, int B, int T, int C, int NH);
 /* The kernels keep per-thread buffers on the stack: HS x 16 floats three times
- * (48 KiB at the largest head) and T floats (16 KiB). */
+ * (48 KiB at the largest head) and one float per query row of a chunk
+ * (the backward takes the rows ATT_ROWS_CHUNK at a time: 4 KiB). */
 #define ATT_HS_MAX 256
-#define ATT_T_MAX 4096
+#define ATT_ROWS_CHUNK 1024
 /* 1 when the two kernels above take this shape (HS = C / NH). */
 int attention_avx512_fits(int T, int HS, int C);
 /* y[i] = exp(x[i]) for x[i] <= 0 (softmax arguments), 16 lanes at a time. */

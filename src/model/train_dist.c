@@ -366,15 +366,19 @@ int train_dist_average_grads(train_dist *td) {
     if (td->overlap) {
         /* Whatever the hook has not started (all of it on a rank that skipped
          * its backward), in the hook's order; then the embeddings, final only
-         * now: nothing left to overlap with, so OpenMPI's blocking algorithm
-         * (faster per byte than its non-blocking one, which copies the buffer
-         * first) while the layer buckets finish; then wait for those. */
+         * now: nothing left to overlap with, so the all-reduce takes
+         * OpenMPI's blocking algorithm (faster per byte than its non-blocking
+         * one, which copies the buffer first) while the layer buckets finish;
+         * then wait for those. Not so the reduce-scatter: for wte's 38.6M
+         * floats on 2 ranks here every blocking MPI_Reduce_scatter algorithm
+         * of OpenMPI 4.1 took 150-210 ms, MPI_Ireduce_scatter + wait 120-150
+         * ms (MPI_Allreduce 70-106 ms), so ZeRO starts it like the others. */
         start_layers_from(td, 0);
         for (int i = 0; i < td->nbuckets; i++) {
             train_dist_bucket *b = &td->buckets[i];
             if (b->first_layer >= 0) continue;
             for (int k = 0; k < b->n; k++)
-                if (b->len[k] && send_piece(td, b->off[k], b->len[k], 1)) return -1;
+                if (b->len[k] && send_piece(td, b->off[k], b->len[k], !td->zero)) return -1;
         }
         if (dist_reqs_wait(&td->reqs)) return -1;
         for (int i = 0; i < td->nbuckets; i++) td->buckets[i].started = 0;

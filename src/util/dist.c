@@ -319,12 +319,12 @@ static int keep_until_wait(dist_reqs *q, void *p) {
     q->keep[q->nkeep++] = p;
     return 0;
 }
+#endif
 
 static void free_kept(dist_reqs *q) {
     for (int i = 0; i < q->nkeep; i++) free(q->keep[i]);
     q->nkeep = 0;
 }
-#endif
 
 int dist_iallreduce_sum_f32(const dist *d, float *buf, size_t n, dist_reqs *q) {
     if (d->size == 1) return 0;
@@ -391,7 +391,7 @@ int dist_reqs_wait(dist_reqs *q) {
 
 void dist_reqs_free(dist_reqs *q) {
     if (!q) return;
-    for (int i = 0; i < q->nkeep; i++) free(q->keep[i]);
+    free_kept(q);
     free(q->keep);
     free(q->reqs);
     memset(q, 0, sizeof *q);

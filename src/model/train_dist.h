@@ -22,8 +22,10 @@
  *    and lets MPI progress the ones in flight (MPI_Testall: with no
  *    progress thread, OpenMPI moves a non-blocking collective only inside
  *    MPI calls). train_dist_sync_grads, after the backward, sends the
- *    embeddings (blocking: wte is final only at the very end, so nothing is
- *    left to overlap with) and waits for the buckets. Earlier
+ *    embeddings (wte is final only at the very end, so nothing is left to
+ *    overlap with: a blocking all-reduce; under ZeRO non-blocking, OpenMPI's
+ *    blocking reduce-scatter being the slower one here) and waits for the
+ *    buckets. Earlier
  *    micro-batches (--accum > 1) run without the hook: their gradients are
  *    only partial sums. Which path a step takes never depends
  *    on rank-local events (a rank whose loss was not finite skips its
@@ -145,8 +147,8 @@ void train_dist_layer_done(train_dist *td, int l);
  * part being scaled by train_dist_grad_scale); under ZeRO instead gshard =
  * the sum of this rank's shard (model grads unchanged) and gnorm = the
  * global norm. Overlap on: starts the layer buckets not yet started (in
- * bucket order, as the hook would), sends the embeddings' bucket blocking,
- * waits for all; off: one blocking collective over the flat buffer. Both
+ * bucket order, as the hook would), sends the embeddings' bucket (blocking
+ * all-reduce; ZeRO: started too), waits for all; off: one blocking collective over the flat buffer. Both
  * give the same bits for 2 ranks (one float addition per element). 0 ok,
  * -1 error. td NULL: nothing to do. */
 int train_dist_average_grads(train_dist *td);

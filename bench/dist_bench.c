@@ -3,9 +3,10 @@
  * steps of the GPT-2 124M shape (V 50304, L 12, NH 12, C 768, T 64, B 4 per
  * rank, learned positions) through the path trainer_run takes (train.c):
  * forward, backward with the train_dist hook armed (gradient buckets start
- * with MPI_Iallreduce as layers finish), train_dist_sync_grads (embeddings,
- * wait), the norm check, train_dist_step_norm (AdamW; ZeRO-1: reduce-scatter,
- * sharded AdamW, all-gather); started by mpirun or alone. Before timing it
+ * with MPI_Iallreduce, ZeRO-1: MPI_Ireduce_scatter, as layers finish),
+ * train_dist_sync_grads (embeddings, wait; ZeRO-1: the norm from the
+ * shards), the norm check, train_dist_step_norm (AdamW; ZeRO-1: sharded
+ * AdamW, all-gather); started by mpirun or alone. Before timing it
  * checks the first loss is near ln(V) (a fresh model is uniform) and, after
  * the timed steps, that every rank holds the same parameters. Rank 0 prints:
  *   dist_bench_run ranks=<n> threads_per_rank=<t> zero=<z> overlap=<o> ms_per_step=<median>
@@ -139,7 +140,7 @@ int main(int argc, char **argv) {
         dist_abort(&d, 1);
         return 1;
     }
-    if (overlap != 2) train_dist_set_overlap(&td, overlap);   /* stays 0 with ZeRO or one rank */
+    if (overlap != 2) train_dist_set_overlap(&td, overlap);   /* stays 0 with one rank */
     if (!td.overlap && overlap == 2) overlap = 0;            /* nothing to alternate */
     /* Random tokens (speed does not depend on them): the global batch from
      * one seed, rank r taking rows r, r+N, ... as the trainer does. */
@@ -202,7 +203,7 @@ int main(int argc, char **argv) {
         if (train_dist_sync_grads(&td)) bad = 1;
         double t2 = bench_wall_s();
         /* As trainer_run: the norm checked before the update feeds the clip. */
-        double norm = train_dist_norm_in_step(&td) ? NAN : grad_global_norm(tr.model.grads_memory, tr.model.num_params);
+        double norm = train_dist_grad_norm(&td, tr.model.grads_memory, tr.model.num_params);
         if (isnan(train_dist_step_norm(&td, &tr.opt, &tr.model, norm))) bad = 1;
         double t3 = bench_wall_s();
         /* The step's time is the slowest rank's; the solo time is the solo

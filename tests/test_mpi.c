@@ -632,27 +632,29 @@ static void overlap_inner(void) {
         CHECK_EQ_INT((int)ovl.hook_starts, OV_STEPS * 3);
         for (int s = 0; s < OV_STEPS; s++) CHECK(isfinite(ovl.lg.loss[s]));
         if (accum == 1) {
-            /* ZeRO-1 over the overlapped all-reduce: each rank updates its
-             * shard from the same mean gradient with the same norm, so the
-             * same bits as the unsharded step. */
-            ov_result z;
+            /* ZeRO-1, the buckets reduce-scattered from the hook: the same
+             * bits as one blocking reduce-scatter after backward (the same
+             * sums, two floats each, and the same norm from the shards). */
+            ov_result z, zb;
             ov_run(&d, 1, 1, 1, 0, &z);
+            ov_run(&d, 0, 1, 1, 0, &zb);
             CHECK_EQ_INT(z.st, TRAIN_OK);
+            CHECK_EQ_INT(zb.st, TRAIN_OK);
             CHECK_EQ_INT((int)z.hook_starts, OV_STEPS * 3);
+            CHECK_EQ_INT((int)zb.hook_starts, 0);
+            CHECK(memcmp(z.lg.loss, zb.lg.loss, sizeof z.lg.loss) == 0);
+            CHECK(z.params && zb.params && z.n == zb.n &&
+                  memcmp(z.params, zb.params, z.n * sizeof *z.params) == 0);
+            if (z.params) CHECK(same_on_every_rank(&d, z.params, z.n));
+            /* Against the unsharded step: the same gradient sums, and the
+             * norm is grad_global_norm's sum regrouped (per shard, then over
+             * the ranks), which could round the clip scale differently in
+             * the last bit; in this run it does not, so the same bits. */
             CHECK(memcmp(z.lg.loss, ovl.lg.loss, sizeof z.lg.loss) == 0);
             CHECK(z.params && ovl.params && z.n == ovl.n &&
                   memcmp(z.params, ovl.params, z.n * sizeof *z.params) == 0);
             free(z.params);
-            /* ZeRO-1 with the overlap off (reduce-scatter; the global norm
-             * summed per shard then over the ranks): not the same bits,
-             * since the regrouped norm can round differently and the clip
-             * scale with it; relative 1e-5 as for the 1-rank comparison. */
-            ov_run(&d, 0, 1, 1, 0, &z);
-            CHECK_EQ_INT(z.st, TRAIN_OK);
-            CHECK_EQ_INT((int)z.hook_starts, 0);
-            for (int s = 0; s < OV_STEPS; s++) CHECK_CLOSE(z.lg.loss[s], ovl.lg.loss[s], 1e-5, 0);
-            if (z.params) CHECK(same_on_every_rank(&d, z.params, z.n));
-            free(z.params);
+            free(zb.params);
         }
         free(blk.params);
         free(ovl.params);
@@ -671,16 +673,18 @@ TEST(mpi_overlap_matches_blocking_bit_for_bit) {
  * the same order (else the job hangs or mixes messages: the outer mpirun
  * has a timeout). With --nan-policy skip both ranks skip exactly that step
  * and end with the same weights; with accum 2 rank 1 stops after the first
- * micro-batch, before the armed one. */
+ * micro-batch, before the armed one; with ZeRO-1 the collectives are
+ * reduce-scatters. */
 static void bad_loss_inner(void) {
     dist d;
     char err[256] = "";
     CHECK_EQ_INT(dist_init(&d, err, sizeof err), 0);
     CHECK_EQ_INT(d.size, 2);
     if (d.size != 2) { dist_finalize(&d); return; }
-    for (int accum = 1; accum <= 2; accum++) {
+    for (int run = 0; run < 3; run++) {   /* accum 1, accum 2, ZeRO-1 (reduce-scatter) */
+        const int accum = run == 1 ? 2 : 1, zero = run == 2;
         ov_result r;
-        ov_run(&d, 1, accum, 0, 2, &r);
+        ov_run(&d, 1, accum, zero, 2, &r);
         CHECK_EQ_INT(r.st, TRAIN_OK);
         CHECK_EQ_INT((int)r.lg.skipped, 1);
         CHECK_EQ_INT(r.lg.n, OV_STEPS);
@@ -697,4 +701,107 @@ static void bad_loss_inner(void) {
 TEST(mpi_overlap_bad_loss_on_one_rank_keeps_collectives_matched) {
     if (dist_launched_by_mpirun()) bad_loss_inner();
     else run_self_on_two_ranks("mpi_overlap_bad_loss_on_one_rank_keeps_collectives_matched");
+}
+
+/* ---------------------------------------------------------------- ZeRO-1 */
+
+/* 1 if some layer-bucket piece of td holds the boundary between the shards
+ * of ranks 0 and 1 strictly inside it (that piece is split between them). */
+static int boundary_inside_a_piece(const train_dist *td) {
+    const size_t cut = td->displs[1];
+    for (int i = 0; i < td->nbuckets; i++)
+        for (int k = 0; k < td->buckets[i].n; k++) {
+            const size_t off = td->buckets[i].off[k], len = td->buckets[i].len[k];
+            if (off < cut && cut < off + len) return 1;
+        }
+    return 0;
+}
+
+/* One ZeRO-1 step on the 2 ranks of d, one bucket per layer, the overlap
+ * on or off, checked against the gradients gathered here (g_0 + g_1). */
+static void zero_step_check(const dist *d, int overlap) {
+    dataset ds;
+    CHECK(make_data(&ds) == 0);
+    gpt_config cfg = small_cfg();
+    cfg.L = 3;
+    train_config tc = small_tc();
+    trainer tr;
+    train_dist td;
+    char err[256] = "";
+    CHECK_EQ_INT(trainer_init(&tr, &cfg, &tc, &ds, NULL, err, sizeof err), TRAIN_OK);
+    CHECK_EQ_INT(train_dist_init(&td, d, &tr, 1, err, sizeof err), 0);
+    CHECK_EQ_INT(train_dist_set_bucket_floats(&td, 1), 0);
+    train_dist_set_overlap(&td, overlap);
+    CHECK_EQ_INT(td.overlap, overlap);
+    CHECK(boundary_inside_a_piece(&td));
+    const size_t n = tr.model.num_params;
+    const int B = tc.B, T = cfg.maxT;
+    float *before = malloc(n * sizeof *before), *both = malloc(2 * n * sizeof *both);
+    float *sum = malloc(n * sizeof *sum), *m0 = calloc(n, sizeof *m0), *v0 = calloc(n, sizeof *v0);
+    CHECK(before && both && sum && m0 && v0);
+    if (before && both && sum && m0 && v0) {
+        CHECK_EQ_INT(train_dist_batch(&td, &ds, SPLIT_TRAIN, &tr.data_rng, B, T, tr.inp, tr.tgt), DATA_OK);
+        CHECK(isfinite(gpt_forward(&tr.model, tr.inp, tr.tgt, B, T)));
+        train_dist_arm(&td, 1);
+        CHECK_EQ_INT(gpt_backward_ex(&tr.model, train_dist_grad_scale(&td), 1), GPT_OK);
+        train_dist_arm(&td, 0);
+        CHECK_EQ_INT((int)td.hook_starts, overlap ? cfg.L : 0);
+        CHECK_EQ_INT(train_dist_sync_grads(&td), 0);
+        /* The reduce-scatter leaves each rank's own gradient in place. */
+        CHECK_EQ_INT(dist_allgather_bytes(d, tr.model.grads_memory, n * sizeof *sum, both), 0);
+        for (size_t i = 0; i < n; i++) sum[i] = both[i] + both[n + i];
+        size_t bad = 0;
+        for (size_t i = 0; i < td.cnt; i++) bad += td.gshard[i] != sum[td.lo + i];
+        CHECK_EQ_INT(bad, 0);
+        /* The norm: each shard's sum of squares in index order, then the two added. */
+        double ss[2] = { 0.0, 0.0 };
+        for (int r = 0; r < 2; r++)
+            for (size_t i = td.displs[r]; i < td.displs[r] + td.counts[r]; i++) ss[r] += (double)sum[i] * sum[i];
+        const double norm = sqrt(ss[0] + ss[1]);
+        CHECK(train_dist_grad_norm(&td, NULL, 0) == norm);
+        CHECK(norm > tc.grad_clip);   /* the step clips */
+        /* The step against an unsharded AdamW step on g_0 + g_1. */
+        tr.opt.lr = (float)tc.lr;
+        adamw ref = tr.opt;
+        memcpy(before, tr.model.params_memory, n * sizeof *before);
+        CHECK(train_dist_step(&td, &tr.opt, &tr.model) == norm);
+        adamw_step_norm(&ref, before, sum, m0, v0, tr.model.decay_mask, n, norm);
+        CHECK(memcmp(before, tr.model.params_memory, n * sizeof *before) == 0);
+        CHECK(memcmp(m0 + td.lo, td.m, td.cnt * sizeof *m0) == 0);
+        CHECK(memcmp(v0 + td.lo, td.v, td.cnt * sizeof *v0) == 0);
+        CHECK(ref.t == tr.opt.t);
+    }
+    free(before);
+    free(both);
+    free(sum);
+    free(m0);
+    free(v0);
+    train_dist_free(&td);
+    trainer_free(&tr);
+    dataset_free(&ds);
+}
+
+/* Inside `mpirun -np 2`: under ZeRO-1 every bucket piece is reduce-scattered
+ * on its own, each rank receiving the piece's overlap with its shard at the
+ * matching place of its gradient shard. With one bucket per layer the
+ * boundary between the shards falls inside a piece; each rank's shard must
+ * be exactly its part of g_0 + g_1 (a share sent to the wrong offset, or
+ * with the wrong counts, fails here), the norm exactly the regrouped sum of
+ * squares, and the parameters and moments after the step exactly those of
+ * an unsharded AdamW step on g_0 + g_1 with that norm; with the pieces
+ * started from the backward hook, and with one blocking reduce-scatter. */
+static void zero_step_inner(void) {
+    dist d;
+    char err[256] = "";
+    CHECK_EQ_INT(dist_init(&d, err, sizeof err), 0);
+    CHECK_EQ_INT(d.size, 2);
+    if (d.size != 2) { dist_finalize(&d); return; }
+    zero_step_check(&d, 1);
+    zero_step_check(&d, 0);
+    dist_finalize(&d);
+}
+
+TEST(mpi_zero1_reduce_scatter_matches_unsharded_step) {
+    if (dist_launched_by_mpirun()) zero_step_inner();
+    else run_self_on_two_ranks("mpi_zero1_reduce_scatter_matches_unsharded_step");
 }

@@ -210,8 +210,8 @@ static const char *model_backward(trainer *tr, float scale, int first) {
 }
 
 /* One optimizer step. norm: the global gradient norm when the caller has it
- * (single process, or MPI without ZeRO after train_dist_sync_grads), NaN to
- * have it computed. */
+ * (train_dist_grad_norm after train_dist_sync_grads), NaN to have it
+ * computed. */
 static double model_step(trainer *tr, double norm) {
     if (is_llama(tr)) {
         llama_trainer *m = &tr->llama;
@@ -639,28 +639,29 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
             }
             loss_sum += (double)loss;
         }
-        /* Under MPI the gradient all-reduce, started during the backward,
-         * completes here on every rank, also on one whose loss was not
-         * finite (its collectives must match the others'): the gradient is
-         * then the global mean, the same on every rank, and so is its norm
-         * below. ZeRO-1 with the overlap off reduce-scatters inside
-         * train_dist_step instead, so there only the loss is checked. */
+        /* Poisoned before the sync, so that under MPI it travels with the
+         * gradients as a real NaN would (under ZeRO the mean gradient exists
+         * after the sync only as shards, its norm already taken). Element 0
+         * is wte's, sent only by the sync, never while in flight. */
+        if (hooks && hooks->poison_step > 0 && hooks->poison_step == tr->step + 1 && !bad_loss)
+            model_grads(tr)[0] = NAN;
+        /* Under MPI the gradient all-reduce (ZeRO: reduce-scatter), started
+         * during the backward, completes here on every rank, also on one
+         * whose loss was not finite (its collectives must match the
+         * others'): the gradient is then the global mean (ZeRO: each rank
+         * its shard of it), and its norm below is the same on every rank. */
         if (train_dist_sync_grads(tr->dist)) {
             fail(err, errlen, "gradient all-reduce failed at step %lld", (long long)tr->step + 1);
             ret = TRAIN_EMODEL;
             goto out;
         }
-        if (hooks && hooks->poison_step > 0 && hooks->poison_step == tr->step + 1 && !bad_loss)
-            model_grads(tr)[0] = NAN;
         /* The norm before clipping, checked BEFORE the update so that a NaN or
          * Inf never reaches the weights or the AdamW moments (adamw_step would
          * clip by a NaN norm and write NaN everywhere). In one process the
          * same norm then feeds the clip in adamw_step_norm (as under MPI);
          * any rank's non-finite loss or norm stops or skips every rank alike. */
-        const double pre_norm = bad_loss                          ? NAN
-                              : train_dist_norm_in_step(tr->dist) ? 0.0
-                                                                  : grad_global_norm(model_grads(tr),
-                                                                                     trainer_num_params(tr));
+        const double pre_norm =
+            bad_loss ? NAN : train_dist_grad_norm(tr->dist, model_grads(tr), trainer_num_params(tr));
         int bad = train_dist_any(tr->dist, bad_loss || !isfinite(pre_norm));
         int skipped = 0;
         double gnorm;

@@ -1,7 +1,8 @@
 /*
  * train_dist.c — data-parallel pieces of the training loop (see
- * train_dist.h): global-batch row selection, bucketed gradient all-reduce,
- * ZeRO-1 sharded AdamW, collective checkpoint save. Why the global batch is
+ * train_dist.h): global-batch row selection, bucketed gradient all-reduce
+ * (reduce-scatter under ZeRO-1), ZeRO-1 sharded AdamW, collective
+ * checkpoint save. Why the global batch is
  * drawn whole on every rank: rng_below rejects some draws, so the number of
  * RNG outputs per window is not fixed; drawing all N*B windows keeps every
  * rank's RNG in the same state (cheap: N*B*(T+1) byte copies).
@@ -19,6 +20,10 @@
  * that a per-message latency does not dominate, small enough that the first
  * bucket can start early in a deep model. */
 #define BUCKET_MIN_FLOATS ((size_t)1 << 19)
+
+/* Largest part of a gradient piece in one reduce-scatter: its total must
+ * fit an MPI int (the all-reduce splits inside dist.c). */
+#define PIECE_MAX ((size_t)1 << 30)
 
 static int fail(char *err, size_t errlen, const char *msg) {
     if (err && errlen) snprintf(err, errlen, "%s", msg);
@@ -39,6 +44,7 @@ void train_dist_free(train_dist *td) {
     free(td->m);
     free(td->v);
     free(td->gshard);
+    free(td->pcounts);
     free(td->ginp);
     free(td->gtgt);
     free(td->buckets);
@@ -121,7 +127,8 @@ int train_dist_init(train_dist *td, const dist *d, trainer *tr, int zero, char *
     }
     td->counts = malloc((size_t)N * sizeof *td->counts);
     td->displs = malloc((size_t)N * sizeof *td->displs);
-    if (!td->counts || !td->displs) goto oom;
+    td->pcounts = malloc((size_t)N * sizeof *td->pcounts);
+    if (!td->counts || !td->displs || !td->pcounts) goto oom;
     /* Shards differ by at most one element; the first n % N get the extra. */
     size_t acc = 0;
     for (int r = 0; r < N; r++) {
@@ -137,7 +144,8 @@ int train_dist_init(train_dist *td, const dist *d, trainer *tr, int zero, char *
         size_t c = td->cnt ? td->cnt : 1;
         td->m = malloc(c * sizeof(float));
         td->v = malloc(c * sizeof(float));
-        if (!td->m || !td->v) goto oom;
+        td->gshard = malloc(c * sizeof(float));   /* before the first bucket starts */
+        if (!td->m || !td->v || !td->gshard) goto oom;
         memcpy(td->m, tr->model.m_memory + td->lo, td->cnt * sizeof(float));
         memcpy(td->v, tr->model.v_memory + td->lo, td->cnt * sizeof(float));
         /* The point of ZeRO-1: this rank no longer holds the whole state. */
@@ -244,10 +252,45 @@ int train_dist_any(train_dist *td, int flag) {
     return f != 0;
 }
 
-static void start_bucket(train_dist *td, train_dist_bucket *b) {
+/* Each rank's share of the gradient piece [off, off + len) under the ZeRO
+ * shards, into td->pcounts: pcounts[r] = |[off, off + len) ∩ shard r|. The
+ * shards are contiguous and in rank order, so the shares tile the piece in
+ * rank order: one reduce-scatter of the piece hands each rank the sum of
+ * exactly its share. Returns where this rank's share goes in gshard (any
+ * valid pointer when it is empty: the rank still takes part). */
+static float *piece_share(train_dist *td, size_t off, size_t len) {
+    const size_t end = off + len;
+    for (int r = 0; r < td->d->size; r++) {
+        const size_t a = td->displs[r], b = a + td->counts[r];
+        const size_t lo = a > off ? a : off, hi = b < end ? b : end;
+        td->pcounts[r] = hi > lo ? hi - lo : 0;
+    }
+    if (td->pcounts[td->d->rank] == 0) return td->gshard;
+    return td->gshard + ((off > td->lo ? off : td->lo) - td->lo);
+}
+
+/* Sums gradient piece [off, off + len) over the ranks: in place
+ * (all-reduce), or under ZeRO only this rank's share, into gshard
+ * (reduce-scatter: half the bytes each rank receives). blocking 0: started
+ * into td->reqs. 0 ok, -1 error. */
+static int send_piece(train_dist *td, size_t off, size_t len, int blocking) {
+    const dist *d = td->d;
     float *g = td->model->grads_memory;
+    if (!td->zero)
+        return blocking ? dist_allreduce_sum_f32(d, g + off, len) : dist_iallreduce_sum_f32(d, g + off, len, &td->reqs);
+    for (size_t a = off; a < off + len; a += PIECE_MAX) {
+        const size_t k = off + len - a < PIECE_MAX ? off + len - a : PIECE_MAX;
+        float *dst = piece_share(td, a, k);
+        int rc = blocking ? dist_reduce_scatter_sum_f32(d, g + a, dst, td->pcounts)
+                          : dist_ireduce_scatter_sum_f32(d, g + a, dst, td->pcounts, &td->reqs);
+        if (rc) return -1;
+    }
+    return 0;
+}
+
+static void start_bucket(train_dist *td, train_dist_bucket *b) {
     for (int i = 0; i < b->n; i++)
-        if (b->len[i]) dist_iallreduce_sum_f32(td->d, g + b->off[i], b->len[i], &td->reqs);
+        if (b->len[i] && send_piece(td, b->off[i], b->len[i], 0)) td->failed = 1;   /* reported by the sync */
     b->started = 1;
 }
 
@@ -295,7 +338,10 @@ void train_dist_set_overlap(train_dist *td, int on) {
     if (!td->overlap) train_dist_arm(td, 0);
 }
 
-int train_dist_norm_in_step(const train_dist *td) { return td && td->zero && !td->overlap; }
+double train_dist_grad_norm(const train_dist *td, const float *g, size_t n) {
+    if (td && td->zero) return td->averaged ? td->gnorm : NAN;
+    return grad_global_norm(g, n);
+}
 
 float train_dist_grad_scale(const train_dist *td) { return td ? 1.0f / (float)td->d->size : 1.0f; }
 
@@ -304,33 +350,51 @@ int train_dist_set_bucket_floats(train_dist *td, size_t min_floats) {
     return build_buckets(td, min_floats);
 }
 
+/* ZeRO: the global norm of the mean gradient from the shards: each rank's
+ * sum of squares in double, index order, summed over the ranks
+ * (grad_global_norm's sum, regrouped; the same on every rank). */
+static int shard_norm(train_dist *td) {
+    double ss = 0.0;
+    for (size_t i = 0; i < td->cnt; i++) ss += (double)td->gshard[i] * (double)td->gshard[i];
+    if (dist_allreduce_sum_f64(td->d, &ss, 1)) return -1;
+    td->gnorm = sqrt(ss);
+    return 0;
+}
+
 int train_dist_average_grads(train_dist *td) {
-    if (!td || (td->zero && !td->overlap)) return 0;
-    const dist *d = td->d;
-    gpt *m = td->model;
+    if (!td) return 0;
     if (td->overlap) {
         /* Whatever the hook has not started (all of it on a rank that skipped
          * its backward), in the hook's order; then the embeddings, final only
-         * now: nothing left to overlap with, so OpenMPI's blocking algorithm
-         * (faster per byte than its non-blocking one, which copies the buffer
-         * first) while the layer buckets finish; then wait for those. */
+         * now: nothing left to overlap with, so the all-reduce takes
+         * OpenMPI's blocking algorithm (faster per byte than its non-blocking
+         * one, which copies the buffer first) while the layer buckets finish;
+         * then wait for those. Not so the reduce-scatter: for wte's 38.6M
+         * floats on 2 ranks here every blocking MPI_Reduce_scatter algorithm
+         * of OpenMPI 4.1 took 150-210 ms, MPI_Ireduce_scatter + wait 120-150
+         * ms (MPI_Allreduce 70-106 ms), so ZeRO starts it like the others. */
         start_layers_from(td, 0);
         for (int i = 0; i < td->nbuckets; i++) {
             train_dist_bucket *b = &td->buckets[i];
             if (b->first_layer >= 0) continue;
             for (int k = 0; k < b->n; k++)
-                if (b->len[k] && dist_allreduce_sum_f32(d, m->grads_memory + b->off[k], b->len[k])) return -1;
+                if (b->len[k] && send_piece(td, b->off[k], b->len[k], !td->zero)) return -1;
         }
         if (dist_reqs_wait(&td->reqs)) return -1;
         for (int i = 0; i < td->nbuckets; i++) td->buckets[i].started = 0;
-    } else if (dist_allreduce_sum_f32(d, m->grads_memory, m->num_params)) {
-        /* Overlap off: one blocking all-reduce of the flat buffer (the
+        if (td->failed) {   /* a piece the hook could not start */
+            td->failed = 0;
+            return -1;
+        }
+    } else if (send_piece(td, 0, td->n, 1)) {
+        /* Overlap off: one blocking collective over the flat buffer (the
          * baseline dist_bench --overlap 2 compares against). With nothing to
          * overlap, this beats non-blocking pieces: 1.2-2.3 s vs 2.7-3.1 s as
          * 13 or 150 MPI_Iallreduce for 124M floats on 2 ranks, OpenMPI 4.1,
          * loaded 2-core VM. */
         return -1;
     }
+    if (td->zero && shard_norm(td)) return -1;
     td->averaged = 1;   /* each rank's part was scaled by 1/size in its backward */
     return 0;
 }
@@ -351,44 +415,25 @@ double train_dist_step_norm(train_dist *td, adamw *opt, gpt *m, double norm) {
         return adamw_step(opt, m->params_memory, m->grads_memory, m->m_memory, m->v_memory, m->decay_mask,
                           m->num_params);
     }
-    const dist *d = td->d;
-    if (!td->zero || td->overlap) {
-        if (!td->averaged && train_dist_average_grads(td)) return NAN;
-        td->averaged = 0;
-        if (!td->zero) {
-            /* Identical gradients on every rank, so identical updates: the
-             * parameters stay in step without being sent. */
-            if (!isnan(norm))
-                return adamw_step_norm(opt, m->params_memory, m->grads_memory, m->m_memory, m->v_memory,
-                                       m->decay_mask, m->num_params, norm);
-            return adamw_step(opt, m->params_memory, m->grads_memory, m->m_memory, m->v_memory, m->decay_mask,
-                              m->num_params);
-        }
-        /* ZeRO-1 after the overlapped all-reduce: every rank holds the whole
-         * mean gradient, updates its shard exactly as the full update would
-         * (same norm, same element-wise arithmetic) and the shards are
-         * all-gathered: the same bits as without ZeRO. */
-        if (isnan(norm)) norm = grad_global_norm(m->grads_memory, m->num_params);
-        adamw_step_norm(opt, m->params_memory + td->lo, m->grads_memory + td->lo, td->m, td->v,
-                        m->decay_mask + td->lo, td->cnt, norm);
-        if (dist_allgatherv_f32(d, m->params_memory, td->counts, td->displs)) return NAN;
-        return norm;
+    if (!td->averaged && train_dist_average_grads(td)) return NAN;
+    td->averaged = 0;
+    if (!td->zero) {
+        /* Identical gradients on every rank, so identical updates: the
+         * parameters stay in step without being sent. */
+        if (!isnan(norm))
+            return adamw_step_norm(opt, m->params_memory, m->grads_memory, m->m_memory, m->v_memory, m->decay_mask,
+                                   m->num_params, norm);
+        return adamw_step(opt, m->params_memory, m->grads_memory, m->m_memory, m->v_memory, m->decay_mask,
+                          m->num_params);
     }
-    /* ZeRO-1 without overlap: reduce-scatter, so each rank receives only
-     * the sum of its shard (half the bytes of an all-reduce). */
-    if (!td->gshard && !(td->gshard = malloc((td->cnt ? td->cnt : 1) * sizeof(float)))) return NAN;
-    if (dist_reduce_scatter_sum_f32(d, m->grads_memory, td->gshard, td->counts)) return NAN;
-    /* Global norm: each rank's sum of squares in double, index order, then
-     * summed over the ranks (grad_global_norm's sum, regrouped). */
-    double ss = 0.0;
-    for (size_t i = 0; i < td->cnt; i++) ss += (double)td->gshard[i] * (double)td->gshard[i];
-    if (dist_allreduce_sum_f64(d, &ss, 1)) return NAN;
-    const double gnorm = sqrt(ss);
-    /* The shard's update with the global norm: the clip (grad_clip / gnorm)
-     * is folded into the update exactly as in the single-process step. */
-    adamw_step_norm(opt, m->params_memory + td->lo, td->gshard, td->m, td->v, m->decay_mask + td->lo, td->cnt, gnorm);
-    if (dist_allgatherv_f32(d, m->params_memory, td->counts, td->displs)) return NAN;
-    return gnorm;
+    /* ZeRO-1: this rank holds the mean gradient of its shard only (the
+     * reduce-scatter); its update with the global norm from the shards (the
+     * clip, grad_clip / gnorm, folded in exactly as in the single-process
+     * step), then the shards are all-gathered. */
+    adamw_step_norm(opt, m->params_memory + td->lo, td->gshard, td->m, td->v, m->decay_mask + td->lo, td->cnt,
+                    td->gnorm);
+    if (dist_allgatherv_f32(td->d, m->params_memory, td->counts, td->displs)) return NAN;
+    return td->gnorm;
 }
 
 int train_dist_save(train_dist *td, const checkpoint *ck_in, const char *path, char *err, size_t errlen) {

@@ -17,27 +17,39 @@
  *    last layer, the embeddings last) and the communication overlaps the
  *    backward pass: train_dist_arm(td, 1) before
  *    the last micro-batch's backward sets the model's on_layer_grads hook
- *    (gpt.h), which starts each bucket with MPI_Iallreduce as soon as its
- *    layers' gradients are final and lets MPI progress the ones in flight
- *    (MPI_Testall: with no progress thread, OpenMPI moves a non-blocking
- *    collective only inside MPI calls). train_dist_sync_grads, after the
- *    backward, all-reduces the embeddings (blocking: wte is final only at
- *    the very end, so nothing is left to overlap with) and waits for the
- *    buckets. Earlier micro-batches (--accum > 1) run without the hook: their
- *    gradients are only partial sums. Which path a step takes never depends
+ *    (gpt.h), which starts each bucket with MPI_Iallreduce (ZeRO:
+ *    MPI_Ireduce_scatter, below) as soon as its layers' gradients are final
+ *    and lets MPI progress the ones in flight (MPI_Testall: with no
+ *    progress thread, OpenMPI moves a non-blocking collective only inside
+ *    MPI calls). train_dist_sync_grads, after the backward, sends the
+ *    embeddings (wte is final only at the very end, so nothing is left to
+ *    overlap with: a blocking all-reduce; under ZeRO non-blocking, OpenMPI's
+ *    blocking reduce-scatter being the slower one here) and waits for the
+ *    buckets. Earlier
+ *    micro-batches (--accum > 1) run without the hook: their gradients are
+ *    only partial sums. Which path a step takes never depends
  *    on rank-local events (a rank whose loss was not finite skips its
  *    backward but still starts every bucket in sync_grads, in the same
  *    order), so the collectives always match across ranks.
  *  - ZeRO stage 1 (Rajbhandari et al. 2020, "ZeRO: Memory Optimizations
  *    Toward Training Trillion Parameter Models", stage P_os): the AdamW
- *    moments are split into N contiguous shards of the flat buffer. With
- *    overlap on (the default) the gradients are all-reduced in buckets
- *    during backward as above, each rank updates its shard with the global
- *    norm and the parameters are all-gathered: exactly the bits of the
- *    unsharded update. With overlap off the gradients are reduce-scattered
- *    instead (half an all-reduce's bytes, nothing overlapped), the global
- *    norm comes from one all-reduce of a double. Either way the model's
- *    full-size m, v are freed (model.m_memory = v_memory = NULL).
+ *    moments are split into N contiguous shards of the flat buffer. The
+ *    gradients are reduce-scattered instead of all-reduced: each rank
+ *    receives the summed gradient of its own shard only (half an
+ *    all-reduce's bytes), into gshard. With overlap on (the default) that
+ *    happens bucket by bucket during backward as above: every piece of a
+ *    bucket (a contiguous range of the flat buffer) is one reduce-scatter
+ *    whose per-rank counts are the piece's overlap with each shard; with
+ *    overlap off, one blocking reduce-scatter after backward. The sync then
+ *    takes the global norm from the shards (each rank's sum of squares in
+ *    double, summed over the ranks by one all-reduce of a double), each
+ *    rank updates its shard with it and the parameters are all-gathered.
+ *    With 2 ranks the gradient sums are the bits of the all-reduce's; the
+ *    norm is grad_global_norm's sum regrouped, so the clip can differ from
+ *    the unsharded step's in the last bit. The model's full-size m, v are
+ *    freed (model.m_memory = v_memory = NULL), and after the sync
+ *    model.grads_memory holds this rank's own (unsummed) gradient: read the
+ *    norm with train_dist_grad_norm, never from the buffer.
  *  - Checkpoints: collective; rank 0 gathers the moments (ZeRO) and writes;
  *    the batch saved is the global batch N*B, so a resumed run on M ranks
  *    takes (N*B)/M rows each and continues the same training.
@@ -74,7 +86,10 @@ typedef struct train_dist {
     size_t *counts, *displs; /* (size) ZeRO shards of [0, n) */
     size_t lo, cnt;        /* this rank's shard */
     float *m, *v;          /* ZeRO: moment shards (cnt) */
-    float *gshard;         /* ZeRO without overlap: reduced gradient shard (cnt), at first use */
+    float *gshard;         /* ZeRO: this shard of the mean gradient (cnt; valid after the sync) */
+    size_t *pcounts;       /* (size) scratch: each rank's share of one gradient piece */
+    double gnorm;          /* ZeRO: global norm of the mean gradient (valid after the sync) */
+    int failed;            /* a piece the backward hook could not start (the sync reports it) */
     int *ginp, *gtgt;      /* (size*B*T) one global batch */
     size_t gcap;
     int nbuckets;
@@ -129,13 +144,13 @@ int train_dist_any(train_dist *td, int flag);
 void train_dist_layer_done(train_dist *td, int l);
 
 /* Collective: model grads = their sum over the ranks (the mean, each rank's
- * part being scaled by train_dist_grad_scale). Overlap on: starts
- * the layer buckets not yet started (in bucket order, as the hook would),
- * all-reduces the embeddings' bucket blocking, waits for all; off: one
- * blocking all-reduce of the flat buffer. Both give the same bits for 2
- * ranks (one float addition per element). 0 ok, -1 error. td NULL, or ZeRO
- * with overlap off: nothing to do (that path reduce-scatters in
- * train_dist_step). */
+ * part being scaled by train_dist_grad_scale); under ZeRO instead gshard =
+ * the sum of this rank's shard (model grads unchanged) and gnorm = the
+ * global norm. Overlap on: starts the layer buckets not yet started (in
+ * bucket order, as the hook would), sends the embeddings' bucket (blocking
+ * all-reduce; ZeRO: started too), waits for all; off: one blocking collective over the flat buffer. Both
+ * give the same bits for 2 ranks (one float addition per element). 0 ok,
+ * -1 error. td NULL: nothing to do. */
 int train_dist_average_grads(train_dist *td);
 
 /* Arms (on != 0) or disarms the model's on_layer_grads hook for the next
@@ -148,6 +163,13 @@ void train_dist_arm(train_dist *td, int on);
  * gradients (norm check, zeroing a skipped step): train_dist_average_grads,
  * remembered so that train_dist_step does not average again. Every rank
  * must call it, also one that skipped its backward. 0 ok, -1 error. */
+
+/* Local, after train_dist_sync_grads: the global norm of the mean gradient
+ * (before clipping), the same on every rank. ZeRO: the one the sync took
+ * from the shards (NAN if the sync has not run this step); otherwise
+ * grad_global_norm(g, n) of the averaged buffer (g: model grads; td NULL:
+ * the single process's). */
+double train_dist_grad_norm(const train_dist *td, const float *g, size_t n);
 int train_dist_sync_grads(train_dist *td);
 
 /* Overlap on (1) or off (0: one blocking all-reduce after backward, the
@@ -162,11 +184,6 @@ void train_dist_set_overlap(train_dist *td, int on);
  * large from train_dist_step. */
 float train_dist_grad_scale(const train_dist *td);
 
-/* 1 if the mean gradient is never whole on one rank (ZeRO-1 with overlap
- * off: reduce-scatter), so its norm is known only inside train_dist_step
- * and a norm check after train_dist_sync_grads is impossible. */
-int train_dist_norm_in_step(const train_dist *td);
-
 /* Rebuilds the buckets with at least min_floats each (default 512 Ki; tests
  * use small values to get several buckets from a tiny model). Local; -1 if
  * a bucket is in flight or out of memory. */
@@ -180,9 +197,9 @@ int train_dist_set_bucket_floats(train_dist *td, size_t min_floats);
 double train_dist_step(train_dist *td, adamw *opt, gpt *m);
 
 /* train_dist_step with the norm of the averaged gradient already known
- * (grad_global_norm after train_dist_sync_grads): saves one pass over the
- * gradients. norm NAN: computed. Ignored when train_dist_norm_in_step
- * (computed from the shards). */
+ * (train_dist_grad_norm after train_dist_sync_grads): saves one pass over
+ * the gradients. norm NAN: computed. Ignored under ZeRO (the sync took it
+ * from the shards). */
 double train_dist_step_norm(train_dist *td, adamw *opt, gpt *m, double norm);
 
 /* Collective: writes ck (filled by the caller from rank-local state; its

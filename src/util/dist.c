@@ -223,17 +223,30 @@ static int to_int_arrays(int size, const size_t *counts, const size_t *displs, i
 }
 #endif
 
+#ifdef ROPEGPT_HAVE_MPI
+/* counts as MPI ints whose sum (the elements sent) fits an int too; NULL if
+ * not, or out of memory. Caller frees. */
+static int *send_counts(int size, const size_t *counts) {
+    size_t total = 0;
+    for (int r = 0; r < size; r++) total += counts[r];
+    if (total > (size_t)INT_MAX) return NULL;
+    int *ic, *id;
+    if (to_int_arrays(size, counts, NULL, &ic, &id)) return NULL;
+    free(id);
+    return ic;
+}
+#endif
+
 int dist_reduce_scatter_sum_f32(const dist *d, const float *send, float *recv, const size_t *counts) {
     if (d->size == 1) {
         if (recv != send) memmove(recv, send, counts[0] * sizeof(float));
         return 0;
     }
 #ifdef ROPEGPT_HAVE_MPI
-    int *ic, *id;
-    if (to_int_arrays(d->size, counts, NULL, &ic, &id)) return -1;
+    int *ic = send_counts(d->size, counts);
+    if (!ic) return -1;
     MPI_Reduce_scatter(send, recv, ic, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     free(ic);
-    free(id);
     return 0;
 #else
     return -1;
@@ -279,26 +292,75 @@ int dist_gatherv_f32(const dist *d, const float *send, float *recv, const size_t
 
 /* ---------------------------------------------------------------- non-blocking */
 
+#ifdef ROPEGPT_HAVE_MPI
+/* The slot for one more request in q (q->n is bumped by the caller once
+ * MPI has filled it); NULL if out of memory. */
+static MPI_Request *next_req(dist_reqs *q) {
+    if (q->n == q->cap) {
+        int cap = q->cap ? 2 * q->cap : 64;
+        MPI_Request *r = realloc(q->reqs, (size_t)cap * sizeof *r);
+        if (!r) return NULL;
+        q->reqs = r;
+        q->cap = cap;
+    }
+    return (MPI_Request *)q->reqs + q->n;
+}
+
+/* Holds p (malloc'd) until dist_reqs_wait: the standard lets a non-blocking
+ * collective read its count arrays until it completes. */
+static int keep_until_wait(dist_reqs *q, void *p) {
+    if (q->nkeep == q->keepcap) {
+        int cap = q->keepcap ? 2 * q->keepcap : 64;
+        void **k = realloc(q->keep, (size_t)cap * sizeof *k);
+        if (!k) return -1;
+        q->keep = k;
+        q->keepcap = cap;
+    }
+    q->keep[q->nkeep++] = p;
+    return 0;
+}
+#endif
+
+static void free_kept(dist_reqs *q) {
+    for (int i = 0; i < q->nkeep; i++) free(q->keep[i]);
+    q->nkeep = 0;
+}
+
 int dist_iallreduce_sum_f32(const dist *d, float *buf, size_t n, dist_reqs *q) {
     if (d->size == 1) return 0;
 #ifdef ROPEGPT_HAVE_MPI
     for (size_t off = 0; off < n; off += DIST_CHUNK) {
         size_t k = n - off < DIST_CHUNK ? n - off : DIST_CHUNK;
-        if (q->n == q->cap) {
-            int cap = q->cap ? 2 * q->cap : 64;
-            MPI_Request *r = realloc(q->reqs, (size_t)cap * sizeof *r);
-            if (!r) return -1;
-            q->reqs = r;
-            q->cap = cap;
-        }
-        MPI_Iallreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
-                       (MPI_Request *)q->reqs + q->n);
+        MPI_Request *r = next_req(q);
+        if (!r) return -1;
+        MPI_Iallreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, r);
         q->n++;
     }
     return 0;
 #else
     (void)buf;
     (void)n;
+    (void)q;
+    return -1;
+#endif
+}
+
+int dist_ireduce_scatter_sum_f32(const dist *d, const float *send, float *recv, const size_t *counts,
+                                 dist_reqs *q) {
+    if (d->size == 1) return dist_reduce_scatter_sum_f32(d, send, recv, counts);
+#ifdef ROPEGPT_HAVE_MPI
+    int *ic = send_counts(d->size, counts);
+    MPI_Request *r = ic ? next_req(q) : NULL;
+    if (!r || keep_until_wait(q, ic)) {
+        free(ic);
+        return -1;
+    }
+    MPI_Ireduce_scatter(send, recv, ic, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, r);
+    q->n++;
+    return 0;
+#else
+    (void)send;
+    (void)recv;
     (void)q;
     return -1;
 #endif
@@ -320,6 +382,7 @@ int dist_reqs_wait(dist_reqs *q) {
 #ifdef ROPEGPT_HAVE_MPI
     MPI_Waitall(q->n, (MPI_Request *)q->reqs, MPI_STATUSES_IGNORE);
     q->n = 0;
+    free_kept(q);
     return 0;
 #else
     return -1;
@@ -328,6 +391,8 @@ int dist_reqs_wait(dist_reqs *q) {
 
 void dist_reqs_free(dist_reqs *q) {
     if (!q) return;
+    free_kept(q);
+    free(q->keep);
     free(q->reqs);
     memset(q, 0, sizeof *q);
 }

@@ -85,17 +85,25 @@ int dist_allgatherv_f32(const dist *d, float *buf, const size_t *counts, const s
 int dist_gatherv_f32(const dist *d, const float *send, float *recv, const size_t *counts,
                      const size_t *displs, int root);
 
-/* Non-blocking in-place sums (MPI_Iallreduce), for overlapping gradient
- * communication with the backward pass: start any number, then
- * dist_reqs_wait. dist_reqs_test lets MPI progress them (OpenMPI moves a
- * non-blocking collective forward only inside MPI calls). The buffers must
- * not be touched until the wait returns. */
+/* Non-blocking collectives, for overlapping gradient communication with
+ * the backward pass: start any number, then dist_reqs_wait.
+ * dist_reqs_test lets MPI progress them (OpenMPI moves a non-blocking
+ * collective forward only inside MPI calls). The buffers must not be
+ * touched until the wait returns. */
 typedef struct dist_reqs {
     void *reqs;   /* MPI_Request array (owned; NULL for the stand-in) */
     int n, cap;
+    void **keep;  /* count arrays MPI may read until the wait (owned) */
+    int nkeep, keepcap;
 } dist_reqs;
 
+/* In-place sums (MPI_Iallreduce). */
 int dist_iallreduce_sum_f32(const dist *d, float *buf, size_t n, dist_reqs *q);
+/* dist_reduce_scatter_sum_f32 started (MPI_Ireduce_scatter): send and recv
+ * must stay untouched until the wait. The stand-in copies at once. -1 if
+ * the sum of counts does not fit an MPI int. */
+int dist_ireduce_scatter_sum_f32(const dist *d, const float *send, float *recv, const size_t *counts,
+                                 dist_reqs *q);
 int dist_reqs_test(dist_reqs *q);   /* 1 if all done, 0 if not, -1 error */
 int dist_reqs_wait(dist_reqs *q);   /* waits for all and empties q */
 void dist_reqs_free(dist_reqs *q);

@@ -7,7 +7,7 @@
  * on the thread count.
  *
  * Inside a task the products are small matrix products done in register
- * tiles: keys come in blocks of 16 that are transposed once (a gather), so
+ * tiles: keys come in blocks of 16 that are transposed once (in registers), so
  * the scores of 8 query rows against the block are 8 FMA chains over the
  * head size, one key per lane, with no per-key lane sum; P V, dS K and the
  * block's dK, dV accumulate 8 rows x 32 columns in registers. The backward
@@ -66,10 +66,57 @@ static inline __mmask16 lanes(int n) {
 /* Keys per block (one vector of 16 scores) and query rows per register tile. */
 #define KB 16
 #define RB 8
+/* The loops over a tile's rows must be unrolled for the accumulators to
+ * live in registers (gcc -O2 leaves an 8-trip loop rolled and spills them). */
+#define UNROLL_R _Pragma("GCC unroll 8")
 
 int attention_avx512_fits(int T, int HS, int C) {
-    /* stack buffers of ATT_HS_MAX x KB floats; the gather index 15 * 3C must fit an int */
-    return HS >= 1 && HS <= ATT_HS_MAX && T >= 1 && (long long)C * 3 * 15 < 2147483647LL;
+    (void)C;
+    return HS >= 1 && HS <= ATT_HS_MAX && T >= 1;   /* stack buffers of ATT_HS_MAX x KB floats */
+}
+
+/* In-register transpose of a 16 x 16 block: afterwards r[a] lane b is what
+ * r[b] lane a was. Pairs of rows interleave (unpack ps), then pairs of
+ * pairs (unpack pd), which leaves each 128-bit lane holding a 4 x 4
+ * sub-block; two rounds of 128-bit lane shuffles put the sub-blocks in place.
+ * 64 shuffles, against 16 gathers or scatters of 16 strided floats each. */
+static inline void transpose16(__m512 *r) {
+    __m512 t[16];
+    for (int k = 0; k < 8; k++) {
+        t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    /* u[4g + m], lane L: column 4L + m of rows 4g .. 4g+3 */
+    for (int g = 0; g < 4; g++) {
+        const __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
+        const __m512d c = _mm512_castps_pd(t[4 * g + 2]), d = _mm512_castps_pd(t[4 * g + 3]);
+        r[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    /* output column 4L + m = lane L of u[m], u[4 + m], u[8 + m], u[12 + m] */
+    for (int m = 0; m < 4; m++) {
+        const __m512 b0 = _mm512_shuffle_f32x4(r[m], r[4 + m], _MM_SHUFFLE(1, 0, 1, 0));
+        const __m512 b1 = _mm512_shuffle_f32x4(r[m], r[4 + m], _MM_SHUFFLE(3, 2, 3, 2));
+        const __m512 b2 = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], _MM_SHUFFLE(1, 0, 1, 0));
+        const __m512 b3 = _mm512_shuffle_f32x4(r[8 + m], r[12 + m], _MM_SHUFFLE(3, 2, 3, 2));
+        t[m] = _mm512_shuffle_f32x4(b0, b2, _MM_SHUFFLE(2, 0, 2, 0));
+        t[4 + m] = _mm512_shuffle_f32x4(b0, b2, _MM_SHUFFLE(3, 1, 3, 1));
+        t[8 + m] = _mm512_shuffle_f32x4(b1, b3, _MM_SHUFFLE(2, 0, 2, 0));
+        t[12 + m] = _mm512_shuffle_f32x4(b1, b3, _MM_SHUFFLE(3, 1, 3, 1));
+    }
+    for (int k = 0; k < 16; k++) r[k] = t[k];
+}
+
+/* r[jj] = columns [i0, i0+16) of row jj (rows spaced by stride), jj < n,
+ * the columns past HS and the rows past n zero; then transposed, so r[ii]
+ * holds column i0 + ii of the n rows. */
+static inline void load_cols_t(__m512 *r, const float *rows, size_t stride, int n, int i0, int HS) {
+    const __mmask16 m = lanes(HS - i0);
+    for (int jj = 0; jj < 16; jj++)
+        r[jj] = jj < n ? _mm512_maskz_loadu_ps(m, rows + (size_t)jj * stride + i0) : _mm512_setzero_ps();
+    transpose16(r);
 }
 
 /* kt[i*KB + jj] = rows[jj*stride + i] for i < HS, jj < n; lanes jj >= n are 0.
@@ -77,22 +124,26 @@ int attention_avx512_fits(int T, int HS, int C) {
  * sees the block form its 16 dot products with plain FMAs, 16 keys a lane,
  * instead of summing lanes per key. */
 static void load_block_t(float *kt, const float *rows, size_t stride, int n, int HS) {
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32((int)stride));
-    const __mmask16 m = lanes(n);
-    for (int i = 0; i < HS; i++)
-        _mm512_store_ps(kt + (size_t)i * KB, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, rows + i, 4));
+    __m512 r[16];
+    for (int i0 = 0; i0 < HS; i0 += 16) {
+        load_cols_t(r, rows, stride, n, i0, HS);
+        for (int ii = 0; ii < 16 && i0 + ii < HS; ii++) _mm512_store_ps(kt + (size_t)(i0 + ii) * KB, r[ii]);
+    }
 }
 
 /* rows[jj*stride + i] += kt[i*KB + jj] for i < HS, jj < n: the transpose of
  * a block's accumulated dk (or dv) added back into the key rows. */
 static void add_block_t(float *rows, size_t stride, const float *kt, int n, int HS) {
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32((int)stride));
-    const __mmask16 m = lanes(n);
-    for (int i = 0; i < HS; i++) {
-        __m512 cur = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, rows + i, 4);
-        _mm512_mask_i32scatter_ps(rows + i, m, idx, _mm512_add_ps(cur, _mm512_load_ps(kt + (size_t)i * KB)), 4);
+    __m512 r[16];
+    for (int i0 = 0; i0 < HS; i0 += 16) {
+        const __mmask16 m = lanes(HS - i0);
+        for (int ii = 0; ii < 16; ii++)
+            r[ii] = i0 + ii < HS ? _mm512_load_ps(kt + (size_t)(i0 + ii) * KB) : _mm512_setzero_ps();
+        transpose16(r);
+        for (int jj = 0; jj < n; jj++) {
+            float *d = rows + (size_t)jj * stride + i0;
+            _mm512_mask_storeu_ps(d, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, d), r[jj]));
+        }
     }
 }
 
@@ -100,9 +151,11 @@ static void add_block_t(float *rows, size_t stride, const float *kt, int n, int 
  * R independent FMA chains, each step one load of kt and R broadcasts. */
 static inline __attribute__((always_inline)) void dot_tile(__m512 *acc, int R, const float *x, size_t xs,
                                                            const float *kt, int HS) {
+    UNROLL_R
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     for (int i = 0; i < HS; i++) {
         const __m512 kv = _mm512_load_ps(kt + (size_t)i * KB);
+        UNROLL_R
         for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(x[(size_t)r * xs + i]), kv, acc[r]);
     }
 }
@@ -117,11 +170,13 @@ static inline __attribute__((always_inline)) void rows_tile(float *y, size_t ys,
     for (int c0 = 0; c0 < HS; c0 += 32) {
         const __mmask16 m0 = lanes(HS - c0), m1 = lanes(HS - c0 - 16);
         __m512 a0[RB], a1[RB];
+        UNROLL_R
         for (int r = 0; r < R; r++) a0[r] = a1[r] = _mm512_setzero_ps();
         const int full = n < lim + 1 ? n : lim + 1;   /* every row sees j < full */
         for (int j = 0; j < full; j++) {
             const float *src = rows + (size_t)j * stride + c0;
             const __m512 v0 = _mm512_maskz_loadu_ps(m0, src), v1 = _mm512_maskz_loadu_ps(m1, src + 16);
+            UNROLL_R
             for (int r = 0; r < R; r++) {
                 const __m512 p = _mm512_set1_ps(coef[(size_t)r * cs + j]);
                 a0[r] = _mm512_fmadd_ps(p, v0, a0[r]);
@@ -131,6 +186,7 @@ static inline __attribute__((always_inline)) void rows_tile(float *y, size_t ys,
         for (int j = full; j < n && j <= lim + R - 1; j++) {   /* the triangle: rows r >= j - lim */
             const float *src = rows + (size_t)j * stride + c0;
             const __m512 v0 = _mm512_maskz_loadu_ps(m0, src), v1 = _mm512_maskz_loadu_ps(m1, src + 16);
+            UNROLL_R
             for (int r = 0; r < R; r++) {   /* masked, not indexed from j - lim: a0, a1 stay in registers */
                 const int on = r >= j - lim;
                 const __m512 p = _mm512_set1_ps(on ? coef[(size_t)r * cs + j] : 0.0f);
@@ -138,6 +194,7 @@ static inline __attribute__((always_inline)) void rows_tile(float *y, size_t ys,
                 a1[r] = _mm512_mask3_fmadd_ps(p, v1, a1[r], on ? (__mmask16)0xFFFF : (__mmask16)0);
             }
         }
+        UNROLL_R
         for (int r = 0; r < R; r++) {
             float *d = y + (size_t)r * ys + c0;
             if (add) {
@@ -158,6 +215,7 @@ static inline __attribute__((always_inline)) void scores_tile(float *att, int T,
     __m512 acc[RB];
     dot_tile(acc, R, q + (size_t)t * C3, C3, kt, HS);
     const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    UNROLL_R
     for (int r = 0; r < R; r++) {
         __m512 s = _mm512_mul_ps(acc[r], _mm512_set1_ps(scale));
         if (slope) {
@@ -236,6 +294,7 @@ static inline __attribute__((always_inline)) void backward_tile(
     __m512 p[RB], ds[RB];
     float dsb[RB * KB] __attribute__((aligned(64)));
     dot_tile(ds, R, dy + (size_t)t * C, C, vt, HS);   /* dp */
+    UNROLL_R
     for (int r = 0; r < R; r++) {
         const int valid = t + r - j0 + 1 < n ? t + r - j0 + 1 : n;
         const __mmask16 m = lanes(valid);
@@ -246,6 +305,7 @@ static inline __attribute__((always_inline)) void backward_tile(
     }
     for (int i = 0; i < HS; i++) {
         __m512 a = _mm512_load_ps(dvt + (size_t)i * KB), c = _mm512_load_ps(dkt + (size_t)i * KB);
+        UNROLL_R
         for (int r = 0; r < R; r++) {
             a = _mm512_fmadd_ps(_mm512_set1_ps(dy[(size_t)(t + r) * C + i]), p[r], a);
             c = _mm512_fmadd_ps(_mm512_set1_ps(q[(size_t)(t + r) * C3 + i]), ds[r], c);
@@ -259,22 +319,22 @@ static inline __attribute__((always_inline)) void backward_tile(
 
 /* D[t] = dy_t . o_t, summed in i order by FMAs from 0: the order dot_tile
  * sums dp_tj = dy_t . v_j in, so a row with a single key (o_t = v_t exactly)
- * gets dp - D = 0 exactly, hence ds = 0, as in exact arithmetic. Eight rows
- * at a time for eight independent chains. */
+ * gets dp - D = 0 exactly, hence ds = 0, as in exact arithmetic. Sixteen
+ * rows at a time, one per lane, from transposed 16 x 16 blocks of dy and o. */
 static void row_terms(float *D, const float *dy, const float *o, size_t C, int T, int HS) {
-    int t = 0;
-    for (; t + 8 <= T; t += 8) {
-        __m256 acc = _mm256_setzero_ps();
-        const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)C));
-        for (int i = 0; i < HS; i++)
-            acc = _mm256_fmadd_ps(_mm256_i32gather_ps(dy + (size_t)t * C + i, idx, 4),
-                                  _mm256_i32gather_ps(o + (size_t)t * C + i, idx, 4), acc);
-        _mm256_storeu_ps(D + t, acc);
-    }
-    for (; t < T; t++) {
-        float acc = 0.0f;
-        for (int i = 0; i < HS; i++) acc = fmaf(dy[(size_t)t * C + i], o[(size_t)t * C + i], acc);
-        D[t] = acc;
+    float yt[16 * 16] __attribute__((aligned(64)));
+    __m512 r[16];
+    for (int t = 0; t < T; t += 16) {
+        const int n = T - t < 16 ? T - t : 16;
+        __m512 acc = _mm512_setzero_ps();
+        for (int i0 = 0; i0 < HS; i0 += 16) {
+            load_cols_t(r, dy + (size_t)t * C, C, n, i0, HS);
+            for (int ii = 0; ii < 16; ii++) _mm512_store_ps(yt + ii * 16, r[ii]);
+            load_cols_t(r, o + (size_t)t * C, C, n, i0, HS);
+            for (int ii = 0; ii < 16 && i0 + ii < HS; ii++)
+                acc = _mm512_fmadd_ps(_mm512_load_ps(yt + ii * 16), r[ii], acc);
+        }
+        _mm512_mask_storeu_ps(D + t, lanes(n), acc);
     }
 }
 

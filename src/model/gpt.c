@@ -549,6 +549,11 @@ void gpt_position_losses(const gpt *m, double *out) {
 
 /* ---------------------------------------------------------------- backward */
 
+/* A progress point for the on_layer_grads hook (gpt.h). */
+static void progress(gpt *m) {
+    if (m->on_layer_grads) m->on_layer_grads(m->on_layer_ctx, GPT_HOOK_PROGRESS);
+}
+
 gpt_status gpt_backward(gpt *m) { return gpt_backward_scaled(m, 1.0f); }
 
 gpt_status gpt_backward_scaled(gpt *m, float scale) { return gpt_backward_ex(m, scale, 0); }
@@ -599,17 +604,21 @@ gpt_status gpt_backward_ex(gpt *m, float scale, int overwrite) {
         matmul_backward_flags_ctx(&m->mm, mm_set, d->dfch_gelu, g->fcprojw + ls * 4 * Cs * Cs,
                                   g->fcprojb + ls * Cs, d->dresidual, fch_gelu, p->fcprojw + ls * 4 * Cs * Cs,
                                   N, 4 * C, C);
+        progress(m);
         memset(d->dfch, 0, BTC * 4 * sizeof(float));
         gelu_backward(d->dfch, fch, d->dfch_gelu, BTC * 4);
         matmul_backward_flags_ctx(&m->mm, mm_set, d->dln, g->fcw + ls * 4 * Cs * Cs, g->fcb + ls * 4 * Cs,
                                   d->dfch, ln2, p->fcw + ls * 4 * Cs * Cs, N, C, 4 * C);
+        progress(m);
         layernorm_backward_flags(ln_set, d->dres2, g->ln2w + ls * Cs, g->ln2b + ls * Cs, d->dln, res2,
                                  p->ln2w + ls * Cs, ln2_mean, ln2_rstd, N, C);
         /* res2 = resid + attproj: both get dres2. */
         matmul_backward_flags_ctx(&m->mm, mm_set, d->datty, g->attprojw + ls * Cs * Cs, g->attprojb + ls * Cs,
                                   d->dres2, atty, p->attprojw + ls * Cs * Cs, N, C, C);
+        progress(m);
         memset(d->dqkv, 0, BTC * 3 * sizeof(float));
         attention_backward(d->dqkv, d->datty, qkv, att, atty, alibi, B, T, C, NH);
+        progress(m);
         /* q, k were rotated after the projection: the adjoint rotation takes
          * dq, dk back to the projection's outputs. */
         if (c->pe == PE_ROPE && (st = rope_qk(m, d->dqkv, BT, ROPE_BACKWARD)) != GPT_OK) return m->status = st;

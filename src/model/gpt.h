@@ -153,6 +153,9 @@ typedef struct {
 
 /* ---------------------------------------------------------------- model */
 
+/* on_layer_grads' layer argument at a progress point (see gpt below). */
+#define GPT_HOOK_PROGRESS (-2)
+
 typedef struct {
     gpt_config cfg;
     int HS;                   /* C / NH */
@@ -195,9 +198,13 @@ typedef struct {
      * Every gpt_backward* calls on_layer_grads(on_layer_ctx, l) for l = L-1
      * down to 0 as soon as layer l's parameter gradients (ln1w .. fcprojb at
      * index l) are final; lnfw, lnfb are final before the call for L-1. Then once with l = -1 after the embeddings (wte, wpe): wte is
-     * final only there (the tied LM head adds to it first). The hook must
-     * not touch the model; it runs on the calling thread, outside OpenMP
-     * regions, and costs one branch per layer when unset. */
+     * final only there (the tied LM head adds to it first). Between the
+     * operations inside each layer's backward it is also called with layer
+     * = GPT_HOOK_PROGRESS (nothing new is final): a moment a trainer can
+     * lend to its communication (MPI moves a started collective on only
+     * inside MPI calls). The hook must not touch the model; it runs on the
+     * calling thread, outside OpenMP regions, and costs one branch per call
+     * site when unset. */
     void (*on_layer_grads)(void *ctx, int layer);
     void *on_layer_ctx;
 } gpt;

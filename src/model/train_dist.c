@@ -317,7 +317,9 @@ void train_dist_layer_done(train_dist *td, int l) {
 }
 
 /* gpt's on_layer_grads hook (gpt.h): layer l's gradients are final; l = -1
- * after the embeddings, whose bucket train_dist_sync_grads sends. */
+ * after the embeddings, whose bucket train_dist_sync_grads sends; l =
+ * GPT_HOOK_PROGRESS between a layer's operations. Every call lends MPI a
+ * test of the collectives in flight. */
 static void on_layer_grads(void *ctx, int l) {
     train_dist *td = ctx;
     if (l >= 0) td->hook_starts += (uint64_t)start_layers_from(td, l);

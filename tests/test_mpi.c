@@ -753,10 +753,9 @@ static void zero_step_check(const dist *d, int overlap) {
         size_t bad = 0;
         for (size_t i = 0; i < td.cnt; i++) bad += td.gshard[i] != sum[td.lo + i];
         CHECK_EQ_INT(bad, 0);
-        /* The norm: each shard's sum of squares in index order, then the two added. */
-        double ss[2] = { 0.0, 0.0 };
-        for (int r = 0; r < 2; r++)
-            for (size_t i = td.displs[r]; i < td.displs[r] + td.counts[r]; i++) ss[r] += (double)sum[i] * sum[i];
+        /* The norm: each shard's sum of squares (grad_sum_squares), then the two added. */
+        double ss[2];
+        for (int r = 0; r < 2; r++) ss[r] = grad_sum_squares(sum + td.displs[r], td.counts[r]);
         const double norm = sqrt(ss[0] + ss[1]);
         CHECK(train_dist_grad_norm(&td, NULL, 0) == norm);
         CHECK(norm > tc.grad_clip);   /* the step clips */

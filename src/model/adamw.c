@@ -41,7 +41,9 @@ static double sum_squares(const float *g, size_t lo, size_t hi) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-double grad_global_norm(const float *g, size_t n) {
+double grad_global_norm(const float *g, size_t n) { return sqrt(grad_sum_squares(g, n)); }
+
+double grad_sum_squares(const float *g, size_t n) {
     double part[NORM_BLOCKS];
     const size_t per = (n + NORM_BLOCKS - 1) / NORM_BLOCKS;
 #ifdef _OPENMP
@@ -55,7 +57,7 @@ double grad_global_norm(const float *g, size_t n) {
     }
     double s = 0.0;
     for (int b = 0; b < NORM_BLOCKS; b++) s += part[b];
-    return sqrt(s);
+    return s;
 }
 
 /* The clip factor max_norm / norm as a float, or 1 when not clipping. */

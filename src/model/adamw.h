@@ -30,6 +30,10 @@ adamw adamw_default(void);
  * Threads change nothing in the result. */
 double grad_global_norm(const float *g, size_t n);
 
+/* The sum of squares under that square root (in double; the same blocks
+ * and lanes, so the same bits for any thread count). */
+double grad_sum_squares(const float *g, size_t n);
+
 /* If the global norm of g exceeds max_norm > 0, scales g by max_norm / norm
  * (torch.nn.utils.clip_grad_norm_ semantics without the 1e-6). Returns the
  * norm before clipping. max_norm <= 0: no clipping. */

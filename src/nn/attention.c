@@ -31,7 +31,7 @@ int attention_uses_avx512(void) {
 void attention_forward(float *out, float *att, const float *qkv, const float *alibi_slopes,
                        int B, int T, int C, int NH) {
 #if defined(__x86_64__)
-    if (attention_uses_avx512() && attention_avx512_fits(T, C / NH, C)) {
+    if (attention_uses_avx512() && attention_avx512_fits(C / NH)) {
         attention_forward_avx512(out, att, qkv, alibi_slopes, B, T, C, NH);
         return;
     }
@@ -42,7 +42,7 @@ void attention_forward(float *out, float *att, const float *qkv, const float *al
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                         const float *out, const float *alibi_slopes, int B, int T, int C, int NH) {
 #if defined(__x86_64__)
-    if (attention_uses_avx512() && attention_avx512_fits(T, C / NH, C)) {
+    if (attention_uses_avx512() && attention_avx512_fits(C / NH)) {
         attention_backward_avx512(dqkv, dout, qkv, att, out, B, T, C, NH);
         return;
     }

@@ -70,9 +70,8 @@ static inline __mmask16 lanes(int n) {
  * live in registers (gcc -O2 leaves an 8-trip loop rolled and spills them). */
 #define UNROLL_R _Pragma("GCC unroll 8")
 
-int attention_avx512_fits(int T, int HS, int C) {
-    (void)C;
-    return HS >= 1 && HS <= ATT_HS_MAX && T >= 1;   /* stack buffers of ATT_HS_MAX x KB floats */
+int attention_avx512_fits(int HS) {
+    return HS >= 1 && HS <= ATT_HS_MAX;   /* stack buffers of ATT_HS_MAX x KB floats */
 }
 
 /* In-register transpose of a 16 x 16 block: afterwards r[a] lane b is what
@@ -396,8 +395,8 @@ void attention_backward_avx512(float *dqkv, const float *dout, const float *qkv,
                                const float *out, int B, int T, int C, int NH) {
     (void)dqkv; (void)dout; (void)qkv; (void)att; (void)out; (void)B; (void)T; (void)C; (void)NH;
 }
-int attention_avx512_fits(int T, int HS, int C) {
-    (void)T; (void)HS; (void)C;
+int attention_avx512_fits(int HS) {
+    (void)HS;
     return 0;
 }
 void attention_exp_avx512(float *y, const float *x, size_t n) {

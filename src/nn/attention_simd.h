@@ -18,8 +18,8 @@ void attention_backward_avx512(float *dqkv, const float *dout, const float *qkv,
  * (the backward takes the rows ATT_ROWS_CHUNK at a time: 4 KiB). */
 #define ATT_HS_MAX 256
 #define ATT_ROWS_CHUNK 1024
-/* 1 when the two kernels above take this shape (HS = C / NH). */
-int attention_avx512_fits(int T, int HS, int C);
+/* 1 when the two kernels above take heads of this size (any T). */
+int attention_avx512_fits(int HS);
 /* y[i] = exp(x[i]) for x[i] <= 0 (softmax arguments), 16 lanes at a time. */
 void attention_exp_avx512(float *y, const float *x, size_t n);
 

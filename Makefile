@@ -41,6 +41,16 @@ else
 CFLAGS  += -Wno-unknown-pragmas
 endif
 
+# gcc's -O2 vectorises only loops that need no runtime alias check and no
+# remainder loop (the "very cheap" cost model): LayerNorm's normalise loop,
+# the residual add and the bias sums ran scalar. The dynamic model vectorises
+# them; plain vectorisation never reorders a float sum, so the bits do not
+# change. clang vectorises such loops at -O2 and has no such flag.
+HAVE_VECT_COST := $(call probe,-fvect-cost-model=dynamic,int main(void){return 0;}\n)
+ifeq ($(HAVE_VECT_COST),yes)
+CFLAGS  += -fvect-cost-model=dynamic
+endif
+
 ifneq ($(NO_BLAS),1)
 BLAS_INC := $(firstword $(wildcard /usr/include/x86_64-linux-gnu/openblas-pthread /usr/include/aarch64-linux-gnu/openblas-pthread /usr/include/openblas))
 BLAS_CFLAGS := $(if $(BLAS_INC),-I$(BLAS_INC))

@@ -35,6 +35,7 @@
 #include "nn/encoder.h"
 #include "nn/gelu.h"
 #include "nn/layernorm.h"
+#include "nn/layernorm_impl.h"   /* the portable copy, to compare with the dispatched one */
 #include "nn/matmul.h"
 #include "nn/posenc.h"
 #include "nn/residual.h"
@@ -287,6 +288,52 @@ TEST(nn_layernorm_gradients) {
     check_grad(dweight, g, C, "layernorm dweight");
     fd_grad(g, bias_d, C, ln_loss, &ctx);
     check_grad(dbias, g, C, "layernorm dbias");
+}
+
+/* The fused residual + LayerNorm is the two separate calls, bit for bit
+ * (also with res aliasing inp1, as the GPT forward does not but the
+ * generator might); and the dispatched copy (AVX-512 on such CPUs) gives the
+ * portable copy's bits, forward and backward. Odd C, and enough rows for the
+ * threaded path. */
+TEST(nn_layernorm_fused_and_isa_twins_same_bits) {
+    enum { N = 251, C = 77 };
+    trng r = {31};
+    float *buf = malloc(sizeof(float) * (size_t)N * C * 10);
+    CHECK(buf != NULL);
+    if (!buf) return;
+    float *a = buf, *b = a + N * C, *res = b + N * C, *out = res + N * C, *res2 = out + N * C;
+    float *out2 = res2 + N * C, *dy = out2 + N * C, *dx = dy + N * C, *dx2 = dx + N * C, *alias = dx2 + N * C;
+    float w[C], bi[C], mean[N], rstd[N], mean2[N], rstd2[N], dw[C], db[C], dw2[C], db2[C];
+    fill_uniform(a, N * C, &r, -2, 2);
+    fill_uniform(b, N * C, &r, -1, 3);
+    fill_uniform(dy, N * C, &r, -1, 1);
+    fill_uniform(w, C, &r, 0.5f, 1.5f);
+    fill_uniform(bi, C, &r, -0.5f, 0.5f);
+
+    layernorm_residual_forward(res, out, mean, rstd, a, b, w, bi, N, C);
+    residual_forward(res2, a, b, (size_t)N * C);
+    layernorm_forward(out2, mean2, rstd2, res2, w, bi, N, C);
+    CHECK(memcmp(res, res2, sizeof(float) * N * C) == 0);
+    CHECK(memcmp(out, out2, sizeof(float) * N * C) == 0);
+    CHECK(memcmp(mean, mean2, sizeof mean) == 0 && memcmp(rstd, rstd2, sizeof rstd) == 0);
+    memcpy(alias, a, sizeof(float) * N * C);
+    layernorm_residual_forward(alias, out2, mean2, rstd2, alias, b, w, bi, N, C);
+    CHECK(memcmp(alias, res, sizeof(float) * N * C) == 0 && memcmp(out2, out, sizeof(float) * N * C) == 0);
+
+    layernorm_forward_impl(NULL, out2, mean2, rstd2, res, NULL, w, bi, N, C);
+    CHECK(memcmp(out, out2, sizeof(float) * N * C) == 0);
+    CHECK(memcmp(mean, mean2, sizeof mean) == 0 && memcmp(rstd, rstd2, sizeof rstd) == 0);
+    fill_const(dx, N * C, GRAD_BASE);
+    fill_const(dx2, N * C, GRAD_BASE);
+    fill_const(dw, C, GRAD_BASE);
+    fill_const(dw2, C, GRAD_BASE);
+    fill_const(db, C, GRAD_BASE);
+    fill_const(db2, C, GRAD_BASE);
+    layernorm_backward(dx, dw, db, dy, res, w, mean, rstd, N, C);
+    layernorm_backward_impl(0, dx2, dw2, db2, dy, res, w, mean, rstd, N, C);
+    CHECK(memcmp(dx, dx2, sizeof(float) * N * C) == 0);
+    CHECK(memcmp(dw, dw2, sizeof dw) == 0 && memcmp(db, db2, sizeof db) == 0);
+    free(buf);
 }
 
 /* ------------------------------------------------------------ gelu */

@@ -18,7 +18,6 @@
 #include "nn/layernorm.h"
 #include "nn/matmul.h"
 #include "nn/posenc.h"
-#include "nn/residual.h"
 #include "util/mem.h"
 #include "util/rng.h"
 
@@ -500,20 +499,27 @@ float gpt_forward(gpt *m, const int *inp, const int *targets, int B, int T) {
         float *res3 = a->residual3 + ls * BTC;
         const size_t Cs = (size_t)C;
 
-        layernorm_forward(ln1, ln1_mean, ln1_rstd, resid, p->ln1w + ls * Cs, p->ln1b + ls * Cs, N, C);
+        /* Layers after the first got ln1 from the previous layer's last
+         * residual add (fused below). */
+        if (l == 0) layernorm_forward(ln1, ln1_mean, ln1_rstd, resid, p->ln1w, p->ln1b, N, C);
         matmul_forward_ctx(&m->mm, qkv, ln1, p->qkvw + ls * 3 * Cs * Cs, p->qkvb + ls * 3 * Cs, N, C, 3 * C);
         if (c->pe == PE_ROPE && (st = rope_qk(m, qkv, BT, ROPE_FORWARD)) != GPT_OK) return fail(m, st);
         attention_forward(atty, att, qkv, alibi, B, T, C, NH);
         matmul_forward_ctx(&m->mm, a->scratch, atty, p->attprojw + ls * Cs * Cs, p->attprojb + ls * Cs, N, C, C);
-        residual_forward(res2, resid, a->scratch, BTC);
-        layernorm_forward(ln2, ln2_mean, ln2_rstd, res2, p->ln2w + ls * Cs, p->ln2b + ls * Cs, N, C);
+        layernorm_residual_forward(res2, ln2, ln2_mean, ln2_rstd, resid, a->scratch, p->ln2w + ls * Cs,
+                                   p->ln2b + ls * Cs, N, C);
         matmul_forward_ctx(&m->mm, fch, ln2, p->fcw + ls * 4 * Cs * Cs, p->fcb + ls * 4 * Cs, N, C, 4 * C);
         gelu_forward(fch_gelu, fch, BTC * 4);
         matmul_forward_ctx(&m->mm, a->scratch, fch_gelu, p->fcprojw + ls * 4 * Cs * Cs, p->fcprojb + ls * Cs, N, 4 * C, C);
-        residual_forward(res3, res2, a->scratch, BTC);
+        /* res3 = res2 + fcproj, normalised at once by the next LayerNorm
+         * (the next layer's ln1, or the final one). */
+        if (l + 1 < L)
+            layernorm_residual_forward(res3, ln1 + BTC, ln1_mean + BT, ln1_rstd + BT, res2, a->scratch,
+                                       p->ln1w + (ls + 1) * Cs, p->ln1b + (ls + 1) * Cs, N, C);
+        else
+            layernorm_residual_forward(res3, a->lnf, a->lnf_mean, a->lnf_rstd, res2, a->scratch, p->lnfw,
+                                       p->lnfb, N, C);
     }
-    const float *last = a->residual3 + (size_t)(L - 1) * BTC;
-    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, N, C);
     matmul_forward_ctx(&m->mm, a->logits, a->lnf, p->wte, NULL, N, C, V);   /* tied LM head */
     crossentropy_forward(a->losses, a->probs, a->logits, tok_tgt, N, V);
 

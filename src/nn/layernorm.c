@@ -1,75 +1,41 @@
 /*
- * layernorm.c — LayerNorm forward and backward over rows of C channels.
- * Row statistics accumulate in double: C is small here, but a float sum of
- * squares loses digits when the row mean is large against its spread. Rows
- * are independent, so OpenMP splits them; the parameter gradients (a sum over
- * rows) are split by columns instead, so each column is summed in row order
- * by a single thread and the bits do not depend on the thread count.
+ * layernorm.c — LayerNorm forward and backward over rows of C channels. The
+ * loops live in layernorm_impl.h (numerics explained there); on CPUs with
+ * AVX-512 the copy compiled for it (layernorm_avx512.c) runs, with the same
+ * bits: both copies do the same float and double operations.
  */
 #include "nn/layernorm.h"
+#include "nn/layernorm_impl.h"
 
-#include <math.h>
-#include <stddef.h>
+void layernorm_forward_avx512(float *res, float *out, float *mean, float *rstd, const float *inp1,
+                              const float *inp2, const float *weight, const float *bias, int N, int C);
+void layernorm_backward_avx512(int flags, float *dinp, float *dweight, float *dbias, const float *dout,
+                               const float *inp, const float *weight, const float *mean, const float *rstd,
+                               int N, int C);
 
-#define LN_EPS 1e-5
-/* rows x channels below which one thread is faster than a parallel region */
-#define LN_OMP_MIN 16384
-/* columns handled together in the dweight/dbias pass (stack accumulators) */
-#define LN_COL_BLOCK 32
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define LN_X86 1
+#endif
 
-/* Row sums in LN_LANES interleaved double accumulators (lane j takes
- * elements j, j + 8, ...), added pairwise at the end: a fixed order, so the
- * same bits on any thread count, without one add's latency per element (a
- * single running double sum made LayerNorm ~9% of a small model's step). */
-#define LN_LANES 8
-static inline double lanes_total(const double acc[LN_LANES]) {
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
-/* sum_i x[i] */
-static double row_sum(const float *x, int C) {
-    double acc[LN_LANES] = {0};
-    int i = 0;
-    for (; i + LN_LANES <= C; i += LN_LANES)
-        for (int j = 0; j < LN_LANES; j++) acc[j] += (double)x[i + j];
-    for (int j = 0; i < C; i++, j++) acc[j] += (double)x[i];
-    return lanes_total(acc);
-}
-
-/* sum_i (x[i] - m)^2 */
-static double row_sq_dev(const float *x, double m, int C) {
-    double acc[LN_LANES] = {0};
-    int i = 0;
-    for (; i + LN_LANES <= C; i += LN_LANES)
-        for (int j = 0; j < LN_LANES; j++) {
-            double d = (double)x[i + j] - m;
-            acc[j] += d * d;
-        }
-    for (int j = 0; i < C; i++, j++) {
-        double d = (double)x[i] - m;
-        acc[j] += d * d;
+static void forward(float *res, float *out, float *mean, float *rstd, const float *inp1, const float *inp2,
+                    const float *weight, const float *bias, int N, int C) {
+#ifdef LN_X86
+    if (__builtin_cpu_supports("avx512f")) {
+        layernorm_forward_avx512(res, out, mean, rstd, inp1, inp2, weight, bias, N, C);
+        return;
     }
-    return lanes_total(acc);
+#endif
+    layernorm_forward_impl(res, out, mean, rstd, inp1, inp2, weight, bias, N, C);
 }
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias, int N, int C) {
-    int use_omp = (size_t)N * (size_t)C >= LN_OMP_MIN;
-    (void)use_omp;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (use_omp)
-#endif
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * (size_t)C;   /* (C) */
-        float *y = out + (size_t)n * (size_t)C;         /* (C) */
-        double m = row_sum(x, C) / C;
-        double v = row_sq_dev(x, m, C) / C;   /* two-pass variance: no cancellation of E[x^2] - m^2 */
-        double rs = 1.0 / sqrt(v + LN_EPS);
-        float mf = (float)m, rsf = (float)rs;
-        for (int i = 0; i < C; i++) y[i] = (x[i] - mf) * rsf * weight[i] + bias[i];
-        mean[n] = mf;
-        rstd[n] = rsf;
-    }
+    forward(NULL, out, mean, rstd, inp, NULL, weight, bias, N, C);
+}
+
+void layernorm_residual_forward(float *res, float *out, float *mean, float *rstd, const float *inp1,
+                                const float *inp2, const float *weight, const float *bias, int N, int C) {
+    forward(res, out, mean, rstd, inp1, inp2, weight, bias, N, C);
 }
 
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -81,65 +47,11 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
 void layernorm_backward_flags(int flags, float *dinp, float *dweight, float *dbias, const float *dout,
                               const float *inp, const float *weight, const float *mean,
                               const float *rstd, int N, int C) {
-    const int set_dinp = (flags & LN_SET_DINP) != 0, set_dparams = (flags & LN_SET_DPARAMS) != 0;
-    int use_omp = (size_t)N * (size_t)C >= LN_OMP_MIN;
-    (void)use_omp;
-    /* dinp: with xhat = (x - mean) * rstd and g = dout * weight,
-     * dx = rstd * (g - mean(g) - xhat * mean(g * xhat)). */
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (use_omp)
-#endif
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * (size_t)C;      /* (C) */
-        const float *dy = dout + (size_t)n * (size_t)C;    /* (C) */
-        float *dx = dinp + (size_t)n * (size_t)C;          /* (C) */
-        float m = mean[n], rs = rstd[n];
-        double ga[LN_LANES] = {0}, gxa[LN_LANES] = {0};
-        int i0 = 0;
-        for (; i0 + LN_LANES <= C; i0 += LN_LANES)
-            for (int j = 0; j < LN_LANES; j++) {
-                float xhat = (x[i0 + j] - m) * rs;
-                float g = dy[i0 + j] * weight[i0 + j];
-                ga[j] += g;
-                gxa[j] += (double)g * xhat;
-            }
-        for (int j = 0; i0 < C; i0++, j++) {
-            float xhat = (x[i0] - m) * rs;
-            float g = dy[i0] * weight[i0];
-            ga[j] += g;
-            gxa[j] += (double)g * xhat;
-        }
-        const double g_mean = lanes_total(ga), gx_mean = lanes_total(gxa);
-        float gm = (float)(g_mean / C), gxm = (float)(gx_mean / C);
-        for (int i = 0; i < C; i++) {
-            float xhat = (x[i] - m) * rs;
-            float g = dy[i] * weight[i];
-            const float v = rs * (g - gm - xhat * gxm);
-            dx[i] = set_dinp ? v : dx[i] + v;
-        }
+#ifdef LN_X86
+    if (__builtin_cpu_supports("avx512f")) {
+        layernorm_backward_avx512(flags, dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
+        return;
     }
-    /* dweight = sum_n dout * xhat, dbias = sum_n dout: column blocks, rows in order. */
-    int nblocks = (C + LN_COL_BLOCK - 1) / LN_COL_BLOCK;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (use_omp)
 #endif
-    for (int blk = 0; blk < nblocks; blk++) {
-        int c0 = blk * LN_COL_BLOCK;
-        int c1 = c0 + LN_COL_BLOCK < C ? c0 + LN_COL_BLOCK : C;
-        double dw[LN_COL_BLOCK] = {0}, db[LN_COL_BLOCK] = {0};
-        for (int n = 0; n < N; n++) {
-            const float *x = inp + (size_t)n * (size_t)C;     /* (C) */
-            const float *dy = dout + (size_t)n * (size_t)C;   /* (C) */
-            float m = mean[n], rs = rstd[n];
-            for (int i = c0; i < c1; i++) {
-                float xhat = (x[i] - m) * rs;
-                dw[i - c0] += (double)dy[i] * xhat;
-                db[i - c0] += dy[i];
-            }
-        }
-        for (int i = c0; i < c1; i++) {
-            dweight[i] = set_dparams ? (float)dw[i - c0] : dweight[i] + (float)dw[i - c0];
-            dbias[i] = set_dparams ? (float)db[i - c0] : dbias[i] + (float)db[i - c0];
-        }
-    }
+    layernorm_backward_impl(flags, dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C);
 }

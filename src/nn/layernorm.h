@@ -11,6 +11,12 @@
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias, int N, int C);
 
+/* res = inp1 + inp2 (the residual add), then out, mean, rstd as
+ * layernorm_forward of res: one pass, the row still in L1. res may alias
+ * inp1 or inp2.  res, out, inp1, inp2 (N,C)  mean, rstd (N) */
+void layernorm_residual_forward(float *res, float *out, float *mean, float *rstd, const float *inp1,
+                                const float *inp2, const float *weight, const float *bias, int N, int C);
+
 /* Accumulates (+=) dinp, dweight and dbias. Deterministic for any thread
  * count: rows of dinp are independent; dweight/dbias columns are each summed
  * over rows 0..N-1 in order by one thread.

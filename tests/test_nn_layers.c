@@ -34,6 +34,7 @@
 #include "nn/crossentropy.h"
 #include "nn/encoder.h"
 #include "nn/gelu.h"
+#include "nn/gelu_impl.h"   /* the portable loops, to compare with the dispatched copy */
 #include "nn/layernorm.h"
 #include "nn/layernorm_impl.h"   /* the portable copy, to compare with the dispatched one */
 #include "nn/matmul.h"
@@ -366,6 +367,39 @@ TEST(nn_gelu_gradients) {
     gelu_backward(dinp, inp, w, N);
     fd_grad(g, inp_d, N, gelu_loss, &ctx);
     check_grad(dinp, g, N, "gelu dinp");
+}
+
+/* The dispatched GELU (intrinsics on AVX-512 CPUs) gives the portable
+ * loops' bits, over the exp clamps (|2u| past 87), zeros, NaN and a length
+ * with a vector tail and threads; the overwriting backward is the
+ * accumulating one into zeros. */
+TEST(nn_gelu_isa_twins_same_bits) {
+    enum { N = 20011 };
+    trng r = {4243};
+    float *buf = malloc(sizeof(float) * N * 7);
+    CHECK(buf != NULL);
+    if (!buf) return;
+    float *x = buf, *dy = x + N, *o1 = dy + N, *o2 = o1 + N, *d1 = o2 + N, *d2 = d1 + N, *d3 = d2 + N;
+    fill_uniform(x, N, &r, -12, 12);
+    fill_uniform(dy, N, &r, -1, 1);
+    const float special[] = {0.0f, -0.0f, 60.0f, -60.0f, 1e30f, -1e30f, 1e-30f, NAN};
+    for (int i = 0; i < (int)(sizeof special / sizeof special[0]); i++) x[100 + i] = special[i];
+    gelu_forward(o1, x, N);
+    gelu_forward_impl(o2, x, N);
+    CHECK(memcmp(o1, o2, sizeof(float) * N) == 0);
+    CHECK(isnan(o1[107]));
+    fill_uniform(d1, N, &r, -1, 1);
+    memcpy(d2, d1, sizeof(float) * N);
+    gelu_backward(d1, x, dy, N);
+    gelu_backward_impl(d2, x, dy, N, 0);
+    CHECK(memcmp(d1, d2, sizeof(float) * N) == 0);
+    fill_const(d1, N, 0.0f);
+    gelu_backward(d1, x, dy, N);
+    gelu_backward_set(d3, x, dy, N);
+    int same = 1;
+    for (int i = 0; i < N; i++) same &= d1[i] == d3[i] || (isnan(d1[i]) && isnan(d3[i]));
+    CHECK(same);
+    free(buf);
 }
 
 /* ------------------------------------------------------------ residual */

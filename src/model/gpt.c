@@ -581,8 +581,8 @@ gpt_status gpt_backward_ex(gpt *m, float scale, int overwrite) {
     const float *alibi = c->pe == PE_ALIBI ? m->alibi : NULL;
 
     /* Activation gradients: the cross-entropy, matmuls and layernorms
-     * overwrite their dinp (SET flags); the layers that only accumulate
-     * (GELU, attention) get a zeroed buffer. Parameter gradients: overwritten by
+     * and GELU overwrite their dinp (SET flags); attention, which only
+     * accumulates, gets a zeroed buffer. Parameter gradients: overwritten by
      * the first write to each (the LM head's for wte, which the embedding
      * backward then adds to) when overwrite is set, else accumulated. */
     const int mm_set = MATMUL_SET_DINP | (overwrite ? MATMUL_SET_DPARAMS : 0);
@@ -611,8 +611,7 @@ gpt_status gpt_backward_ex(gpt *m, float scale, int overwrite) {
                                   g->fcprojb + ls * Cs, d->dresidual, fch_gelu, p->fcprojw + ls * 4 * Cs * Cs,
                                   N, 4 * C, C);
         progress(m);
-        memset(d->dfch, 0, BTC * 4 * sizeof(float));
-        gelu_backward(d->dfch, fch, d->dfch_gelu, BTC * 4);
+        gelu_backward_set(d->dfch, fch, d->dfch_gelu, BTC * 4);
         matmul_backward_flags_ctx(&m->mm, mm_set, d->dln, g->fcw + ls * 4 * Cs * Cs, g->fcb + ls * 4 * Cs,
                                   d->dfch, ln2, p->fcw + ls * 4 * Cs * Cs, N, C, 4 * C);
         progress(m);

@@ -13,11 +13,12 @@
 #include "nn/gelu.h"
 #include "nn/gelu_impl.h"
 
-/* The AVX-512 copy of the loops (gelu_avx512.c): the branch-free clamp in
- * gelu_exp only vectorises with masked instructions (gcc 12 leaves the
- * SSE2/AVX2 builds scalar, which is still ~2x faster than tanhf). */
+/* The AVX-512 copy of the loops (gelu_avx512.c, intrinsics doing the same
+ * float operations): the branch-free clamp in gelu_exp only vectorises with
+ * masked instructions (gcc 12 leaves the SSE2/AVX2 builds of gelu_impl.h
+ * scalar, which is still ~2x faster than tanhf). */
 void gelu_forward_avx512(float *out, const float *inp, size_t n);
-void gelu_backward_avx512(float *dinp, const float *inp, const float *dout, size_t n);
+void gelu_backward_avx512(float *dinp, const float *inp, const float *dout, size_t n, int set);
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define GELU_X86 1
@@ -30,9 +31,17 @@ void gelu_forward(float *out, const float *inp, size_t n) {
     gelu_forward_impl(out, inp, n);
 }
 
-void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+static void backward(float *dinp, const float *inp, const float *dout, size_t n, int set) {
 #ifdef GELU_X86
-    if (__builtin_cpu_supports("avx512f")) { gelu_backward_avx512(dinp, inp, dout, n); return; }
+    if (__builtin_cpu_supports("avx512f")) { gelu_backward_avx512(dinp, inp, dout, n, set); return; }
 #endif
-    gelu_backward_impl(dinp, inp, dout, n);
+    gelu_backward_impl(dinp, inp, dout, n, set);
+}
+
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+    backward(dinp, inp, dout, n, 0);
+}
+
+void gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t n) {
+    backward(dinp, inp, dout, n, 1);
 }

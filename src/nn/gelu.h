@@ -14,4 +14,8 @@ void gelu_forward(float *out, const float *inp, size_t n);
 /* Accumulates: dinp[i] += gelu'(inp[i]) * dout[i].  all (n) */
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
 
+/* Overwrites: dinp[i] = gelu'(inp[i]) * dout[i] (gelu_backward into zeros,
+ * but for the sign of zero results), so a caller need not clear dinp. */
+void gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t n);
+
 #endif

@@ -41,7 +41,8 @@ static inline void gelu_forward_impl(float *out, const float *inp, size_t n) {
     }
 }
 
-static inline void gelu_backward_impl(float *dinp, const float *inp, const float *dout, size_t n) {
+/* set: dinp = gelu'(x) dout (overwrite), else dinp += gelu'(x) dout. */
+static inline void gelu_backward_impl(float *dinp, const float *inp, const float *dout, size_t n, int set) {
     long long nn = (long long)n;
 #ifdef _OPENMP
 #pragma omp parallel for simd schedule(static) if (n >= GELU_OMP_MIN)
@@ -54,7 +55,7 @@ static inline void gelu_backward_impl(float *dinp, const float *inp, const float
         /* d/dx [x s] = s + x * ds/du * du/dx, and ds/du = 2 s (1 - s)
          * (= 0.5 sech^2 u) */
         float grad = s + 2.0f * x * s * (1.0f - s) * du_dx;
-        dinp[i] += grad * dout[i];
+        dinp[i] = set ? grad * dout[i] : dinp[i] + grad * dout[i];
     }
 }
 

@@ -25,4 +25,10 @@ void adamw_update_scalar(const adamw_coeffs *c, float *p, const float *g, float 
 void adamw_update_avx512(const adamw_coeffs *c, float *p, const float *g, float *m, float *v,
                          const uint8_t *decay, size_t lo, size_t hi);
 
+/* Adds to acc[j] the squares (in double) of g[lo + j], g[lo + j + 8], ...
+ * up to hi, in that order; the tail continues at lane 0. Portable loop and
+ * its AVX-512 copy (the same double operations, the same bits). */
+void adamw_sum_squares_portable(double acc[8], const float *g, size_t lo, size_t hi);
+void adamw_sum_squares_avx512(double acc[8], const float *g, size_t lo, size_t hi);
+
 #endif

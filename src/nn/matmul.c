@@ -530,15 +530,18 @@ static void gemm_own(const ukr_desc *u, int M, int Ncols, int K, const float *A,
     const gemm_args g = {u, A, B, bias, rsa, csa, rsb, csb, ldc, Cm, K, accumulate};
     const int nthreads = max_threads();
     /* rowa: A is read in place (never packed), so column chunks cost no
-     * repacking of A and can be small. Otherwise a row split with B packed
-     * once is the way to small chunks, whatever the shape, when B fits. */
+     * repacking of A and can be small, as long as A is small enough to be
+     * re-read by every chunk (not the LM head's dinp, whose A is the whole
+     * dlogits). Otherwise a row split with B packed once is the way to small
+     * chunks, whatever the shape, when B fits. */
     const int rowa = MATMUL_ROWA && u->simd_pack && csa == 1;
     if (nthreads > 1 && (Ncols < M || !rowa) && gemm_rows_shared_b(&g, M, Ncols, nthreads, scratch)) return;
     const int by_cols = Ncols >= M;
     const int D = by_cols ? Ncols : M, unit = by_cols ? u->nr : u->mr;
     const int big = by_cols ? 2 * NC : 2 * MC_MAX;
     int nchunks = nthreads;
-    if (nthreads > 1 && (D / nthreads >= big || (by_cols && rowa))) nchunks = 4 * nthreads; /* room to rebalance */
+    const int small_a = rowa && (size_t)M * (size_t)K <= SHARED_B_MAX;
+    if (nthreads > 1 && (D / nthreads >= big || (by_cols && small_a))) nchunks = 4 * nthreads; /* room to rebalance */
     const int width = (int)round_up((size_t)((D + nchunks - 1) / nchunks), (size_t)unit);
     nchunks = (D + width - 1) / width;
     const size_t per_thread = bpack_floats(u) + apack_floats(u);

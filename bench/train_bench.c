@@ -40,6 +40,7 @@ char *openblas_get_corename(void);
 #include "bench_util.h"
 #include "model/adamw.h"
 #include "model/gpt.h"
+#include "model/gpt_split.h"
 #include "nn/matmul.h"
 
 static int nthreads(void) {
@@ -63,6 +64,7 @@ static const bench_config configs[2] = {
 /* One model under test: the GPT, its AdamW state and a fixed random batch. */
 typedef struct {
     gpt m;
+    gpt_split split;   /* the batch cut between threads, as ropegpt train does for small models */
     gpt_config cfg;
     adamw opt;
     int *tok;   /* B*T + 1 tokens: inputs tok[0..BT), targets tok[1..BT] */
@@ -83,6 +85,11 @@ static int model_setup(bench_model *bm, const bench_config *bc, pe_type pe, matm
         return 1;
     }
     bm->m.mm.backend = backend;
+    if (gpt_split_init(&bm->split, &bm->m, gpt_split_ways(&bm->m, nthreads(), bc->B)) != GPT_OK) {
+        fprintf(stderr, "train_bench: out of memory\n");
+        gpt_free(&bm->m);
+        return 1;
+    }
     const size_t BT = (size_t)bc->B * bc->T;
     bm->tok = malloc((BT + 1) * sizeof(int));
     if (!bm->tok) {
@@ -102,6 +109,7 @@ static int model_setup(bench_model *bm, const bench_config *bc, pe_type pe, matm
 
 static void model_free(bench_model *bm) {
     free(bm->tok);
+    gpt_split_free(&bm->split);
     gpt_free(&bm->m);
 }
 
@@ -109,9 +117,9 @@ static void model_free(bench_model *bm) {
  * seconds. Returns the loss. */
 static float model_step(bench_model *bm, const bench_config *bc, double ph[3]) {
     double t0 = bench_wall_s();
-    float loss = gpt_forward(&bm->m, bm->tok, bm->tok + 1, bc->B, bc->T);
+    float loss = gpt_split_forward(&bm->split, &bm->m, bm->tok, bm->tok + 1, bc->B, bc->T);
     double tf = bench_wall_s();
-    gpt_backward_ex(&bm->m, 1.0f, 1);   /* overwrites the gradients, as ropegpt train does */
+    gpt_split_backward(&bm->split, &bm->m, 1.0f, 1);   /* overwrites the gradients, as ropegpt train does */
     double tb = bench_wall_s();
     adamw_step(&bm->opt, bm->m.params_memory, bm->m.grads_memory, bm->m.m_memory, bm->m.v_memory,
                bm->m.decay_mask, bm->m.num_params);
@@ -184,7 +192,8 @@ static int run_case(const bench_config *bc, pe_type pe, int steps, matmul_backen
      * gradient activations + the matmul packing scratch. */
     const gpt *m = &bm.m;
     double need = 16.0 * (double)m->num_params + (double)m->num_params +
-                  4.0 * ((double)m->acts_capacity + (double)m->gacts_capacity + (double)m->mm.scratch_floats);
+                  4.0 * ((double)m->acts_capacity + (double)m->gacts_capacity + (double)m->mm.scratch_floats) +
+                  gpt_split_bytes(&bm.split);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss_mb = (double)ru.ru_maxrss / 1024.0; /* Linux: kilobytes */
@@ -193,8 +202,8 @@ static int run_case(const bench_config *bc, pe_type pe, int steps, matmul_backen
            bc->name, pe_type_name(pe), nthreads(), med * 1e3, gflops, peak,
            peak > 0 ? gflops / peak : 0.0, rss_mb, need / (1024.0 * 1024.0));
     /* Where the step goes (medians of each phase), to read beside the line above. */
-    printf("train_bench_phases config=%c pe=%s forward_ms=%.1f backward_ms=%.1f adamw_ms=%.1f\n", bc->name,
-           pe_type_name(pe), bench_median(ph, steps) * 1e3, bench_median(ph + steps, steps) * 1e3,
+    printf("train_bench_phases config=%c pe=%s split=%d forward_ms=%.1f backward_ms=%.1f adamw_ms=%.1f\n", bc->name,
+           pe_type_name(pe), bm.split.k, bench_median(ph, steps) * 1e3, bench_median(ph + steps, steps) * 1e3,
            bench_median(ph + 2 * (size_t)steps, steps) * 1e3);
     fflush(stdout);
     free(ph);

@@ -12,6 +12,7 @@
 #include "data/dataset.h"
 #include "model/adamw.h"
 #include "model/gpt.h"
+#include "model/gpt_split.h"
 #include "util/rng.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -594,4 +595,74 @@ TEST(gpt_backward_overwrite_equals_zero_then_accumulate) {
         free(g1);
         gpt_free(&m);
     }
+}
+
+/* The batch cut between threads (gpt_split): for each position encoding the
+ * mean loss and the gradients are the whole batch's up to float rounding
+ * (tolerance: a few float ulps of the summands, 2e-6 relative to the
+ * largest gradient), the bits repeat from run to run, accumulation adds
+ * (overwrite 0), an odd batch falls back to the plain path (same bits), and a
+ * bad token in a twin's part is reported on the main model. */
+TEST(gpt_split_matches_whole_batch) {
+    enum { B = 4, T = 5 };
+    rng_state r;
+    rng_init(&r, 99, 0);
+    int inp[B * T], tgt[B * T];
+    random_tokens(&r, inp, B * T, 11);
+    random_tokens(&r, tgt, B * T, 11);
+    for (int pe = 0; pe < PE_COUNT; pe++) {
+        gpt_config c = tiny_config((pe_type)pe);
+        gpt m;
+        CHECK_EQ_INT(gpt_init(&m, &c, 3), GPT_OK);
+        randomize_params(&m, 5);
+        const size_t n = m.num_params;
+        float *ref = malloc(n * sizeof(float)), *g1 = malloc(n * sizeof(float)), *acc = malloc(n * sizeof(float));
+        float whole = gpt_forward(&m, inp, tgt, B, T);
+        CHECK_EQ_INT(gpt_backward_ex(&m, 0.5f, 1), GPT_OK);
+        memcpy(ref, m.grads_memory, n * sizeof(float));
+        double gmax = 0;
+        for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(ref[i]));
+
+        gpt_split s;
+        CHECK_EQ_INT(gpt_split_init(&s, &m, 2), GPT_OK);
+        CHECK_EQ_INT(s.k, 2);
+        for (int run = 0; run < 2; run++) {
+            float loss = gpt_split_forward(&s, &m, inp, tgt, B, T);
+            CHECK(s.active);
+            CHECK_NEAR(loss, whole, 2e-6 * fabs(whole));
+            CHECK_EQ_INT(gpt_split_backward(&s, &m, 0.5f, 1), GPT_OK);
+            if (run == 0) {
+                memcpy(g1, m.grads_memory, n * sizeof(float));
+                double worst = 0;
+                for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs(g1[i] - ref[i]));
+                CHECK(worst <= 2e-6 * gmax);
+            } else {
+                CHECK(memcmp(g1, m.grads_memory, n * sizeof(float)) == 0);
+            }
+        }
+        /* accumulate: grads + split gradient */
+        CHECK(isfinite(gpt_split_forward(&s, &m, inp, tgt, B, T)));
+        CHECK_EQ_INT(gpt_split_backward(&s, &m, 0.5f, 0), GPT_OK);
+        int accum_ok = 1;
+        for (size_t i = 0; i < n; i++) accum_ok &= fabs(m.grads_memory[i] - 2.0f * g1[i]) <= 1e-6 * gmax;
+        CHECK(accum_ok);
+        /* an odd batch: the plain path, the plain bits */
+        float l3 = gpt_split_forward(&s, &m, inp, tgt, 3, T);
+        CHECK(!s.active);
+        CHECK_EQ_INT(gpt_split_backward(&s, &m, 1.0f, 1), GPT_OK);
+        memcpy(acc, m.grads_memory, n * sizeof(float));
+        CHECK(l3 == gpt_forward(&m, inp, tgt, 3, T));
+        CHECK_EQ_INT(gpt_backward_ex(&m, 1.0f, 1), GPT_OK);
+        CHECK(memcmp(acc, m.grads_memory, n * sizeof(float)) == 0);
+        /* a bad token in the second half */
+        int bad[B * T];
+        memcpy(bad, inp, sizeof bad);
+        bad[B * T - 1] = 11;
+        CHECK(isnan(gpt_split_forward(&s, &m, bad, tgt, B, T)));
+        CHECK_EQ_INT(m.status, GPT_ETOKEN);
+        gpt_split_free(&s);
+        free(ref), free(g1), free(acc);
+        gpt_free(&m);
+    }
+    CHECK_EQ_INT(gpt_split_ways(NULL, 2, 4), 1);
 }

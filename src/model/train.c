@@ -16,6 +16,10 @@
 #include <string.h>
 #include <time.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "model/checkpoint.h"
 #include "model/train_dist.h"
 #include "util/io.h"
@@ -191,7 +195,24 @@ static float model_forward(trainer *tr, const int *inp, const int *tgt, int B, i
         if (st != LLAMA_OK) { *why = llama_status_str(st); return NAN; }
         return loss;
     }
-    float loss = gpt_forward(&tr->model, inp, tgt, B, T);
+    if (tr->dist) {
+        float loss = gpt_forward(&tr->model, inp, tgt, B, T);
+        if (tr->model.status != GPT_OK) *why = gpt_status_str(tr->model.status);
+        return loss;
+    }
+    if (!tr->split_ready) {
+        /* the thread count is final here (cmd_train sets it after trainer_init) */
+        int threads = 1;
+#ifdef _OPENMP
+        threads = omp_get_max_threads();
+#endif
+        if (gpt_split_init(&tr->split, &tr->model, gpt_split_ways(&tr->model, threads, B)) != GPT_OK) {
+            *why = gpt_status_str(GPT_ENOMEM);
+            return NAN;
+        }
+        tr->split_ready = 1;
+    }
+    float loss = gpt_split_forward(&tr->split, &tr->model, inp, tgt, B, T);
     if (tr->model.status != GPT_OK) *why = gpt_status_str(tr->model.status);
     return loss;
 }
@@ -205,7 +226,8 @@ static const char *model_backward(trainer *tr, float scale, int first) {
         int st = llama_train_backward(&tr->llama);
         return st == LLAMA_OK ? NULL : llama_status_str(st);
     }
-    gpt_status st = gpt_backward_ex(&tr->model, scale, first);
+    gpt_status st = tr->dist ? gpt_backward_ex(&tr->model, scale, first)
+                             : gpt_split_backward(&tr->split, &tr->model, scale, first);
     return st == GPT_OK ? NULL : gpt_status_str(st);
 }
 
@@ -253,6 +275,7 @@ static const char *model_status(const trainer *tr) {
 
 void trainer_free(trainer *tr) {
     if (!tr) return;
+    gpt_split_free(&tr->split);
     gpt_free(&tr->model);
     llama_train_free(&tr->llama);
     free(tr->llama_m);

@@ -29,6 +29,7 @@
 #include "data/dataset.h"
 #include "model/adamw.h"
 #include "model/gpt.h"
+#include "model/gpt_split.h"
 #include "model/llama_train.h"
 #include "util/rng.h"
 
@@ -188,6 +189,8 @@ typedef struct {
     train_config tc;
     arch_config arch;         /* which of model / llama is live */
     gpt model;                /* ARCH_GPT: params, grads, AdamW m and v */
+    gpt_split split;          /* ARCH_GPT in one process: the batch cut between threads (small models) */
+    int split_ready;          /* split chosen (at the first training forward, when the thread count is set) */
     llama_trainer llama;      /* ARCH_LLAMA: params and grads ... */
     float *llama_m, *llama_v; /* ... its AdamW moments (n_params each) */
     uint8_t *llama_decay;     /* ... and decay mask */

@@ -32,8 +32,17 @@ gpt_status gpt_split_init(gpt_split *s, const gpt *main, int k) {
             return st;
         }
     }
-    for (int t = 0; t < k - 1; t++) s->twins[t].mm = (matmul_ctx){0};
-    for (int t = 0; t < k - 1; t++) matmul_ctx_init(&s->twins[t].mm, main->mm.backend), s->twins[t].mm.isa = main->mm.isa;
+    for (int t = 0; t < k - 1; t++) {
+        gpt *g = &s->twins[t];
+        /* a twin never steps: no AdamW moments, no decay mask */
+        free(g->m_memory);
+        free(g->v_memory);
+        free(g->decay_mask);
+        g->m_memory = g->v_memory = NULL;
+        g->decay_mask = NULL;
+        g->mm.backend = main->mm.backend;   /* its scratch is still empty */
+        g->mm.isa = main->mm.isa;
+    }
     s->k = k;
     return GPT_OK;
 }
@@ -72,13 +81,14 @@ float gpt_split_forward(gpt_split *s, gpt *main, const int *inp, const int *targ
     const int k = s->k;
     if (k <= 1 || B % k != 0 || targets == NULL || main->on_layer_grads != NULL)
         return gpt_forward(main, inp, targets, B, T);
+    enum { KMAX = 64 };
+    if (k > KMAX) return gpt_forward(main, inp, targets, B, T);
     const int Bk = B / k;
     const size_t part = (size_t)Bk * (size_t)T;
     for (int t = 0; t < k - 1; t++)
         memcpy(s->twins[t].params_memory, main->params_memory, main->num_params * sizeof(float));
-    float loss[64];
-    gpt_status st[64];
-    if (k > 64) return gpt_forward(main, inp, targets, B, T);
+    float loss[KMAX];
+    gpt_status st[KMAX];
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static, 1) num_threads(k)
 #endif
@@ -104,7 +114,7 @@ float gpt_split_forward(gpt_split *s, gpt *main, const int *inp, const int *targ
 gpt_status gpt_split_backward(gpt_split *s, gpt *main, float scale, int overwrite) {
     if (!s->active) return gpt_backward_ex(main, scale, overwrite);
     s->active = 0;
-    const int k = s->k;
+    const int k = s->k;   /* <= 64: a larger k never activates the split */
     gpt_status st[64];
     const float sk = scale / (float)k;
 #ifdef _OPENMP

@@ -240,7 +240,7 @@ static size_t apack_floats(const ukr_desc *u) {
  * size is at most this many floats (8 MB). */
 #define SHARED_B_MAX ((size_t)2 << 20)
 static size_t gemm_scratch_floats(const ukr_desc *u, int nthreads) {
-    return (size_t)nthreads * (bpack_floats(u) + apack_floats(u)) + SHARED_B_MAX + 16;
+    return (size_t)nthreads * (bpack_floats(u) + apack_floats(u)) + 2 * (SHARED_B_MAX + 16);
 }
 
 static float *align64(float *p) {
@@ -450,110 +450,160 @@ static void gemm_block(const gemm_args *g, int i0, int i1, int j0, int j1, float
     }
 }
 
-/* The row-split case (M > Ncols) with B packed ONCE for all threads: every
- * (jc, pc) block of B is packed into the shared area in gemm_block's loop
- * order (threads split the panels; a barrier), then row chunks go to the
- * threads dynamically, each packing only its own A. Without this each row
- * chunk repacked all of B, which made small chunks expensive; with it the
- * chunks can be small, so a thread on a slower or busier vCPU simply takes
- * fewer of them. Same tiles, same k order: the bits are those of the other
- * paths. Returns 0 (nothing done) if B is too big for the shared area. */
-static int gemm_rows_shared_b(const gemm_args *g, int M, int Ncols, int nthreads, float *scratch) {
-    const ukr_desc *u = g->u;
-    const int mr = u->mr, nr = u->nr, K = g->K;
-    enum { MAXB = 64 };
-    int bj[MAXB], bp[MAXB], nb = 0;   /* (jc, pc) of each block, in gemm_block's order */
-    size_t boff[MAXB + 1];
-    boff[0] = 0;
+/* How one product is cut between threads (gemm_plan_make), so that several
+ * products can share one parallel region (gemm_plans_run).
+ *
+ * Row split with B packed ONCE for all threads ("shared"): every (jc, pc)
+ * block of B is packed into a shared area in gemm_block's loop order
+ * (threads split the panels; a barrier), then row chunks go to the threads
+ * dynamically, each packing only its own A. Without this each row chunk
+ * repacked all of B, which made small chunks expensive; with it the chunks
+ * can be small, so a thread on a slower or busier vCPU simply takes fewer of
+ * them.
+ *
+ * Otherwise C is cut along its longer side into chunks and each chunk is
+ * one task computed whole (all of K) by one thread with its own packing
+ * buffers; the operand along the uncut side is then packed once per chunk,
+ * so chunks are kept large (>= 2*NC columns or 2*MC_MAX rows each before
+ * going past one per thread) unless that operand is an A read in place.
+ *
+ * Either way every element is summed by one thread in the fixed KC-blocked
+ * k order with the same tiles and kernels, so the bits do not depend on
+ * the thread count or on which thread takes which chunk. */
+enum { PLAN_MAXB = 64 };
+typedef struct {
+    gemm_args g;
+    int M, Ncols;
+    int shared, by_cols, width, nchunks;
+    /* shared only: the (jc, pc) blocks in gemm_block's order and their offsets */
+    int nb, bj[PLAN_MAXB], bp[PLAN_MAXB];
+    size_t boff[PLAN_MAXB + 1];
+    float *bshared;
+} gemm_plan;
+
+/* Tries the shared-B row split; 0 if B does not fit the area. */
+static int plan_shared(gemm_plan *p, int nthreads, float *area) {
+    const ukr_desc *u = p->g.u;
+    const int mr = u->mr, nr = u->nr, K = p->g.K, M = p->M, Ncols = p->Ncols;
+    p->nb = 0;
+    p->boff[0] = 0;
     for (int jc = 0; jc < Ncols; jc += NC)
         for (int pc = 0; pc < K; pc += KC) {
-            if (nb == MAXB) return 0;
+            if (p->nb == PLAN_MAXB) return 0;
             const int jn = Ncols - jc < NC ? Ncols : jc + NC, kc = K - pc < KC ? K - pc : KC;
-            bj[nb] = jc;
-            bp[nb] = pc;
-            boff[nb + 1] = boff[nb] + (size_t)kc * round_up((size_t)(jn - jc), (size_t)nr);
-            nb++;
+            p->bj[p->nb] = jc;
+            p->bp[p->nb] = pc;
+            p->boff[p->nb + 1] = p->boff[p->nb] + (size_t)kc * round_up((size_t)(jn - jc), (size_t)nr);
+            p->nb++;
         }
-    if (boff[nb] > SHARED_B_MAX) return 0;
-    const size_t per_thread = bpack_floats(u) + apack_floats(u);
-    float *bshared = align64(scratch + (size_t)nthreads * per_thread);
-    const int panels_per_block = (NC + nr - 1) / nr;
+    if (p->boff[p->nb] > SHARED_B_MAX) return 0;
     /* row chunks: a multiple of mr, about 4 per thread, at least 2 panels */
     int width = (int)round_up((size_t)((M + 4 * nthreads - 1) / (4 * nthreads)), (size_t)mr);
     if (width < 2 * mr) width = 2 * mr;
-    const int nchunks = (M + width - 1) / width;
-#pragma omp parallel
-    {
-#pragma omp for schedule(static)
-        for (int q = 0; q < nb * panels_per_block; q++) {
-            const int b = q / panels_per_block, j = bj[b] + (q % panels_per_block) * nr;
-            const int jn = Ncols - bj[b] < NC ? Ncols : bj[b] + NC, kc = K - bp[b] < KC ? K - bp[b] : KC;
-            if (j >= jn) continue;
-            pack_b_block(u, bshared + boff[b] + (size_t)(j - bj[b]) * kc, g->B, g->rsb, g->csb, j,
-                         j + nr < jn ? j + nr : jn, bp[b], kc);
-        }
-        /* implicit barrier: B is complete before any row chunk reads it */
-        float *mine = scratch + (size_t)thread_num() * per_thread;
-        float *bpack = align64(mine), *apack = align64(mine + bpack_floats(u));
-#pragma omp for schedule(dynamic, 1)
-        for (int ch = 0; ch < nchunks; ch++) {
-            const int lo = ch * width, hi = M - lo < width ? M : lo + width;
-            gemm_block(g, lo, hi, 0, Ncols, bpack, apack, bshared);
-        }
-    }
+    p->shared = 1;
+    p->by_cols = 0;
+    p->width = width;
+    p->nchunks = (M + width - 1) / width;
+    p->bshared = align64(area);
     return 1;
 }
 
 /* Cm(M,Ncols) (=|+=) A(M,K) @ B(K,Ncols) [+ bias(Ncols)], row stride ldc.
  * accumulate=0: Cm = A@B + bias (bias may be NULL); accumulate=1: Cm += A@B.
- * scratch holds gemm_scratch_floats(u, max_threads()) floats.
- *
- * Threads: C is cut along its longer side into chunks and each chunk is one
- * task computed whole (all of K) by one thread with its own packing buffers.
- * No barrier inside, so a thread descheduled on a busy host stalls only its
- * own chunk, and dynamic scheduling lets the other thread take more chunks;
- * the bits do not depend on which thread takes which chunk, since every
- * element is still summed in the fixed KC-blocked k order. The price is that
- * the operand along the uncut side is packed once per chunk; chunks are kept
- * large (>= 2*NC columns or 2*MC_MAX rows each before going past one per
- * thread) so that repacking stays a small fraction of the flops. */
-static void gemm_own(const ukr_desc *u, int M, int Ncols, int K, const float *A, size_t rsa,
-                     size_t csa, const float *B, size_t rsb, size_t csb, float *Cm, size_t ldc,
-                     int accumulate, const float *bias, float *scratch) {
-    if (M <= 0 || Ncols <= 0) return;
-    if (K <= 0) {
-        if (accumulate) return;
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < Ncols; j++) Cm[(size_t)i * ldc + j] = bias ? bias[j] : 0.0f;
-        return;
-    }
-    const gemm_args g = {u, A, B, bias, rsa, csa, rsb, csb, ldc, Cm, K, accumulate};
-    const int nthreads = max_threads();
+ * area: SHARED_B_MAX floats (+16) this plan may use for a shared B.
+ * M, Ncols, K > 0. */
+static void gemm_plan_make(gemm_plan *p, const ukr_desc *u, int M, int Ncols, int K, const float *A, size_t rsa,
+                           size_t csa, const float *B, size_t rsb, size_t csb, float *Cm, size_t ldc, int accumulate,
+                           const float *bias, int nthreads, float *area) {
+    memset(p, 0, sizeof *p);
+    p->g = (gemm_args){u, A, B, bias, rsa, csa, rsb, csb, ldc, Cm, K, accumulate};
+    p->M = M;
+    p->Ncols = Ncols;
     /* rowa: A is read in place (never packed), so column chunks cost no
      * repacking of A and can be small, as long as A is small enough to be
      * re-read by every chunk (not the LM head's dinp, whose A is the whole
      * dlogits). Otherwise a row split with B packed once is the way to small
      * chunks, whatever the shape, when B fits. */
     const int rowa = MATMUL_ROWA && u->simd_pack && csa == 1;
-    if (nthreads > 1 && (Ncols < M || !rowa) && gemm_rows_shared_b(&g, M, Ncols, nthreads, scratch)) return;
+    if (nthreads > 1 && (Ncols < M || !rowa) && plan_shared(p, nthreads, area)) return;
     const int by_cols = Ncols >= M;
     const int D = by_cols ? Ncols : M, unit = by_cols ? u->nr : u->mr;
     const int big = by_cols ? 2 * NC : 2 * MC_MAX;
     int nchunks = nthreads;
     const int small_a = rowa && (size_t)M * (size_t)K <= SHARED_B_MAX;
     if (nthreads > 1 && (D / nthreads >= big || (by_cols && small_a))) nchunks = 4 * nthreads; /* room to rebalance */
-    const int width = (int)round_up((size_t)((D + nchunks - 1) / nchunks), (size_t)unit);
-    nchunks = (D + width - 1) / width;
-    const size_t per_thread = bpack_floats(u) + apack_floats(u);
+    p->by_cols = by_cols;
+    p->width = (int)round_up((size_t)((D + nchunks - 1) / nchunks), (size_t)unit);
+    p->nchunks = (D + p->width - 1) / p->width;
+}
 
-#pragma omp parallel for schedule(dynamic, 1) if (nchunks > 1)
-    for (int ch = 0; ch < nchunks; ch++) {
+/* Runs the plans in one parallel region: first the shared B blocks of all
+ * of them are packed (one barrier), then all their chunks go to the threads
+ * dynamically, so one product's last chunks overlap the next one's first. */
+static void gemm_plans_run(gemm_plan *plans, int np, float *scratch) {
+    const ukr_desc *u = plans[0].g.u;
+    const int nr = u->nr, panels_per_block = (NC + nr - 1) / nr;
+    int npack = 0, nchunks = 0;
+    for (int i = 0; i < np; i++) {
+        if (plans[i].shared) npack += plans[i].nb * panels_per_block;
+        nchunks += plans[i].nchunks;
+    }
+    const size_t per_thread = bpack_floats(u) + apack_floats(u);
+#pragma omp parallel if (nchunks > 1)
+    {
+#pragma omp for schedule(static)
+        for (int q = 0; q < npack; q++) {
+            int i = 0, r = q;
+            while (!plans[i].shared || r >= plans[i].nb * panels_per_block) {
+                if (plans[i].shared) r -= plans[i].nb * panels_per_block;
+                i++;
+            }
+            const gemm_plan *p = &plans[i];
+            const gemm_args *g = &p->g;
+            const int b = r / panels_per_block, j = p->bj[b] + (r % panels_per_block) * nr;
+            const int jn = p->Ncols - p->bj[b] < NC ? p->Ncols : p->bj[b] + NC;
+            const int kc = g->K - p->bp[b] < KC ? g->K - p->bp[b] : KC;
+            if (j >= jn) continue;
+            pack_b_block(u, p->bshared + p->boff[b] + (size_t)(j - p->bj[b]) * kc, g->B, g->rsb, g->csb, j,
+                         j + nr < jn ? j + nr : jn, p->bp[b], kc);
+        }
+        /* implicit barrier: the shared Bs are complete before any chunk reads them */
         float *mine = scratch + (size_t)thread_num() * per_thread;
         float *bpack = align64(mine), *apack = align64(mine + bpack_floats(u));
-        const int lo = ch * width, hi = D - lo < width ? D : lo + width;
-        if (by_cols) gemm_block(&g, 0, M, lo, hi, bpack, apack, NULL);
-        else gemm_block(&g, lo, hi, 0, Ncols, bpack, apack, NULL);
+#pragma omp for schedule(dynamic, 1)
+        for (int c = 0; c < nchunks; c++) {
+            int i = 0, ch = c;
+            while (ch >= plans[i].nchunks) ch -= plans[i++].nchunks;
+            const gemm_plan *p = &plans[i];
+            const int D = p->by_cols ? p->Ncols : p->M;
+            const int lo = ch * p->width, hi = D - lo < p->width ? D : lo + p->width;
+            if (p->by_cols) gemm_block(&p->g, 0, p->M, lo, hi, bpack, apack, NULL);
+            else gemm_block(&p->g, lo, hi, 0, p->Ncols, bpack, apack, p->shared ? p->bshared : NULL);
+        }
     }
+}
+
+/* The degenerate shapes: nothing to do, or K = 0 (C = bias or untouched). */
+static int gemm_trivial(int M, int Ncols, int K, float *Cm, size_t ldc, int accumulate, const float *bias) {
+    if (M <= 0 || Ncols <= 0) return 1;
+    if (K > 0) return 0;
+    if (!accumulate)
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < Ncols; j++) Cm[(size_t)i * ldc + j] = bias ? bias[j] : 0.0f;
+    return 1;
+}
+
+/* One product (see gemm_plan_make). scratch holds
+ * gemm_scratch_floats(u, max_threads()) floats. */
+static void gemm_own(const ukr_desc *u, int M, int Ncols, int K, const float *A, size_t rsa,
+                     size_t csa, const float *B, size_t rsb, size_t csb, float *Cm, size_t ldc,
+                     int accumulate, const float *bias, float *scratch) {
+    if (gemm_trivial(M, Ncols, K, Cm, ldc, accumulate, bias)) return;
+    const int nthreads = max_threads();
+    gemm_plan p;
+    gemm_plan_make(&p, u, M, Ncols, K, A, rsa, csa, B, rsb, csb, Cm, ldc, accumulate, bias, nthreads,
+                   scratch + (size_t)nthreads * (bpack_floats(u) + apack_floats(u)));
+    gemm_plans_run(&p, 1, scratch);
 }
 
 /* dbias[o] (+)= sum_n dout[n,o] (set: overwrite): each o summed by one
@@ -815,14 +865,21 @@ void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp, float *d
         matmul_backward_naive(dinp, dweight, NULL, dout, inp, weight, N, C, OC);
         return;
     }
+    /* Both products in one parallel region: the threads' idle tails at the
+     * end of dinp are filled with dweight's chunks, and one fork/join less. */
+    const int nthreads = max_threads();
+    float *areas = scratch + (size_t)nthreads * (bpack_floats(&u) + apack_floats(&u));
+    gemm_plan plans[2];
+    int np = 0;
     /* dinp(N,C) (+)= dout(N,OC) @ weight(OC,C) */
-    if (dinp)
-        gemm_own(&u, N, C, OC, dout, (size_t)OC, 1, weight, (size_t)C, 1, dinp, (size_t)C, !set_dinp,
-                 NULL, scratch);
+    if (dinp && !gemm_trivial(N, C, OC, dinp, (size_t)C, !set_dinp, NULL))
+        gemm_plan_make(&plans[np++], &u, N, C, OC, dout, (size_t)OC, 1, weight, (size_t)C, 1, dinp, (size_t)C,
+                       !set_dinp, NULL, nthreads, areas);
     /* dweight(OC,C) (+)= dout^T(OC,N) @ inp(N,C): A(i=o, k=n) = dout[n*OC + o]. */
-    if (dweight)
-        gemm_own(&u, OC, C, N, dout, 1, (size_t)OC, inp, (size_t)C, 1, dweight, (size_t)C, !set_dparams,
-                 NULL, scratch);
+    if (dweight && !gemm_trivial(OC, C, N, dweight, (size_t)C, !set_dparams, NULL))
+        gemm_plan_make(&plans[np++], &u, OC, C, N, dout, 1, (size_t)OC, inp, (size_t)C, 1, dweight, (size_t)C,
+                       !set_dparams, NULL, nthreads, areas + SHARED_B_MAX + 16);
+    if (np) gemm_plans_run(plans, np, scratch);
     free(owned);
 }
 

@@ -58,8 +58,8 @@ void gpt_split_free(gpt_split *s) {
 double gpt_split_bytes(const gpt_split *s) {
     double b = 0.0;
     for (int t = 0; s && t < s->k - 1; t++) {
-        /* what a twin uses: the weights' copy, its gradients and activations
-         * (its AdamW m, v and mask are allocated by gpt_init, never touched) */
+        /* what a twin holds: the weights' copy, its gradients, activations
+         * and matmul scratch (its AdamW m, v and mask were freed at init) */
         const gpt *g = &s->twins[t];
         b += (double)g->num_params * (2.0 * sizeof(float)) +
              4.0 * ((double)g->acts_capacity + (double)g->gacts_capacity + (double)g->mm.scratch_floats);

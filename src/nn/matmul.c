@@ -236,8 +236,9 @@ static size_t bpack_floats(const ukr_desc *u) { return (size_t)KC * round_up(NC,
 static size_t apack_floats(const ukr_desc *u) {
     return (size_t)KC * (round_up(MC_MAX, (size_t)u->mr) + (size_t)u->mr) + 16;
 }
-/* A B operand packed once for all threads (see gemm_own) when its packed
- * size is at most this many floats (8 MB). */
+/* A B operand packed once for all threads (see gemm_plan_make) when its
+ * packed size is at most this many floats (8 MB). The scratch holds two such
+ * areas: a backward runs its two products' plans together. */
 #define SHARED_B_MAX ((size_t)2 << 20)
 static size_t gemm_scratch_floats(const ukr_desc *u, int nthreads) {
     return (size_t)nthreads * (bpack_floats(u) + apack_floats(u)) + 2 * (SHARED_B_MAX + 16);

@@ -17,6 +17,7 @@ int gpt_split_ways(const gpt *main, int threads, int B) {
 }
 
 gpt_status gpt_split_init(gpt_split *s, const gpt *main, int k) {
+    if (s == NULL) return GPT_ENULL;
     memset(s, 0, sizeof *s);
     s->k = 1;
     if (k <= 1 || main == NULL) return GPT_OK;
@@ -77,6 +78,7 @@ static void one_thread_inside(void) {
 }
 
 float gpt_split_forward(gpt_split *s, gpt *main, const int *inp, const int *targets, int B, int T) {
+    if (s == NULL || main == NULL) return main ? gpt_forward(main, inp, targets, B, T) : NAN;
     s->active = 0;
     const int k = s->k;
     if (k <= 1 || B % k != 0 || targets == NULL || main->on_layer_grads != NULL)
@@ -112,7 +114,8 @@ float gpt_split_forward(gpt_split *s, gpt *main, const int *inp, const int *targ
 }
 
 gpt_status gpt_split_backward(gpt_split *s, gpt *main, float scale, int overwrite) {
-    if (!s->active) return gpt_backward_ex(main, scale, overwrite);
+    if (main == NULL) return GPT_ENULL;
+    if (s == NULL || !s->active) return gpt_backward_ex(main, scale, overwrite);
     s->active = 0;
     const int k = s->k;   /* <= 64: a larger k never activates the split */
     gpt_status st[64];

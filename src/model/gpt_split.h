@@ -30,7 +30,8 @@ typedef struct {
 int gpt_split_ways(const gpt *main, int threads, int B);
 
 /* k <= 1: off (nothing allocated). Else allocates k - 1 twins of main's
- * config. GPT_ENOMEM (s left off) on failure. */
+ * config. GPT_ENOMEM (s left off) on failure, GPT_ENULL for s NULL. A NULL
+ * or zeroed split is off for the calls below. */
 gpt_status gpt_split_init(gpt_split *s, const gpt *main, int k);
 void gpt_split_free(gpt_split *s);
 

@@ -195,13 +195,10 @@ static float model_forward(trainer *tr, const int *inp, const int *tgt, int B, i
         if (st != LLAMA_OK) { *why = llama_status_str(st); return NAN; }
         return loss;
     }
-    if (tr->dist) {
-        float loss = gpt_forward(&tr->model, inp, tgt, B, T);
-        if (tr->model.status != GPT_OK) *why = gpt_status_str(tr->model.status);
-        return loss;
-    }
-    if (!tr->split_ready) {
-        /* the thread count is final here (cmd_train sets it after trainer_init) */
+    if (!tr->split_ready && !tr->dist) {
+        /* The thread count is final here (cmd_train sets it after
+         * trainer_init). Under MPI the split stays off (k 1): its calls
+         * below are then gpt_forward and gpt_backward_ex. */
         int threads = 1;
 #ifdef _OPENMP
         threads = omp_get_max_threads();
@@ -226,8 +223,7 @@ static const char *model_backward(trainer *tr, float scale, int first) {
         int st = llama_train_backward(&tr->llama);
         return st == LLAMA_OK ? NULL : llama_status_str(st);
     }
-    gpt_status st = tr->dist ? gpt_backward_ex(&tr->model, scale, first)
-                             : gpt_split_backward(&tr->split, &tr->model, scale, first);
+    gpt_status st = gpt_split_backward(&tr->split, &tr->model, scale, first);
     return st == GPT_OK ? NULL : gpt_status_str(st);
 }
 

@@ -476,6 +476,7 @@ typedef struct {
     gemm_args g;
     int M, Ncols;
     int shared, by_cols, width, nchunks;
+    int npack;   /* B panels to pack before the chunks (shared only, else 0) */
     /* shared only: the (jc, pc) blocks in gemm_block's order and their offsets */
     int nb, bj[PLAN_MAXB], bp[PLAN_MAXB];
     size_t boff[PLAN_MAXB + 1];
@@ -502,6 +503,7 @@ static int plan_shared(gemm_plan *p, int nthreads, float *area) {
     int width = (int)round_up((size_t)((M + 4 * nthreads - 1) / (4 * nthreads)), (size_t)mr);
     if (width < 2 * mr) width = 2 * mr;
     p->shared = 1;
+    p->npack = p->nb * ((NC + nr - 1) / nr);
     p->by_cols = 0;
     p->width = width;
     p->nchunks = (M + width - 1) / width;
@@ -546,7 +548,7 @@ static void gemm_plans_run(gemm_plan *plans, int np, float *scratch) {
     const int nr = u->nr, panels_per_block = (NC + nr - 1) / nr;
     int npack = 0, nchunks = 0;
     for (int i = 0; i < np; i++) {
-        if (plans[i].shared) npack += plans[i].nb * panels_per_block;
+        npack += plans[i].npack;
         nchunks += plans[i].nchunks;
     }
     const size_t per_thread = bpack_floats(u) + apack_floats(u);
@@ -555,10 +557,7 @@ static void gemm_plans_run(gemm_plan *plans, int np, float *scratch) {
 #pragma omp for schedule(static)
         for (int q = 0; q < npack; q++) {
             int i = 0, r = q;
-            while (!plans[i].shared || r >= plans[i].nb * panels_per_block) {
-                if (plans[i].shared) r -= plans[i].nb * panels_per_block;
-                i++;
-            }
+            while (r >= plans[i].npack) r -= plans[i++].npack;
             const gemm_plan *p = &plans[i];
             const gemm_args *g = &p->g;
             const int b = r / panels_per_block, j = p->bj[b] + (r % panels_per_block) * nr;

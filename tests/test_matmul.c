@@ -311,3 +311,33 @@ TEST(matmul_packed_weights_same_bits_as_unpacked) {
     CHECK(p.data == NULL);
     matmul_packed_free(&p);   /* empty: fine */
 }
+
+/* The 12 x 32 AVX-512 kernel (dweight) and the 8 x 32 one (everything else)
+ * must give the same bits for the same element: each is the same FMA chain
+ * over k from zero, then the same SET / ADD / SET_BIAS step. Checked on one
+ * packed 12-row A panel (a_ks = 12, which the 8-row kernel also reads: rows
+ * 0..7 from a, rows 4..11 from a + 4) against kc = 1, 7, 256 and a C with a
+ * row stride wider than the tile. */
+TEST(matmul_avx512_12_and_8_row_kernels_same_bits) {
+    if (!matmul_isa_supported(MATMUL_ISA_AVX512)) return;
+    enum { KMAX = 256, LDC = 40 };
+    static const int kcs[] = {1, 7, KMAX};
+    trng r = {29};
+    float *a = rand_buf((size_t)KMAX * 12, &r), *b = rand_buf((size_t)KMAX * 32, &r);
+    float *bias = rand_buf(32, &r), *c0 = rand_buf((size_t)12 * LDC, &r);
+    float c12[12 * LDC], c8[12 * LDC], hi[12 * LDC];
+    for (int q = 0; q < 3; q++)
+        for (int mode = MATMUL_UKR_SET; mode <= MATMUL_UKR_SET_BIAS; mode++) {
+            const size_t kc = (size_t)kcs[q];
+            memcpy(c12, c0, sizeof c12);
+            memcpy(c8, c0, sizeof c8);
+            memcpy(hi, c0, sizeof hi);
+            matmul_ukr_avx512_12(kc, a, 12, b, 32, c12, LDC, mode, bias);
+            matmul_ukr_avx512(kc, a, 12, b, 32, c8, LDC, mode, bias);                 /* rows 0..7 */
+            matmul_ukr_avx512(kc, a + 4, 12, b, 32, hi + 4 * LDC, LDC, mode, bias);   /* rows 4..11 */
+            memcpy(c8 + 8 * LDC, hi + 8 * LDC, (size_t)4 * LDC * sizeof(float));
+            CHECK(memcmp(c12, c8, sizeof c12) == 0);
+            CHECK(memcmp(hi + 4 * LDC, c8 + 4 * LDC, (size_t)4 * LDC * sizeof(float)) == 0);
+        }
+    free(a); free(b); free(bias); free(c0);
+}

@@ -168,15 +168,32 @@ static void ukr_scalar(size_t kc, const float *a, size_t a_ks, const float *b, s
 typedef struct {
     int mr, nr;
     matmul_ukr_fn fn;
-    int simd_pack; /* 1: AVX-512 transposing packers (mr 8, nr 32) */
+    int simd_pack; /* 1: AVX-512 packers (nr 32; mr 8, or 12 for A columns) */
+    int rowa;      /* 1: has the in-place A variant (matmul_ukr_avx512_rowa) */
 } ukr_desc;
 
 static ukr_desc ukr_pick(matmul_isa isa) {
     if (isa == MATMUL_ISA_AUTO || !matmul_isa_supported(isa)) isa = matmul_isa_best();
-    ukr_desc d = {MR_SCALAR, NR_SCALAR, ukr_scalar, 0};
+    ukr_desc d = {MR_SCALAR, NR_SCALAR, ukr_scalar, 0, 0};
 #ifdef MATMUL_X86
-    if (isa == MATMUL_ISA_AVX512) d = (ukr_desc){MATMUL_MR_AVX512, MATMUL_NR_AVX512, matmul_ukr_avx512, 1};
-    else if (isa == MATMUL_ISA_AVX2) d = (ukr_desc){MATMUL_MR_AVX2, MATMUL_NR_AVX2, matmul_ukr_avx2, 0};
+    if (isa == MATMUL_ISA_AVX512) d = (ukr_desc){MATMUL_MR_AVX512, MATMUL_NR_AVX512, matmul_ukr_avx512, 1, 1};
+    else if (isa == MATMUL_ISA_AVX2) d = (ukr_desc){MATMUL_MR_AVX2, MATMUL_NR_AVX2, matmul_ukr_avx2, 0, 0};
+#endif
+    return d;
+}
+
+/* For dweight, whose A (dout^T) is always packed: with AVX-512 the 12 x 32
+ * kernel. Any kernel gives the same bits (each element is the same chain of
+ * FMAs over k, the same KC blocks), so this choice is speed only. Measured,
+ * dweight alone alternated with the 8 x 32 kernel at the GPT-2 shapes:
+ * 0.86-0.98x the time when the host is slow, 0.96-1.02x when it is fast.
+ * The forward and dinp keep the 8 x 32 kernel, which reads their A in
+ * place: packing A for the 12-row kernel made them 4-12% slower in the
+ * fast phase. */
+static ukr_desc ukr_pick_packed_a(matmul_isa isa) {
+    ukr_desc d = ukr_pick(isa);
+#ifdef MATMUL_X86
+    if (d.fn == matmul_ukr_avx512) d = (ukr_desc){MATMUL_MR_AVX512_12, MATMUL_NR_AVX512, matmul_ukr_avx512_12, 1, 0};
 #endif
     return d;
 }
@@ -230,18 +247,18 @@ static int thread_num(void) {
 static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
 /* Per-thread scratch: one packed B block (KC x NC) and one packed A block
- * (MC_MAX x KC, plus one spare panel: the AVX-512 A packer writes panels in
- * pairs), each 64-byte aligned. */
+ * (MC_MAX x KC, plus room for one spare panel of up to 16 rows: the AVX-512
+ * A packer writes 8-row panels in pairs), each 64-byte aligned. The A size
+ * does not depend on the kernel (MC_MAX is a multiple of 4, 6, 8 and 12),
+ * so one scratch serves a backward whose two products use different ones. */
 static size_t bpack_floats(const ukr_desc *u) { return (size_t)KC * round_up(NC, (size_t)u->nr) + 16; }
-static size_t apack_floats(const ukr_desc *u) {
-    return (size_t)KC * (round_up(MC_MAX, (size_t)u->mr) + (size_t)u->mr) + 16;
-}
+static size_t apack_floats(void) { return (size_t)KC * (MC_MAX + 16) + 16; }
 /* A B operand packed once for all threads (see gemm_plan_make) when its
  * packed size is at most this many floats (8 MB). The scratch holds two such
  * areas: a backward runs its two products' plans together. */
 #define SHARED_B_MAX ((size_t)2 << 20)
 static size_t gemm_scratch_floats(const ukr_desc *u, int nthreads) {
-    return (size_t)nthreads * (bpack_floats(u) + apack_floats(u)) + 2 * (SHARED_B_MAX + 16);
+    return (size_t)nthreads * (bpack_floats(u) + apack_floats()) + 2 * (SHARED_B_MAX + 16);
 }
 
 static float *align64(float *p) {
@@ -295,6 +312,14 @@ static void pack_a_block(const ukr_desc *u, float *dst, const float *A, size_t r
                          int i0, int i1, int p0, int kc) {
     const int mr = u->mr;
 #ifdef MATMUL_X86
+    if (u->simd_pack && mr == 12) {
+        for (int i = i0; i < i1; i += mr) {
+            float *d = dst + (size_t)(i - i0) * kc;
+            if (rsa == 1) matmul_pack_n_avx512(d, A + (size_t)i + (size_t)p0 * csa, csa, 12, i1 - i < mr ? i1 - i : mr, kc);
+            else pack_a(d, A, rsa, csa, i, mr, i1, p0, kc);
+        }
+        return;
+    }
     if (u->simd_pack && csa == 1) { /* A rows contiguous in k: transpose 16 rows at a time */
         for (int i = i0; i < i1; i += 2 * mr)
             matmul_pack_t8x2_avx512(dst + (size_t)(i - i0) * kc, A + (size_t)i * rsa + (size_t)p0, rsa,
@@ -415,7 +440,7 @@ static void gemm_block(const gemm_args *g, int i0, int i1, int j0, int j1, float
 #endif
     /* AVX-512 with A rows contiguous in k: read full panels in place, pack
      * only a partial last panel. */
-    const int rowa = MATMUL_ROWA && u->simd_pack && g->csa == 1;
+    const int rowa = MATMUL_ROWA && u->rowa && g->csa == 1;
     for (int jc = j0; jc < j1; jc += NC) {
         const int jn = j1 - jc < NC ? j1 : jc + NC;
         for (int pc = 0; pc < g->K; pc += KC) {
@@ -527,7 +552,7 @@ static void gemm_plan_make(gemm_plan *p, const ukr_desc *u, int M, int Ncols, in
      * re-read by every chunk (not the LM head's dinp, whose A is the whole
      * dlogits). Otherwise a row split with B packed once is the way to small
      * chunks, whatever the shape, when B fits. */
-    const int rowa = MATMUL_ROWA && u->simd_pack && csa == 1;
+    const int rowa = MATMUL_ROWA && u->rowa && csa == 1;
     if (nthreads > 1 && (Ncols < M || !rowa) && plan_shared(p, nthreads, area)) return;
     const int by_cols = Ncols >= M;
     const int D = by_cols ? Ncols : M, unit = by_cols ? u->nr : u->mr;
@@ -542,7 +567,8 @@ static void gemm_plan_make(gemm_plan *p, const ukr_desc *u, int M, int Ncols, in
 
 /* Runs the plans in one parallel region: first the shared B blocks of all
  * of them are packed (one barrier), then all their chunks go to the threads
- * dynamically, so one product's last chunks overlap the next one's first. */
+ * dynamically, so one product's last chunks overlap the next one's first.
+ * The plans' kernels share the B panel width nr (they may differ in mr). */
 static void gemm_plans_run(gemm_plan *plans, int np, float *scratch) {
     const ukr_desc *u = plans[0].g.u;
     const int nr = u->nr, panels_per_block = (NC + nr - 1) / nr;
@@ -551,7 +577,7 @@ static void gemm_plans_run(gemm_plan *plans, int np, float *scratch) {
         npack += plans[i].npack;
         nchunks += plans[i].nchunks;
     }
-    const size_t per_thread = bpack_floats(u) + apack_floats(u);
+    const size_t per_thread = bpack_floats(u) + apack_floats();
 #pragma omp parallel if (nchunks > 1)
     {
 #pragma omp for schedule(static)
@@ -564,7 +590,7 @@ static void gemm_plans_run(gemm_plan *plans, int np, float *scratch) {
             const int jn = p->Ncols - p->bj[b] < NC ? p->Ncols : p->bj[b] + NC;
             const int kc = g->K - p->bp[b] < KC ? g->K - p->bp[b] : KC;
             if (j >= jn) continue;
-            pack_b_block(u, p->bshared + p->boff[b] + (size_t)(j - p->bj[b]) * kc, g->B, g->rsb, g->csb, j,
+            pack_b_block(g->u, p->bshared + p->boff[b] + (size_t)(j - p->bj[b]) * kc, g->B, g->rsb, g->csb, j,
                          j + nr < jn ? j + nr : jn, p->bp[b], kc);
         }
         /* implicit barrier: the shared Bs are complete before any chunk reads them */
@@ -602,7 +628,7 @@ static void gemm_own(const ukr_desc *u, int M, int Ncols, int K, const float *A,
     const int nthreads = max_threads();
     gemm_plan p;
     gemm_plan_make(&p, u, M, Ncols, K, A, rsa, csa, B, rsb, csb, Cm, ldc, accumulate, bias, nthreads,
-                   scratch + (size_t)nthreads * (bpack_floats(u) + apack_floats(u)));
+                   scratch + (size_t)nthreads * (bpack_floats(u) + apack_floats()));
     gemm_plans_run(&p, 1, scratch);
 }
 
@@ -763,7 +789,7 @@ static void gemm_packed_cols(const gemm_args *g, int M, int Ncols, const float *
     const int mr = u->mr, nr = u->nr, K = g->K;
     const int jc = j0 / NC * NC, jn = Ncols - jc < NC ? Ncols : jc + NC;
     const size_t bw = round_up((size_t)(jn - jc), (size_t)nr);   /* padded width of this NC block */
-    const int rowa = MATMUL_ROWA && u->simd_pack && g->csa == 1;
+    const int rowa = MATMUL_ROWA && u->rowa && g->csa == 1;
     float tile[32 * 32] __attribute__((aligned(64)));
 #ifdef MATMUL_X86
     float tile_a[16 * KC] __attribute__((aligned(64)));
@@ -813,7 +839,7 @@ void matmul_forward_packed(matmul_ctx *ctx, float *out, const float *inp, const 
     if (group < 1) group = 1;
     const int per_block = NC / nr, groups_per_block = (per_block + group - 1) / group;
     const int nblocks = (OC + NC - 1) / NC, ntasks = nblocks * groups_per_block;
-    const size_t per_thread = bpack_floats(&u) + apack_floats(&u);
+    const size_t per_thread = bpack_floats(&u) + apack_floats();
 #pragma omp parallel for schedule(dynamic, 1) if (ntasks > 1 && nthreads > 1)
     for (int t = 0; t < ntasks; t++) {
         const int jc = (t / groups_per_block) * NC, jn = OC - jc < NC ? OC : jc + NC;
@@ -857,7 +883,9 @@ void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp, float *d
         return;
     }
 #endif
+    /* two kernels, the same B panel width, one scratch (see apack_floats) */
     ukr_desc u = ukr_pick(ctx ? ctx->isa : MATMUL_ISA_AUTO);
+    ukr_desc uw = ukr_pick_packed_a(ctx ? ctx->isa : MATMUL_ISA_AUTO);
     float *owned;
     float *scratch = scratch_get(ctx, gemm_scratch_floats(&u, max_threads()), &owned);
     if (!scratch) {
@@ -868,7 +896,7 @@ void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp, float *d
     /* Both products in one parallel region: the threads' idle tails at the
      * end of dinp are filled with dweight's chunks, and one fork/join less. */
     const int nthreads = max_threads();
-    float *areas = scratch + (size_t)nthreads * (bpack_floats(&u) + apack_floats(&u));
+    float *areas = scratch + (size_t)nthreads * (bpack_floats(&u) + apack_floats());
     gemm_plan plans[2];
     int np = 0;
     /* dinp(N,C) (+)= dout(N,OC) @ weight(OC,C) */
@@ -877,7 +905,7 @@ void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp, float *d
                        !set_dinp, NULL, nthreads, areas);
     /* dweight(OC,C) (+)= dout^T(OC,N) @ inp(N,C): A(i=o, k=n) = dout[n*OC + o]. */
     if (dweight && !gemm_trivial(OC, C, N, dweight, (size_t)C, !set_dparams, NULL))
-        gemm_plan_make(&plans[np++], &u, OC, C, N, dout, 1, (size_t)OC, inp, (size_t)C, 1, dweight, (size_t)C,
+        gemm_plan_make(&plans[np++], &uw, OC, C, N, dout, 1, (size_t)OC, inp, (size_t)C, 1, dweight, (size_t)C,
                        !set_dparams, NULL, nthreads, areas + SHARED_B_MAX + 16);
     if (np) gemm_plans_run(plans, np, scratch);
     free(owned);

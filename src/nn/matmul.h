@@ -141,6 +141,11 @@ typedef void (*matmul_ukr_fn)(size_t kc, const float *a, size_t a_ks, const floa
 #define MATMUL_NR_AVX2 16
 void matmul_ukr_avx512(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
                        float *c, size_t ldc, int mode, const float *bias);
+/* AVX-512 12 x 32 kernel, packed A only (each A value an embedded
+ * broadcast). Same per-element arithmetic as the 8 x 32 kernels. */
+#define MATMUL_MR_AVX512_12 12
+void matmul_ukr_avx512_12(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
+                          float *c, size_t ldc, int mode, const float *bias);
 /* AVX-512 8 x 32 kernel reading A in place from 8 rows: a(i,k) = a[i*lda + k]. */
 void matmul_ukr_avx512_rowa(size_t kc, const float *a, size_t lda, const float *b, size_t b_ks,
                             float *c, size_t ldc, int mode, const float *bias);
@@ -153,9 +158,9 @@ void matmul_pack_t16_avx512(float *dst, size_t dst_stride, const float *src, siz
                             int kc);
 void matmul_pack_t8x2_avx512(float *dst, const float *src, size_t ld, int rows, int kc);
 /* Copying packer (AVX-512): dst[k*width + j] = src[k*ld + j] for j < valid,
- * zero up to width; width 32 (a B panel, dst 64-byte aligned) or 8 (A panels:
- * valid may be up to 16, rows 8..15 going to the next panel at dst + kc*8,
- * which is written only when valid > 8). */
+ * zero up to width; width 32 (a B panel, dst 64-byte aligned), 12 (one A
+ * panel, valid <= 12) or 8 (A panels: valid may be up to 16, rows 8..15 going
+ * to the next panel at dst + kc*8, which is written only when valid > 8). */
 void matmul_pack_n_avx512(float *dst, const float *src, size_t ld, int width, int valid, int kc);
 
 /* Peak FMA probe (benchmarks): returns a value only to keep the work alive;

@@ -341,3 +341,99 @@ TEST(matmul_avx512_12_and_8_row_kernels_same_bits) {
         }
     free(a); free(b); free(bias); free(c0);
 }
+
+/* The kernel variants (8-row with A in place, 12-row with A packed and, at
+ * 2+ threads, shared) and the tuner that switches between them must not
+ * change a bit: forward, and a backward that accumulates into nonzero
+ * gradients, at 1 and 2 threads, over the odd sizes plus GPT shapes that
+ * take the shared-A split (N = 64, 300 rows <= MC_MAX, wide Ncols). AUTO is
+ * run six times so that it goes through both variants. */
+TEST(matmul_kernel_variants_and_tuner_same_bits) {
+    static const int extra[][3] = {{64, 288, 768}, {64, 768, 288}, {300, 130, 1100}};
+    static const matmul_kernel kinds[] = {MATMUL_KERNEL_8, MATMUL_KERNEL_12, MATMUL_KERNEL_AUTO};
+    trng r = {31};
+    for (int s = 0; s < NSIZES + 3; s++) {
+        const int *sz = s < NSIZES ? sizes[s] : extra[s - NSIZES];
+        const int N = sz[0], C = sz[1], OC = sz[2];
+        const size_t no = (size_t)N * OC, ni = (size_t)N * C, nw = (size_t)OC * C;
+        float *inp = rand_buf(ni, &r), *w = rand_buf(nw, &r), *bias = rand_buf((size_t)OC, &r);
+        float *dout = rand_buf(no, &r), *di0 = rand_buf(ni, &r), *dw0 = rand_buf(nw, &r);
+        float *ref[3] = {NULL, NULL, NULL};
+        for (int t = 1; t <= 2; t++) {
+#ifdef _OPENMP
+            int saved = omp_get_max_threads();
+            omp_set_num_threads(t);
+#endif
+            for (int k = 0; k < 3; k++) {
+                matmul_ctx ctx;
+                matmul_ctx_init(&ctx, MATMUL_OWN);
+                ctx.kernel = kinds[k];
+                for (int rep = 0; rep < (kinds[k] == MATMUL_KERNEL_AUTO ? 6 : 1); rep++) {
+                    float *out = malloc(no * sizeof(float)), *di = copy_buf(di0, ni), *dw = copy_buf(dw0, nw);
+                    matmul_forward_ctx(&ctx, out, inp, w, bias, N, C, OC);
+                    matmul_backward_ctx(&ctx, di, dw, NULL, dout, inp, w, N, C, OC);
+                    if (!ref[0]) {
+                        ref[0] = out, ref[1] = di, ref[2] = dw;
+                        continue;
+                    }
+                    CHECK(memcmp(out, ref[0], no * sizeof(float)) == 0);
+                    CHECK(memcmp(di, ref[1], ni * sizeof(float)) == 0);
+                    CHECK(memcmp(dw, ref[2], nw * sizeof(float)) == 0);
+                    report("kernel variant", matmul_kernel_name(kinds[k]), N, C, OC);
+                    free(out); free(di); free(dw);
+                }
+                matmul_ctx_free(&ctx);
+            }
+#ifdef _OPENMP
+            omp_set_num_threads(saved);
+#endif
+        }
+        for (int k = 0; k < 3; k++) free(ref[k]);
+        free(inp); free(w); free(bias); free(dout); free(di0); free(dw0);
+    }
+}
+
+/* The tuner's policy on made-up timings: both variants timed during the
+ * warm-up, then the faster one, the other re-timed once in
+ * MATMUL_TUNE_PROBE calls, a switch when the timings cross, and variant 0
+ * with no slot once the table is full. */
+TEST(matmul_tuner_picks_the_faster_variant) {
+    matmul_tuner t;
+    matmul_tune_reset(&t);
+    int slot, seen[2] = {0, 0};
+    /* warm-up: 2 of each, variant 1 twice as fast */
+    for (int i = 0; i < 2 * MATMUL_TUNE_WARMUP; i++) {
+        int v = matmul_tune_pick(&t, 64, 128, 256, 0, &slot);
+        CHECK_EQ_INT(slot, 0);
+        seen[v]++;
+        matmul_tune_record(&t, slot, v, v ? 1.0 : 2.0);
+    }
+    CHECK_EQ_INT(seen[0], MATMUL_TUNE_WARMUP);
+    CHECK_EQ_INT(seen[1], MATMUL_TUNE_WARMUP);
+    int ones = 0, zeros = 0;
+    for (int i = 0; i < 4 * MATMUL_TUNE_PROBE; i++) {
+        int v = matmul_tune_pick(&t, 64, 128, 256, 0, &slot);
+        if (v) ones++;
+        else zeros++;
+        matmul_tune_record(&t, slot, v, v ? 1.0 : 2.0);
+    }
+    CHECK_EQ_INT(zeros, 4);   /* one probe per MATMUL_TUNE_PROBE calls */
+    CHECK_EQ_INT(ones, 4 * MATMUL_TUNE_PROBE - 4);
+    /* variant 1 becomes slow: within a few calls the tuner moves to 0 */
+    int last = 1;
+    for (int i = 0; i < 2 * MATMUL_TUNE_PROBE; i++) {
+        last = matmul_tune_pick(&t, 64, 128, 256, 0, &slot);
+        matmul_tune_record(&t, slot, last, last ? 5.0 : 2.0);
+    }
+    CHECK_EQ_INT(last, 0);
+    /* another kind of the same shape is another slot */
+    matmul_tune_pick(&t, 64, 128, 256, 1, &slot);
+    CHECK_EQ_INT(slot, 1);
+    /* a full table: variant 0, nothing recorded */
+    for (int i = 2; i < MATMUL_TUNE_SLOTS; i++) matmul_tune_pick(&t, i, 1, 1, 0, &slot);
+    CHECK_EQ_INT(t.nslots, MATMUL_TUNE_SLOTS);
+    CHECK_EQ_INT(matmul_tune_pick(&t, 999, 1, 1, 0, &slot), 0);
+    CHECK_EQ_INT(slot, -1);
+    matmul_tune_record(&t, -1, 0, 1.0);   /* ignored */
+    matmul_tune_record(&t, 0, 7, 1.0);    /* ignored: no such variant */
+}

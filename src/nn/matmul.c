@@ -79,6 +79,8 @@ void matmul_backward_naive(float *dinp, float *dweight, float *dbias, const floa
 void matmul_ctx_init(matmul_ctx *ctx, matmul_backend backend) {
     ctx->backend = backend;
     ctx->isa = MATMUL_ISA_AUTO;
+    ctx->kernel = MATMUL_KERNEL_AUTO;
+    matmul_tune_reset(&ctx->tune);
     ctx->scratch = NULL;
     ctx->scratch_floats = 0;
 }
@@ -104,6 +106,15 @@ const char *matmul_isa_name(matmul_isa isa) {
     case MATMUL_ISA_SCALAR: return "scalar";
     case MATMUL_ISA_AVX2: return "avx2";
     case MATMUL_ISA_AVX512: return "avx512";
+    }
+    return "unknown";
+}
+
+const char *matmul_kernel_name(matmul_kernel k) {
+    switch (k) {
+    case MATMUL_KERNEL_AUTO: return "auto";
+    case MATMUL_KERNEL_8: return "8";
+    case MATMUL_KERNEL_12: return "12";
     }
     return "unknown";
 }
@@ -182,15 +193,15 @@ static ukr_desc ukr_pick(matmul_isa isa) {
     return d;
 }
 
-/* For dweight, whose A (dout^T) is always packed: with AVX-512 the 12 x 32
- * kernel. Any kernel gives the same bits (each element is the same chain of
- * FMAs over k, the same KC blocks), so this choice is speed only. Measured,
- * dweight alone alternated with the 8 x 32 kernel at the GPT-2 shapes:
- * 0.86-0.98x the time when the host is slow, 0.96-1.02x when it is fast.
- * The forward and dinp keep the 8 x 32 kernel, which reads their A in
- * place: packing A for the 12-row kernel made them 4-12% slower in the
- * fast phase. */
-static ukr_desc ukr_pick_packed_a(matmul_isa isa) {
+/* The 12 x 32 AVX-512 kernel (packed A only), or ukr_pick's kernel where
+ * the ISA has no such variant. Any of the kernels gives the same bits (each
+ * element is the same chain of FMAs over k, in the same KC blocks), so the
+ * choice between them is speed only. dweight, whose A (dout^T) is always
+ * packed, always takes this one: alternated with the 8 x 32 kernel at the
+ * GPT-2 shapes it took 0.86-0.98x the time when the host was slow,
+ * 0.96-1.02x when it was fast. For the forward and dinp the faster of the
+ * two depends on the shape and the minute (see matmul_tune.h). */
+static ukr_desc ukr_pick_12(matmul_isa isa) {
     ukr_desc d = ukr_pick(isa);
 #ifdef MATMUL_X86
     if (d.fn == matmul_ukr_avx512) d = (ukr_desc){MATMUL_MR_AVX512_12, MATMUL_NR_AVX512, matmul_ukr_avx512_12, 1, 0};
@@ -315,7 +326,9 @@ static void pack_a_block(const ukr_desc *u, float *dst, const float *A, size_t r
     if (u->simd_pack && mr == 12) {
         for (int i = i0; i < i1; i += mr) {
             float *d = dst + (size_t)(i - i0) * kc;
-            if (rsa == 1) matmul_pack_n_avx512(d, A + (size_t)i + (size_t)p0 * csa, csa, 12, i1 - i < mr ? i1 - i : mr, kc);
+            const int rows = i1 - i < mr ? i1 - i : mr;
+            if (csa == 1) matmul_pack_t12_avx512(d, A + (size_t)i * rsa + (size_t)p0, rsa, rows, kc);
+            else if (rsa == 1) matmul_pack_n_avx512(d, A + (size_t)i + (size_t)p0 * csa, csa, 12, rows, kc);
             else pack_a(d, A, rsa, csa, i, mr, i1, p0, kc);
         }
         return;
@@ -428,11 +441,14 @@ static inline void tile_at(const gemm_args *g, int rowa, int ifull, int i, int i
  * Both operands are always packed, even where the source already has a
  * panel's shape (B rows in both backward products, A columns in dweight):
  * letting the micro-kernel read those in place measured 10-50% slower on
- * the backward products (strided rows spread over many pages and cache sets). */
+ * the backward products (strided rows spread over many pages and cache sets).
+ * bshared / ashared (or NULL): B or A already packed for all threads, read
+ * from there (ashared only with i0 = 0: all rows, in (pc, panel) order). */
 static void gemm_block(const gemm_args *g, int i0, int i1, int j0, int j1, float *bpack, float *apack,
-                       const float *bshared) {
+                       const float *bshared, const float *ashared) {
     const ukr_desc *u = g->u;
     const int mr = u->mr, nr = u->nr;
+    const size_t Mp = round_up((size_t)i1, (size_t)mr);   /* ashared (i0 = 0): floats per k in one k block */
     size_t boff = 0;   /* bshared: offset of block (jc, pc), blocks packed in loop order */
     float tile[32 * 32] __attribute__((aligned(64))); /* edge tiles: mr, nr <= 32 */
 #ifdef MATMUL_X86
@@ -457,7 +473,8 @@ static void gemm_block(const gemm_args *g, int i0, int i1, int j0, int j1, float
             for (int ic = i0; ic < i1; ic += MC_MAX) {
                 const int in = i1 - ic < MC_MAX ? i1 : ic + MC_MAX;
                 const int ifull = ic + (in - ic) / mr * mr;
-                if (!rowa) pack_a_block(u, apack, g->A, g->rsa, g->csa, ic, in, pc, kc);
+                if (ashared) apack = (float *)ashared + (size_t)pc * Mp + (size_t)ic * kc;   /* read only */
+                else if (!rowa) pack_a_block(u, apack, g->A, g->rsa, g->csa, ic, in, pc, kc);
                 else if (ifull < in)
                     pack_a_block(u, apack + (size_t)(ifull - ic) * kc, g->A, g->rsa, g->csa, ifull, in, pc, kc);
 #if MATMUL_LOOP_AB
@@ -506,6 +523,8 @@ typedef struct {
     int nb, bj[PLAN_MAXB], bp[PLAN_MAXB];
     size_t boff[PLAN_MAXB + 1];
     float *bshared;
+    float *ashared;   /* shared-A column split only: A packed, (pc, row panel) order */
+    int a_panels;     /* its row panels per k block */
 } gemm_plan;
 
 /* Tries the shared-B row split; 0 if B does not fit the area. */
@@ -536,6 +555,26 @@ static int plan_shared(gemm_plan *p, int nthreads, float *area) {
     return 1;
 }
 
+/* Tries the shared-A column split, for kernels without an in-place A (the
+ * 12-row one): A is packed once for all threads (a barrier), then column
+ * chunks each pack their own B, so neither operand is packed twice. 0 if
+ * A does not fit the area or needs more than one MC block. */
+static int plan_shared_a(gemm_plan *p, int nthreads, float *area) {
+    const ukr_desc *u = p->g.u;
+    const int mr = u->mr, nr = u->nr, K = p->g.K, M = p->M, Ncols = p->Ncols;
+    const size_t Mp = round_up((size_t)M, (size_t)mr);
+    if (M > MC_MAX || Mp * (size_t)K > SHARED_B_MAX) return 0;
+    p->a_panels = (int)(Mp / (size_t)mr);
+    p->npack = p->a_panels * ((K + KC - 1) / KC);
+    p->by_cols = 1;
+    int width = (int)round_up((size_t)((Ncols + 4 * nthreads - 1) / (4 * nthreads)), (size_t)nr);
+    if (width < 2 * nr) width = 2 * nr;
+    p->width = width;
+    p->nchunks = (Ncols + width - 1) / width;
+    p->ashared = align64(area);
+    return 1;
+}
+
 /* Cm(M,Ncols) (=|+=) A(M,K) @ B(K,Ncols) [+ bias(Ncols)], row stride ldc.
  * accumulate=0: Cm = A@B + bias (bias may be NULL); accumulate=1: Cm += A@B.
  * area: SHARED_B_MAX floats (+16) this plan may use for a shared B.
@@ -553,6 +592,7 @@ static void gemm_plan_make(gemm_plan *p, const ukr_desc *u, int M, int Ncols, in
      * dlogits). Otherwise a row split with B packed once is the way to small
      * chunks, whatever the shape, when B fits. */
     const int rowa = MATMUL_ROWA && u->rowa && csa == 1;
+    if (nthreads > 1 && csa == 1 && !rowa && Ncols >= M && plan_shared_a(p, nthreads, area)) return;
     if (nthreads > 1 && (Ncols < M || !rowa) && plan_shared(p, nthreads, area)) return;
     const int by_cols = Ncols >= M;
     const int D = by_cols ? Ncols : M, unit = by_cols ? u->nr : u->mr;
@@ -565,8 +605,8 @@ static void gemm_plan_make(gemm_plan *p, const ukr_desc *u, int M, int Ncols, in
     p->nchunks = (D + p->width - 1) / p->width;
 }
 
-/* Runs the plans in one parallel region: first the shared B blocks of all
- * of them are packed (one barrier), then all their chunks go to the threads
+/* Runs the plans in one parallel region: first the shared B (or A) blocks
+ * of all of them are packed (one barrier), then all their chunks go to the threads
  * dynamically, so one product's last chunks overlap the next one's first.
  * The plans' kernels share the B panel width nr (they may differ in mr). */
 static void gemm_plans_run(gemm_plan *plans, int np, float *scratch) {
@@ -586,6 +626,13 @@ static void gemm_plans_run(gemm_plan *plans, int np, float *scratch) {
             while (r >= plans[i].npack) r -= plans[i++].npack;
             const gemm_plan *p = &plans[i];
             const gemm_args *g = &p->g;
+            if (p->ashared) { /* one A panel of one k block */
+                const int mr = g->u->mr, pc = r / p->a_panels * KC, ii = r % p->a_panels * mr;
+                const int kc = g->K - pc < KC ? g->K - pc : KC;
+                pack_a_block(g->u, p->ashared + (size_t)pc * (size_t)p->a_panels * (size_t)mr + (size_t)ii * kc,
+                             g->A, g->rsa, g->csa, ii, ii + mr < p->M ? ii + mr : p->M, pc, kc);
+                continue;
+            }
             const int b = r / panels_per_block, j = p->bj[b] + (r % panels_per_block) * nr;
             const int jn = p->Ncols - p->bj[b] < NC ? p->Ncols : p->bj[b] + NC;
             const int kc = g->K - p->bp[b] < KC ? g->K - p->bp[b] : KC;
@@ -603,8 +650,8 @@ static void gemm_plans_run(gemm_plan *plans, int np, float *scratch) {
             const gemm_plan *p = &plans[i];
             const int D = p->by_cols ? p->Ncols : p->M;
             const int lo = ch * p->width, hi = D - lo < p->width ? D : lo + p->width;
-            if (p->by_cols) gemm_block(&p->g, 0, p->M, lo, hi, bpack, apack, NULL);
-            else gemm_block(&p->g, lo, hi, 0, p->Ncols, bpack, apack, p->shared ? p->bshared : NULL);
+            if (p->by_cols) gemm_block(&p->g, 0, p->M, lo, hi, bpack, apack, NULL, p->ashared);
+            else gemm_block(&p->g, lo, hi, 0, p->Ncols, bpack, apack, p->shared ? p->bshared : NULL, NULL);
         }
     }
 }
@@ -699,6 +746,23 @@ static void blas_backward(float *dinp, float *dweight, const float *dout, const 
 
 /* ------------------------------------------------------------- dispatch -- */
 
+static double wall_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The kernel variant for one call (0: 8-row, 1: 12-row; see matmul_kernel)
+ * and the tuner slot to record its time in (-1: none). */
+static int pick_variant(matmul_ctx *ctx, const ukr_desc *u8, const ukr_desc *u12, int M, int Ncols, int K,
+                        int kind, int *slot) {
+    *slot = -1;
+    if (!ctx || u8->fn == u12->fn) return 0;
+    if (ctx->kernel == MATMUL_KERNEL_8) return 0;
+    if (ctx->kernel == MATMUL_KERNEL_12) return 1;
+    return matmul_tune_pick(&ctx->tune, M, Ncols, K, kind, slot);
+}
+
 void matmul_forward_ctx(matmul_ctx *ctx, float *out, const float *inp, const float *weight,
                         const float *bias, int N, int C, int OC) {
     matmul_backend be = ctx ? ctx->backend : MATMUL_OWN;
@@ -713,16 +777,20 @@ void matmul_forward_ctx(matmul_ctx *ctx, float *out, const float *inp, const flo
         return;
     }
 #endif
-    ukr_desc u = ukr_pick(ctx ? ctx->isa : MATMUL_ISA_AUTO);
+    const ukr_desc u8 = ukr_pick(ctx ? ctx->isa : MATMUL_ISA_AUTO), u12 = ukr_pick_12(ctx ? ctx->isa : MATMUL_ISA_AUTO);
     float *owned;
-    float *scratch = scratch_get(ctx, gemm_scratch_floats(&u, max_threads()), &owned);
+    float *scratch = scratch_get(ctx, gemm_scratch_floats(&u8, max_threads()), &owned);
     if (!scratch) { /* out of memory: the reference path needs no scratch */
         matmul_forward_naive(out, inp, weight, bias, N, C, OC);
         return;
     }
+    int slot;
+    const int v = pick_variant(ctx, &u8, &u12, N, OC, C, 0, &slot);
+    const double t0 = slot >= 0 ? wall_s() : 0.0;
     /* out(N,OC) = inp(N,C) @ weight^T: B(k=c, j=o) = weight[o*C + c]. */
-    gemm_own(&u, N, OC, C, inp, (size_t)C, 1, weight, 1, (size_t)C, out, (size_t)OC, 0, bias,
+    gemm_own(v ? &u12 : &u8, N, OC, C, inp, (size_t)C, 1, weight, 1, (size_t)C, out, (size_t)OC, 0, bias,
              scratch);
+    if (slot >= 0) matmul_tune_record(&ctx->tune, slot, v, wall_s() - t0);
     free(owned);
 }
 
@@ -883,11 +951,10 @@ void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp, float *d
         return;
     }
 #endif
-    /* two kernels, the same B panel width, one scratch (see apack_floats) */
-    ukr_desc u = ukr_pick(ctx ? ctx->isa : MATMUL_ISA_AUTO);
-    ukr_desc uw = ukr_pick_packed_a(ctx ? ctx->isa : MATMUL_ISA_AUTO);
+    /* up to two kernels, the same B panel width, one scratch (see apack_floats) */
+    const ukr_desc u8 = ukr_pick(ctx ? ctx->isa : MATMUL_ISA_AUTO), uw = ukr_pick_12(ctx ? ctx->isa : MATMUL_ISA_AUTO);
     float *owned;
-    float *scratch = scratch_get(ctx, gemm_scratch_floats(&u, max_threads()), &owned);
+    float *scratch = scratch_get(ctx, gemm_scratch_floats(&u8, max_threads()), &owned);
     if (!scratch) {
         zero_set_outputs(flags, dinp, dweight, NULL, N, C, OC);
         matmul_backward_naive(dinp, dweight, NULL, dout, inp, weight, N, C, OC);
@@ -896,18 +963,23 @@ void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp, float *d
     /* Both products in one parallel region: the threads' idle tails at the
      * end of dinp are filled with dweight's chunks, and one fork/join less. */
     const int nthreads = max_threads();
-    float *areas = scratch + (size_t)nthreads * (bpack_floats(&u) + apack_floats());
+    float *areas = scratch + (size_t)nthreads * (bpack_floats(&u8) + apack_floats());
     gemm_plan plans[2];
     int np = 0;
+    /* the tuned choice is dinp's kernel; dweight's is always uw */
+    int slot;
+    const int v = pick_variant(ctx, &u8, &uw, N, C, OC, 1, &slot);
+    const double t0 = slot >= 0 ? wall_s() : 0.0;
     /* dinp(N,C) (+)= dout(N,OC) @ weight(OC,C) */
     if (dinp && !gemm_trivial(N, C, OC, dinp, (size_t)C, !set_dinp, NULL))
-        gemm_plan_make(&plans[np++], &u, N, C, OC, dout, (size_t)OC, 1, weight, (size_t)C, 1, dinp, (size_t)C,
-                       !set_dinp, NULL, nthreads, areas);
+        gemm_plan_make(&plans[np++], v ? &uw : &u8, N, C, OC, dout, (size_t)OC, 1, weight, (size_t)C, 1, dinp,
+                       (size_t)C, !set_dinp, NULL, nthreads, areas);
     /* dweight(OC,C) (+)= dout^T(OC,N) @ inp(N,C): A(i=o, k=n) = dout[n*OC + o]. */
     if (dweight && !gemm_trivial(OC, C, N, dweight, (size_t)C, !set_dparams, NULL))
         gemm_plan_make(&plans[np++], &uw, OC, C, N, dout, 1, (size_t)OC, inp, (size_t)C, 1, dweight, (size_t)C,
                        !set_dparams, NULL, nthreads, areas + SHARED_B_MAX + 16);
     if (np) gemm_plans_run(plans, np, scratch);
+    if (slot >= 0) matmul_tune_record(&ctx->tune, slot, v, wall_s() - t0);
     free(owned);
 }
 

@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nn/matmul_tune.h"
+
 typedef enum {
     MATMUL_OWN = 0,    /* own packed SIMD kernels, best ISA this CPU has (default) */
     MATMUL_NAIVE = 1,  /* the scalar reference twins */
@@ -42,14 +44,28 @@ typedef enum {
     MATMUL_ISA_AVX512 = 3
 } matmul_isa;
 
-/* Backend choice plus packing scratch kept between calls. Fill with
- * matmul_ctx_init, release with matmul_ctx_free. One context must not be used
- * by two calls at the same time (the calls themselves run OpenMP inside). */
+/* Which AVX-512 kernel variant MATMUL_OWN runs (the same bits either way):
+ * 8: the 8 x 32 kernel, reading A in place where its rows are contiguous
+ * (dweight still uses the 12 x 32 one); 12: the 12 x 32 kernel for every
+ * product, A always packed (shared between threads where it fits); AUTO:
+ * timed per shape as the calls run (matmul_tune.h). Other ISAs have one. */
+typedef enum {
+    MATMUL_KERNEL_AUTO = 0,
+    MATMUL_KERNEL_8 = 1,
+    MATMUL_KERNEL_12 = 2
+} matmul_kernel;
+
+/* Backend choice plus packing scratch and kernel timings kept between
+ * calls. Fill with matmul_ctx_init, release with matmul_ctx_free. One
+ * context must not be used by two calls at the same time (the calls
+ * themselves run OpenMP inside). */
 typedef struct {
     matmul_backend backend;
     matmul_isa isa;
+    matmul_kernel kernel;  /* AUTO after init */
     float *scratch;        /* owned; grown on demand, 64-byte aligned */
     size_t scratch_floats; /* capacity of scratch */
+    matmul_tuner tune;     /* MATMUL_KERNEL_AUTO's timings */
 } matmul_ctx;
 
 void matmul_ctx_init(matmul_ctx *ctx, matmul_backend backend);
@@ -57,6 +73,7 @@ void matmul_ctx_free(matmul_ctx *ctx);
 
 const char *matmul_backend_name(matmul_backend b);
 const char *matmul_isa_name(matmul_isa isa);
+const char *matmul_kernel_name(matmul_kernel k);   /* "auto", "8", "12" */
 int matmul_isa_supported(matmul_isa isa);  /* 1 if this CPU and build can run it */
 matmul_isa matmul_isa_best(void);
 int matmul_have_blas(void);                /* 1 if built with ROPEGPT_HAVE_BLAS */
@@ -157,6 +174,8 @@ void matmul_ukr_avx2(size_t kc, const float *a, size_t a_ks, const float *b, siz
 void matmul_pack_t16_avx512(float *dst, size_t dst_stride, const float *src, size_t ld, int rows,
                             int kc);
 void matmul_pack_t8x2_avx512(float *dst, const float *src, size_t ld, int rows, int kc);
+/* One 12-row A panel: dst[k*12 + r] = src[r*ld + k], r < rows <= 12 (rest zero). */
+void matmul_pack_t12_avx512(float *dst, const float *src, size_t ld, int rows, int kc);
 /* Copying packer (AVX-512): dst[k*width + j] = src[k*ld + j] for j < valid,
  * zero up to width; width 32 (a B panel, dst 64-byte aligned), 12 (one A
  * panel, valid <= 12) or 8 (A panels: valid may be up to 16, rows 8..15 going

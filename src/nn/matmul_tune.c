@@ -1,0 +1,45 @@
+/*
+ * matmul_tune.c — see matmul_tune.h. A table of shapes, each with a moving
+ * average of both variants' call times: run each a few times, then the
+ * faster, re-timing the other one call in MATMUL_TUNE_PROBE so a change of
+ * the host's state is noticed within a few steps.
+ */
+#include "nn/matmul_tune.h"
+
+#include <string.h>
+
+void matmul_tune_reset(matmul_tuner *t) { memset(t, 0, sizeof *t); }
+
+static int find_or_add(matmul_tuner *t, int M, int Ncols, int K, int kind) {
+    for (int i = 0; i < t->nslots; i++) {
+        const matmul_tune_slot *s = &t->slot[i];
+        if (s->M == M && s->Ncols == Ncols && s->K == K && s->kind == kind) return i;
+    }
+    if (t->nslots == MATMUL_TUNE_SLOTS) return -1;
+    matmul_tune_slot *s = &t->slot[t->nslots];
+    memset(s, 0, sizeof *s);
+    s->M = M, s->Ncols = Ncols, s->K = K, s->kind = kind;
+    return t->nslots++;
+}
+
+int matmul_tune_pick(matmul_tuner *t, int M, int Ncols, int K, int kind, int *slot) {
+    const int i = find_or_add(t, M, Ncols, K, kind);
+    *slot = i;
+    if (i < 0) return 0;
+    matmul_tune_slot *s = &t->slot[i];
+    s->calls++;
+    /* warm-up: alternate until both have MATMUL_TUNE_WARMUP timings */
+    if (s->runs[0] < MATMUL_TUNE_WARMUP || s->runs[1] < MATMUL_TUNE_WARMUP) return s->runs[1] < s->runs[0];
+    const int best = s->secs[1] < s->secs[0];
+    return s->calls % MATMUL_TUNE_PROBE == 0 ? !best : best;
+}
+
+void matmul_tune_record(matmul_tuner *t, int slot, int variant, double secs) {
+    if (slot < 0 || slot >= t->nslots || (variant != 0 && variant != 1)) return;
+    matmul_tune_slot *s = &t->slot[slot];
+    /* the first timing of a variant is its cold call (page faults, scratch
+     * growth): start the average from the second */
+    if (s->runs[variant] <= 1) s->secs[variant] = secs;
+    else s->secs[variant] = 0.75 * s->secs[variant] + 0.25 * secs;
+    s->runs[variant]++;
+}

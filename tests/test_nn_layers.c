@@ -399,6 +399,23 @@ TEST(nn_gelu_isa_twins_same_bits) {
     int same = 1;
     for (int i = 0; i < N; i++) same &= d1[i] == d3[i] || (isnan(d1[i]) && isnan(d3[i]));
     CHECK(same);
+    /* the training forward: gelu_forward's output, and the derivative that
+     * makes the one-multiply backward gelu_backward_set's bits; with the
+     * derivative written over the input, as the GPT does, and through the
+     * portable copy */
+    float *deriv = d1;
+    gelu_forward_deriv(o2, deriv, x, N);
+    CHECK(memcmp(o1, o2, sizeof(float) * N) == 0);
+    gelu_backward_saved(d2, deriv, dy, N);
+    CHECK(memcmp(d2, d3, sizeof(float) * N) == 0);
+    memcpy(deriv, x, sizeof(float) * N);
+    gelu_forward_deriv(o2, deriv, deriv, N);
+    gelu_backward_saved(d2, deriv, dy, N);
+    CHECK(memcmp(d2, d3, sizeof(float) * N) == 0);
+    gelu_forward_deriv_impl(o2, deriv, x, N);
+    CHECK(memcmp(o1, o2, sizeof(float) * N) == 0);
+    gelu_backward_saved(d2, deriv, dy, N);
+    CHECK(memcmp(d2, d3, sizeof(float) * N) == 0);
     free(buf);
 }
 

@@ -509,7 +509,9 @@ float gpt_forward(gpt *m, const int *inp, const int *targets, int B, int T) {
         layernorm_residual_forward(res2, ln2, ln2_mean, ln2_rstd, resid, a->scratch, p->ln2w + ls * Cs,
                                    p->ln2b + ls * Cs, N, C);
         matmul_forward_ctx(&m->mm, fch, ln2, p->fcw + ls * 4 * Cs * Cs, p->fcb + ls * 4 * Cs, N, C, 4 * C);
-        gelu_forward(fch_gelu, fch, BTC * 4);
+        /* fch: the pre-activation, then (overwritten) GELU's derivative
+         * there, all the backward needs of it */
+        gelu_forward_deriv(fch_gelu, fch, fch, BTC * 4);
         matmul_forward_ctx(&m->mm, a->scratch, fch_gelu, p->fcprojw + ls * 4 * Cs * Cs, p->fcprojb + ls * Cs, N, 4 * C, C);
         /* res3 = res2 + fcproj, normalised at once by the next LayerNorm
          * (the next layer's ln1, or the final one). */
@@ -611,7 +613,7 @@ gpt_status gpt_backward_ex(gpt *m, float scale, int overwrite) {
                                   g->fcprojb + ls * Cs, d->dresidual, fch_gelu, p->fcprojw + ls * 4 * Cs * Cs,
                                   N, 4 * C, C);
         progress(m);
-        gelu_backward_set(d->dfch, fch, d->dfch_gelu, BTC * 4);
+        gelu_backward_saved(d->dfch, fch, d->dfch_gelu, BTC * 4);
         matmul_backward_flags_ctx(&m->mm, mm_set, d->dln, g->fcw + ls * 4 * Cs * Cs, g->fcb + ls * 4 * Cs,
                                   d->dfch, ln2, p->fcw + ls * 4 * Cs * Cs, N, C, 4 * C);
         progress(m);

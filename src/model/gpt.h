@@ -125,7 +125,7 @@ typedef struct {
     float *ln2;        /* (L, B, T, C) */
     float *ln2_mean;   /* (L, B, T) */
     float *ln2_rstd;   /* (L, B, T) */
-    float *fch;        /* (L, B, T, 4C) */
+    float *fch;        /* (L, B, T, 4C) gelu'(pre-activation) once the forward ran */
     float *fch_gelu;   /* (L, B, T, 4C) */
     float *residual3;  /* (L, B, T, C) block output */
     float *lnf;        /* (B, T, C) */

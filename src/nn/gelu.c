@@ -19,6 +19,7 @@
  * scalar, which is still ~2x faster than tanhf). */
 void gelu_forward_avx512(float *out, const float *inp, size_t n);
 void gelu_backward_avx512(float *dinp, const float *inp, const float *dout, size_t n, int set);
+void gelu_forward_deriv_avx512(float *out, float *deriv, const float *inp, size_t n);
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define GELU_X86 1
@@ -44,4 +45,19 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
 
 void gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t n) {
     backward(dinp, inp, dout, n, 1);
+}
+
+void gelu_forward_deriv(float *out, float *deriv, const float *inp, size_t n) {
+#ifdef GELU_X86
+    if (__builtin_cpu_supports("avx512f")) { gelu_forward_deriv_avx512(out, deriv, inp, n); return; }
+#endif
+    gelu_forward_deriv_impl(out, deriv, inp, n);
+}
+
+void gelu_backward_saved(float *dinp, const float *deriv, const float *dout, size_t n) {
+    long long nn = (long long)n;
+#ifdef _OPENMP
+#pragma omp parallel for simd schedule(static) if (n >= GELU_OMP_MIN)
+#endif
+    for (long long i = 0; i < nn; i++) dinp[i] = deriv[i] * dout[i];
 }

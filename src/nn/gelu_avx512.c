@@ -16,6 +16,7 @@
 
 void gelu_forward_avx512(float *out, const float *inp, size_t n);
 void gelu_backward_avx512(float *dinp, const float *inp, const float *dout, size_t n, int set);
+void gelu_forward_deriv_avx512(float *out, float *deriv, const float *inp, size_t n);
 
 /* nn_expf (nn_exp.h), operation for operation. max/min with the constant
  * first return the second operand for a NaN, as the C ternaries do. */
@@ -69,9 +70,19 @@ void gelu_forward_avx512(float *out, const float *inp, size_t n) {
     }
 }
 
-void gelu_backward_avx512(float *dinp, const float *inp, const float *dout, size_t n, int set) {
-    const long long nv = (long long)((n + 15) / 16);
+/* gelu_grad (gelu_impl.h), operation for operation */
+static inline __m512 gelu_grad16(__m512 x, __m512 s) {
     const __m512 one = _mm512_set1_ps(1.0f);
+    /* du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x^2); the constant is folded
+     * as the portable loop's compiler folds 3.0f * GELU_CUBIC */
+    __m512 x2 = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(3.0f * GELU_CUBIC), x), x);
+    __m512 du_dx = _mm512_mul_ps(_mm512_set1_ps(GELU_SCALE), _mm512_add_ps(one, x2));
+    __m512 t = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(2.0f), x), s), _mm512_sub_ps(one, s));
+    return _mm512_add_ps(s, _mm512_mul_ps(t, du_dx));
+}
+
+void gelu_forward_deriv_avx512(float *out, float *deriv, const float *inp, size_t n) {
+    const long long nv = (long long)((n + 15) / 16);
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (n >= GELU_OMP_MIN)
 #endif
@@ -80,12 +91,21 @@ void gelu_backward_avx512(float *dinp, const float *inp, const float *dout, size
         const __mmask16 m = tail_mask(i, n);
         __m512 x = _mm512_maskz_loadu_ps(m, inp + i);
         __m512 s = gelu_s(gelu_u(x));
-        /* du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x^2); the constant is folded
-         * as the portable loop's compiler folds 3.0f * GELU_CUBIC */
-        __m512 x2 = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(3.0f * GELU_CUBIC), x), x);
-        __m512 du_dx = _mm512_mul_ps(_mm512_set1_ps(GELU_SCALE), _mm512_add_ps(one, x2));
-        __m512 t = _mm512_mul_ps(_mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(2.0f), x), s), _mm512_sub_ps(one, s));
-        __m512 grad = _mm512_add_ps(s, _mm512_mul_ps(t, du_dx));
+        _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(x, s));
+        _mm512_mask_storeu_ps(deriv + i, m, gelu_grad16(x, s));
+    }
+}
+
+void gelu_backward_avx512(float *dinp, const float *inp, const float *dout, size_t n, int set) {
+    const long long nv = (long long)((n + 15) / 16);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (n >= GELU_OMP_MIN)
+#endif
+    for (long long v = 0; v < nv; v++) {
+        const size_t i = (size_t)v * 16;
+        const __mmask16 m = tail_mask(i, n);
+        __m512 x = _mm512_maskz_loadu_ps(m, inp + i);
+        __m512 grad = gelu_grad16(x, gelu_s(gelu_u(x)));
         __m512 g = _mm512_mul_ps(grad, _mm512_maskz_loadu_ps(m, dout + i));
         if (!set) g = _mm512_add_ps(_mm512_maskz_loadu_ps(m, dinp + i), g);
         _mm512_mask_storeu_ps(dinp + i, m, g);

@@ -41,6 +41,14 @@ static inline void gelu_forward_impl(float *out, const float *inp, size_t n) {
     }
 }
 
+/* gelu'(x), given s = 0.5 (1 + tanh u) */
+static inline float gelu_grad(float x, float s) {
+    float du_dx = GELU_SCALE * (1.0f + 3.0f * GELU_CUBIC * x * x);
+    /* d/dx [x s] = s + x * ds/du * du/dx, and ds/du = 2 s (1 - s)
+     * (= 0.5 sech^2 u) */
+    return s + 2.0f * x * s * (1.0f - s) * du_dx;
+}
+
 /* set: dinp = gelu'(x) dout (overwrite), else dinp += gelu'(x) dout. */
 static inline void gelu_backward_impl(float *dinp, const float *inp, const float *dout, size_t n, int set) {
     long long nn = (long long)n;
@@ -50,12 +58,23 @@ static inline void gelu_backward_impl(float *dinp, const float *inp, const float
     for (long long i = 0; i < nn; i++) {
         float x = inp[i];
         float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
-        float s = gelu_sigmoid2(u);                 /* 0.5 * (1 + tanh u) */
-        float du_dx = GELU_SCALE * (1.0f + 3.0f * GELU_CUBIC * x * x);
-        /* d/dx [x s] = s + x * ds/du * du/dx, and ds/du = 2 s (1 - s)
-         * (= 0.5 sech^2 u) */
-        float grad = s + 2.0f * x * s * (1.0f - s) * du_dx;
+        float grad = gelu_grad(x, gelu_sigmoid2(u));
         dinp[i] = set ? grad * dout[i] : dinp[i] + grad * dout[i];
+    }
+}
+
+/* out = gelu(x), deriv = gelu'(x); deriv may alias inp (x is read first). */
+static inline void gelu_forward_deriv_impl(float *out, float *deriv, const float *inp, size_t n) {
+    long long nn = (long long)n;
+#ifdef _OPENMP
+#pragma omp parallel for simd schedule(static) if (n >= GELU_OMP_MIN)
+#endif
+    for (long long i = 0; i < nn; i++) {
+        float x = inp[i];
+        float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
+        float s = gelu_sigmoid2(u);
+        out[i] = x * s;
+        deriv[i] = gelu_grad(x, s);
     }
 }
 

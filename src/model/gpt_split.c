@@ -43,6 +43,7 @@ gpt_status gpt_split_init(gpt_split *s, const gpt *main, int k) {
         g->decay_mask = NULL;
         g->mm.backend = main->mm.backend;   /* its scratch is still empty */
         g->mm.isa = main->mm.isa;
+        g->mm.kernel = main->mm.kernel;   /* its own timings (matmul_tune.h) */
     }
     s->k = k;
     return GPT_OK;

@@ -590,7 +590,9 @@ static void gemm_plan_make(gemm_plan *p, const ukr_desc *u, int M, int Ncols, in
      * repacking of A and can be small, as long as A is small enough to be
      * re-read by every chunk (not the LM head's dinp, whose A is the whole
      * dlogits). Otherwise a row split with B packed once is the way to small
-     * chunks, whatever the shape, when B fits. */
+     * chunks, whatever the shape, when B fits; for a kernel that packs an A
+     * whose rows are contiguous (the 12-row one) and a wide C, a column
+     * split with A packed once comes first. */
     const int rowa = MATMUL_ROWA && u->rowa && csa == 1;
     if (nthreads > 1 && csa == 1 && !rowa && Ncols >= M && plan_shared_a(p, nthreads, area)) return;
     if (nthreads > 1 && (Ncols < M || !rowa) && plan_shared(p, nthreads, area)) return;
@@ -966,9 +968,10 @@ void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp, float *d
     float *areas = scratch + (size_t)nthreads * (bpack_floats(&u8) + apack_floats());
     gemm_plan plans[2];
     int np = 0;
-    /* the tuned choice is dinp's kernel; dweight's is always uw */
-    int slot;
-    const int v = pick_variant(ctx, &u8, &uw, N, C, OC, 1, &slot);
+    /* the tuned choice is dinp's kernel (dweight's is always uw), so a
+     * backward without dinp is not timed */
+    int slot = -1;
+    const int v = dinp ? pick_variant(ctx, &u8, &uw, N, C, OC, 1, &slot) : 0;
     const double t0 = slot >= 0 ? wall_s() : 0.0;
     /* dinp(N,C) (+)= dout(N,OC) @ weight(OC,C) */
     if (dinp && !gemm_trivial(N, C, OC, dinp, (size_t)C, !set_dinp, NULL))

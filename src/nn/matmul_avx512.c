@@ -14,6 +14,13 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+/* The k loops unrolled 4 times: the pointer increments and the loop test
+ * then cost a quarter of a uop per k step instead of three, which matters
+ * when a busy SMT sibling leaves the core few issue slots. Measured in one
+ * process, alternating on both vCPUs: 0.93-0.99x the time for the 8 x 32
+ * kernel, 0.95x for its in-place variant, 0.98x for the 12 x 32 one. */
+#define K_LOOP_UNROLL _Pragma("GCC unroll 4")
+
 #define ROW_DECL(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps()
 #define ROW_FMA(i)                                                  \
     do {                                                            \
@@ -46,6 +53,7 @@ void matmul_ukr_avx512(size_t kc, const float *a, size_t a_ks, const float *b, s
         }
     ROW_DECL(0); ROW_DECL(1); ROW_DECL(2); ROW_DECL(3);
     ROW_DECL(4); ROW_DECL(5); ROW_DECL(6); ROW_DECL(7);
+    K_LOOP_UNROLL
     for (size_t k = 0; k < kc; k++) {
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
         ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3);
@@ -83,6 +91,7 @@ void matmul_ukr_avx512_rowa(size_t kc, const float *a, size_t lda, const float *
         c##i##0 = _mm512_fmadd_ps(a_, b0, c##i##0);                 \
         c##i##1 = _mm512_fmadd_ps(a_, b1, c##i##1);                 \
     } while (0)
+    K_LOOP_UNROLL
     for (size_t k = 0; k < kc; k++) {
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
         ROW_FMA_R(0); ROW_FMA_R(1); ROW_FMA_R(2); ROW_FMA_R(3);
@@ -125,6 +134,7 @@ void matmul_ukr_avx512_12(size_t kc, const float *a, size_t a_ks, const float *b
         }
     ROW_DECL(0); ROW_DECL(1); ROW_DECL(2); ROW_DECL(3); ROW_DECL(4); ROW_DECL(5);
     ROW_DECL(6); ROW_DECL(7); ROW_DECL(8); ROW_DECL(9); ROW_DECL(10); ROW_DECL(11);
+    K_LOOP_UNROLL
     for (size_t k = 0; k < kc; k++) {
         const float *a2 = a;
         __asm__("" : "+r"(a2));

@@ -42,15 +42,20 @@
         _mm512_storeu_ps(c_ + 16, c##i##1);                                          \
     } while (0)
 
+/* The C tile is touched only after the k loop; in ADD mode start fetching
+ * its cache lines (two per row) now, so that (often DRAM-resident) read
+ * hides behind the FMAs. */
+static inline void prefetch_c_tile(const float *c, size_t ldc, int rows, int mode) {
+    if (mode != MATMUL_UKR_ADD) return;
+    for (int i = 0; i < rows; i++) {
+        _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + (size_t)i * ldc + 16), _MM_HINT_T0);
+    }
+}
+
 void matmul_ukr_avx512(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
                        float *c, size_t ldc, int mode, const float *bias) {
-    /* The C tile is touched only after the k loop; start fetching its 16
-     * cache lines now so that (often DRAM-resident) read hides behind the FMAs. */
-    if (mode == MATMUL_UKR_ADD)
-        for (int i = 0; i < 8; i++) {
-            _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
-            _mm_prefetch((const char *)(c + (size_t)i * ldc + 16), _MM_HINT_T0);
-        }
+    prefetch_c_tile(c, ldc, 8, mode);
     ROW_DECL(0); ROW_DECL(1); ROW_DECL(2); ROW_DECL(3);
     ROW_DECL(4); ROW_DECL(5); ROW_DECL(6); ROW_DECL(7);
     K_LOOP_UNROLL
@@ -76,11 +81,7 @@ void matmul_ukr_avx512(size_t kc, const float *a, size_t a_ks, const float *b, s
  * floats) stay in L1 while the B panels go by. */
 void matmul_ukr_avx512_rowa(size_t kc, const float *a, size_t lda, const float *b, size_t b_ks,
                             float *c, size_t ldc, int mode, const float *bias) {
-    if (mode == MATMUL_UKR_ADD)
-        for (int i = 0; i < 8; i++) {
-            _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
-            _mm_prefetch((const char *)(c + (size_t)i * ldc + 16), _MM_HINT_T0);
-        }
+    prefetch_c_tile(c, ldc, 8, mode);
     const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
     const float *a4 = a + 4 * lda, *a5 = a + 5 * lda, *a6 = a + 6 * lda, *a7 = a + 7 * lda;
     ROW_DECL(0); ROW_DECL(1); ROW_DECL(2); ROW_DECL(3);
@@ -127,11 +128,7 @@ void matmul_ukr_avx512_rowa(size_t kc, const float *a, size_t lda, const float *
 
 void matmul_ukr_avx512_12(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
                           float *c, size_t ldc, int mode, const float *bias) {
-    if (mode == MATMUL_UKR_ADD)
-        for (int i = 0; i < 12; i++) {
-            _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
-            _mm_prefetch((const char *)(c + (size_t)i * ldc + 16), _MM_HINT_T0);
-        }
+    prefetch_c_tile(c, ldc, 12, mode);
     ROW_DECL(0); ROW_DECL(1); ROW_DECL(2); ROW_DECL(3); ROW_DECL(4); ROW_DECL(5);
     ROW_DECL(6); ROW_DECL(7); ROW_DECL(8); ROW_DECL(9); ROW_DECL(10); ROW_DECL(11);
     K_LOOP_UNROLL

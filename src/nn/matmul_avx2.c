@@ -34,6 +34,10 @@
 void matmul_ukr_avx2(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
                      float *c, size_t ldc, int mode, const float *bias) {
     ROW_DECL(0); ROW_DECL(1); ROW_DECL(2); ROW_DECL(3); ROW_DECL(4); ROW_DECL(5);
+    /* unrolled 4x, as the AVX-512 kernels: the loop's own uops shrink from
+     * three per k step to under one (0.94-0.95x the kernel time here,
+     * alternated in one process on both vCPUs); same bits */
+#pragma GCC unroll 4
     for (size_t k = 0; k < kc; k++) {
         __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
         ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);

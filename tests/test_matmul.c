@@ -435,5 +435,8 @@ TEST(matmul_tuner_picks_the_faster_variant) {
     CHECK_EQ_INT(matmul_tune_pick(&t, 999, 1, 1, 0, &slot), 0);
     CHECK_EQ_INT(slot, -1);
     matmul_tune_record(&t, -1, 0, 1.0);   /* ignored */
+    CHECK_EQ_INT(matmul_tune_pick(NULL, 1, 1, 1, 0, &slot), 0);
+    CHECK_EQ_INT(slot, -1);
+    matmul_tune_record(NULL, 0, 0, 1.0);  /* ignored */
     matmul_tune_record(&t, 0, 7, 1.0);    /* ignored: no such variant */
 }

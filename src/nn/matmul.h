@@ -48,7 +48,8 @@ typedef enum {
  * 8: the 8 x 32 kernel, reading A in place where its rows are contiguous
  * (dweight still uses the 12 x 32 one); 12: the 12 x 32 kernel for every
  * product, A always packed (shared between threads where it fits); AUTO:
- * timed per shape as the calls run (matmul_tune.h). Other ISAs have one. */
+ * timed per shape as the calls run (matmul_tune.h); a value outside the
+ * enum counts as AUTO (harmless: the bits are the same). Other ISAs have one. */
 typedef enum {
     MATMUL_KERNEL_AUTO = 0,
     MATMUL_KERNEL_8 = 1,

@@ -23,8 +23,8 @@ static int find_or_add(matmul_tuner *t, int M, int Ncols, int K, int kind) {
 }
 
 int matmul_tune_pick(matmul_tuner *t, int M, int Ncols, int K, int kind, int *slot) {
-    const int i = find_or_add(t, M, Ncols, K, kind);
-    *slot = i;
+    const int i = t ? find_or_add(t, M, Ncols, K, kind) : -1;
+    if (slot) *slot = i;
     if (i < 0) return 0;
     matmul_tune_slot *s = &t->slot[i];
     s->calls++;
@@ -35,7 +35,7 @@ int matmul_tune_pick(matmul_tuner *t, int M, int Ncols, int K, int kind, int *sl
 }
 
 void matmul_tune_record(matmul_tuner *t, int slot, int variant, double secs) {
-    if (slot < 0 || slot >= t->nslots || (variant != 0 && variant != 1)) return;
+    if (!t || slot < 0 || slot >= t->nslots || (variant != 0 && variant != 1)) return;
     matmul_tune_slot *s = &t->slot[slot];
     /* the first timing of a variant is its cold call (page faults, scratch
      * growth): start the average from the second */

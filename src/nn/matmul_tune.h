@@ -34,11 +34,12 @@ typedef struct {
 void matmul_tune_reset(matmul_tuner *t);
 
 /* The variant (0 or 1) to run for this call of the key, and in *slot the
- * slot to pass to matmul_tune_record (-1 when the table is full: variant 0,
- * nothing to record). */
+ * slot to pass to matmul_tune_record (-1 when the table is full or t is
+ * NULL: variant 0, nothing to record). */
 int matmul_tune_pick(matmul_tuner *t, int M, int Ncols, int K, int kind, int *slot);
 
-/* The wall time one call of `variant` took. */
+/* The wall time one call of `variant` took; a bad slot or variant (or a
+ * NULL t) is ignored. */
 void matmul_tune_record(matmul_tuner *t, int slot, int variant, double secs);
 
 #endif

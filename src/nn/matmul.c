@@ -436,6 +436,13 @@ static inline void tile_at(const gemm_args *g, int rowa, int ifull, int i, int i
              tile);
 }
 
+/* Where the shared-A split keeps the packed panel of rows [i, i+mr) for the
+ * k block starting at pc (depth kc): k blocks one after another, each
+ * holding all Mp (M rounded up to mr) rows as mr-row panels. */
+static float *ashared_panel(float *ashared, size_t Mp, int pc, int i, int kc) {
+    return ashared + (size_t)pc * Mp + (size_t)i * (size_t)kc;
+}
+
 /* One thread computes the block rows [i0,i1) x columns [j0,j1) of C over the
  * whole depth K (single-threaded Goto/BLIS loop nest on its own buffers).
  * Both operands are always packed, even where the source already has a
@@ -473,7 +480,7 @@ static void gemm_block(const gemm_args *g, int i0, int i1, int j0, int j1, float
             for (int ic = i0; ic < i1; ic += MC_MAX) {
                 const int in = i1 - ic < MC_MAX ? i1 : ic + MC_MAX;
                 const int ifull = ic + (in - ic) / mr * mr;
-                if (ashared) apack = (float *)ashared + (size_t)pc * Mp + (size_t)ic * kc;   /* read only */
+                if (ashared) apack = ashared_panel((float *)ashared, Mp, pc, ic, kc);   /* read only */
                 else if (!rowa) pack_a_block(u, apack, g->A, g->rsa, g->csa, ic, in, pc, kc);
                 else if (ifull < in)
                     pack_a_block(u, apack + (size_t)(ifull - ic) * kc, g->A, g->rsa, g->csa, ifull, in, pc, kc);
@@ -631,8 +638,8 @@ static void gemm_plans_run(gemm_plan *plans, int np, float *scratch) {
             if (p->ashared) { /* one A panel of one k block */
                 const int mr = g->u->mr, pc = r / p->a_panels * KC, ii = r % p->a_panels * mr;
                 const int kc = g->K - pc < KC ? g->K - pc : KC;
-                pack_a_block(g->u, p->ashared + (size_t)pc * (size_t)p->a_panels * (size_t)mr + (size_t)ii * kc,
-                             g->A, g->rsa, g->csa, ii, ii + mr < p->M ? ii + mr : p->M, pc, kc);
+                pack_a_block(g->u, ashared_panel(p->ashared, (size_t)p->a_panels * (size_t)mr, pc, ii, kc), g->A,
+                             g->rsa, g->csa, ii, ii + mr < p->M ? ii + mr : p->M, pc, kc);
                 continue;
             }
             const int b = r / panels_per_block, j = p->bj[b] + (r % panels_per_block) * nr;

@@ -42,6 +42,14 @@
         _mm512_storeu_ps(c_ + 16, c##i##1);                                          \
     } while (0)
 
+/* The bias row of a SET_BIAS tile (zero otherwise), for ROW_STORE. */
+#define BIAS_DECL                                                      \
+    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();   \
+    if (mode == MATMUL_UKR_SET_BIAS) {                                 \
+        bias0 = _mm512_loadu_ps(bias);                                 \
+        bias1 = _mm512_loadu_ps(bias + 16);                            \
+    }
+
 /* The C tile is touched only after the k loop; in ADD mode start fetching
  * its cache lines (two per row) now, so that (often DRAM-resident) read
  * hides behind the FMAs. */
@@ -66,11 +74,7 @@ void matmul_ukr_avx512(size_t kc, const float *a, size_t a_ks, const float *b, s
         a += a_ks;
         b += b_ks;
     }
-    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
-    if (mode == MATMUL_UKR_SET_BIAS) {
-        bias0 = _mm512_loadu_ps(bias);
-        bias1 = _mm512_loadu_ps(bias + 16);
-    }
+    BIAS_DECL;
     ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3);
     ROW_STORE(4); ROW_STORE(5); ROW_STORE(6); ROW_STORE(7);
 }
@@ -100,11 +104,7 @@ void matmul_ukr_avx512_rowa(size_t kc, const float *a, size_t lda, const float *
         b += b_ks;
     }
 #undef ROW_FMA_R
-    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
-    if (mode == MATMUL_UKR_SET_BIAS) {
-        bias0 = _mm512_loadu_ps(bias);
-        bias1 = _mm512_loadu_ps(bias + 16);
-    }
+    BIAS_DECL;
     ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3);
     ROW_STORE(4); ROW_STORE(5); ROW_STORE(6); ROW_STORE(7);
 }
@@ -141,11 +141,7 @@ void matmul_ukr_avx512_12(size_t kc, const float *a, size_t a_ks, const float *b
         a += a_ks;
         b += b_ks;
     }
-    __m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
-    if (mode == MATMUL_UKR_SET_BIAS) {
-        bias0 = _mm512_loadu_ps(bias);
-        bias1 = _mm512_loadu_ps(bias + 16);
-    }
+    BIAS_DECL;
     ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3); ROW_STORE(4); ROW_STORE(5);
     ROW_STORE(6); ROW_STORE(7); ROW_STORE(8); ROW_STORE(9); ROW_STORE(10); ROW_STORE(11);
 }

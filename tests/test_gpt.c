@@ -601,8 +601,9 @@ TEST(gpt_backward_overwrite_equals_zero_then_accumulate) {
  * mean loss and the gradients are the whole batch's up to float rounding
  * (tolerance: a few float ulps of the summands, 2e-6 relative to the
  * largest gradient), the bits repeat from run to run, accumulation adds
- * (overwrite 0), an odd batch falls back to the plain path (same bits), and a
- * bad token in a twin's part is reported on the main model. */
+ * (overwrite 0), an odd batch falls back to the plain path (same bits), a
+ * bad token in a twin's part is reported on the main model, and new weights
+ * in the main model are the twins' weights too. */
 TEST(gpt_split_matches_whole_batch) {
     enum { B = 4, T = 5 };
     rng_state r;
@@ -660,6 +661,12 @@ TEST(gpt_split_matches_whole_batch) {
         bad[B * T - 1] = 11;
         CHECK(isnan(gpt_split_forward(&s, &m, bad, tgt, B, T)));
         CHECK_EQ_INT(m.status, GPT_ETOKEN);
+        /* new weights, as after an optimizer step: the twins read them too */
+        randomize_params(&m, 6);
+        const float whole2 = gpt_forward(&m, inp, tgt, B, T);
+        CHECK(whole2 != whole);
+        CHECK_NEAR(gpt_split_forward(&s, &m, inp, tgt, B, T), whole2, 2e-6 * fabs(whole2));
+        CHECK(s.active);
         gpt_split_free(&s);
         free(ref), free(g1), free(acc);
         gpt_free(&m);

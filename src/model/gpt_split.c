@@ -35,12 +35,17 @@ gpt_status gpt_split_init(gpt_split *s, const gpt *main, int k) {
     }
     for (int t = 0; t < k - 1; t++) {
         gpt *g = &s->twins[t];
-        /* a twin never steps: no AdamW moments, no decay mask */
+        /* a twin never steps: no AdamW moments, no decay mask, and no
+         * weights of its own: it reads the main model's (gpt_split_forward
+         * points it there before each forward), which nothing writes while
+         * the parts run */
         free(g->m_memory);
         free(g->v_memory);
         free(g->decay_mask);
-        g->m_memory = g->v_memory = NULL;
+        free(g->params_memory);
+        g->m_memory = g->v_memory = g->params_memory = NULL;
         g->decay_mask = NULL;
+        g->params = main->params;
         g->mm.backend = main->mm.backend;   /* its scratch is still empty */
         g->mm.isa = main->mm.isa;
         g->mm.kernel = main->mm.kernel;   /* its own timings (matmul_tune.h) */
@@ -60,10 +65,10 @@ void gpt_split_free(gpt_split *s) {
 double gpt_split_bytes(const gpt_split *s) {
     double b = 0.0;
     for (int t = 0; s && t < s->k - 1; t++) {
-        /* what a twin holds: the weights' copy, its gradients, activations
-         * and matmul scratch (its AdamW m, v and mask were freed at init) */
+        /* what a twin holds: its gradients, activations and matmul scratch
+         * (its weights, AdamW m, v and mask were freed at init) */
         const gpt *g = &s->twins[t];
-        b += (double)g->num_params * (2.0 * sizeof(float)) +
+        b += (double)g->num_params * sizeof(float) +
              4.0 * ((double)g->acts_capacity + (double)g->gacts_capacity + (double)g->mm.scratch_floats);
     }
     return b;
@@ -88,8 +93,7 @@ float gpt_split_forward(gpt_split *s, gpt *main, const int *inp, const int *targ
     if (k > KMAX) return gpt_forward(main, inp, targets, B, T);
     const int Bk = B / k;
     const size_t part = (size_t)Bk * (size_t)T;
-    for (int t = 0; t < k - 1; t++)
-        memcpy(s->twins[t].params_memory, main->params_memory, main->num_params * sizeof(float));
+    for (int t = 0; t < k - 1; t++) s->twins[t].params = main->params;   /* views of main's weights */
     float loss[KMAX];
     gpt_status st[KMAX];
 #ifdef _OPENMP

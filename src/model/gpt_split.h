@@ -5,7 +5,7 @@
  * step between two threads lost ~20% to waits, measured against two
  * independent single-thread runs). The batch is cut into k equal parts; the
  * main model and k-1 twins (same config, their own gradients and
- * activations, the main's weights copied in before each forward) each run
+ * activations, reading the main's weights in place) each run
  * one part on one thread; the twins' gradients are then added into the
  * main's in a fixed order. The result is the whole batch's mean loss and
  * gradient up to float rounding; the bits are fixed by k, so the same seed
@@ -47,7 +47,7 @@ float gpt_split_forward(gpt_split *s, gpt *main, const int *inp, const int *targ
  * summed into main's, twins in order. */
 gpt_status gpt_split_backward(gpt_split *s, gpt *main, float scale, int overwrite);
 
-/* Bytes the twins use: weights' copy, gradients, activations (for a
+/* Bytes the twins use: gradients, activations, matmul scratch (for a
  * benchmark's memory budget). */
 double gpt_split_bytes(const gpt_split *s);
 

@@ -99,6 +99,7 @@ static int run_shape(int B, int T, int C, int NH, int reps) {
 }
 
 int main(int argc, char **argv) {
+    if (bench_wants_help(argc, argv, "attention_bench [reps]   (threads: OMP_NUM_THREADS)")) return 0;
     int reps = argc > 1 ? atoi(argv[1]) : 21;
     if (reps < 1) {
         fprintf(stderr, "attention_bench: reps '%s': expected a positive integer\n", argv[1]);

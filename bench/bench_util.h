@@ -1,6 +1,6 @@
 /*
  * bench_util.h — the few helpers every benchmark needs: a wall clock, the
- * median of a sample, and the CPU's name for the header line. Header-only
+ * median of a sample, the CPU's name for the header line, and --help. Header-only
  * (static inline): each bench program is built from one file.
  */
 #ifndef ROPEGPT_BENCH_UTIL_H
@@ -45,6 +45,17 @@ static inline void bench_cpu_name(char *out, size_t n) {
         }
     }
     fclose(f);
+}
+
+/* 1 when an argument is -h or --help: the usage line then goes to stdout
+ * and the caller exits 0 without benchmarking. */
+static inline int bench_wants_help(int argc, char **argv, const char *usage) {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            printf("usage: %s\n", usage);
+            return 1;
+        }
+    return 0;
 }
 
 #endif

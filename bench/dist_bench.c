@@ -77,6 +77,7 @@ static int solo_step(gpt *m, adamw *opt, const int *inp, const int *tgt, int B, 
 }
 
 int main(int argc, char **argv) {
+    if (bench_wants_help(argc, argv, "dist_bench --run [--steps N] [--zero 0|1] [--overlap 0|1|2] [--solo]")) return 0;
     int run = 0, steps = 3, zero = 0, overlap = 1, solo = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--run") == 0) run = 1;

@@ -399,6 +399,7 @@ static int run_shape(const shape *sh, int all_threads, const float *bwbuf, size_
 }
 
 int main(int argc, char **argv) {
+    if (bench_wants_help(argc, argv, "gen_bench [quick] [cpu]   (quick: stories15m only; cpu: process CPU time)")) return 0;
     int quick = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "quick") == 0) quick = 1;

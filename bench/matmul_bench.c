@@ -21,6 +21,7 @@
 char *openblas_get_corename(void);
 #endif
 
+#include "bench_util.h"
 #include "nn/matmul.h"
 
 /* cpu clock: process CPU time, which leaves out time this process was
@@ -87,6 +88,7 @@ static void run(matmul_ctx *ctx, int prod, float *out, float *dinp, float *dw, c
 }
 
 int main(int argc, char **argv) {
+    if (bench_wants_help(argc, argv, "matmul_bench [reps] [own|all] [wall|cpu]")) return 0;
     int reps = argc > 1 ? atoi(argv[1]) : 5;
     if (reps < 1) {
         fprintf(stderr, "matmul_bench: reps must be a positive integer, got '%s'\n", argv[1]);

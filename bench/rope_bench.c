@@ -26,6 +26,7 @@
 #include <omp.h>
 #endif
 
+#include "bench_util.h"
 #include "rope.h"
 #include "rope/kernels.h"
 
@@ -213,7 +214,12 @@ static const bench_case *find_case(const bench_case *cs, int n, int k, int bwd, 
     return NULL;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (bench_wants_help(argc, argv, "rope_bench   (no arguments; threads: OMP_NUM_THREADS)")) return 0;
+    if (argc > 1) {
+        fprintf(stderr, "rope_bench: unexpected argument '%s' (it takes none)\n", argv[1]);
+        return 2;
+    }
     double t_start = now_s();
     bench_state s;
     memset(&s, 0, sizeof s);

@@ -285,6 +285,8 @@ static int usage(const char *msg, const char *val) {
 }
 
 int main(int argc, char **argv) {
+    if (bench_wants_help(argc, argv, "train_bench [--config a|b|all] [--pe learned|rope|all] [--steps N>=1] "
+                                     "[--ab PAIRS>=0] [--backend own|blas|naive]")) return 0;
     const char *config = "all", *pes = "all";
     int steps = 10, ab_pairs = 10;
     matmul_backend backend = MATMUL_OWN;

@@ -316,8 +316,9 @@ TEST(matmul_packed_weights_same_bits_as_unpacked) {
  * must give the same bits for the same element: each is the same FMA chain
  * over k from zero, then the same SET / ADD / SET_BIAS step. Checked on one
  * packed 12-row A panel (a_ks = 12, which the 8-row kernel also reads: rows
- * 0..7 from a, rows 4..11 from a + 4) against kc = 1, 7, 256 and a C with a
- * row stride wider than the tile. */
+ * 0..7 from a, rows 4..11 from a + 4; the 4-row edge kernel rows 8..11
+ * from a + 8) against kc = 1, 7, 256 and a C with a row stride wider than
+ * the tile. */
 TEST(matmul_avx512_12_and_8_row_kernels_same_bits) {
     if (!matmul_isa_supported(MATMUL_ISA_AVX512)) return;
     enum { KMAX = 256, LDC = 40 };
@@ -325,7 +326,7 @@ TEST(matmul_avx512_12_and_8_row_kernels_same_bits) {
     trng r = {29};
     float *a = rand_buf((size_t)KMAX * 12, &r), *b = rand_buf((size_t)KMAX * 32, &r);
     float *bias = rand_buf(32, &r), *c0 = rand_buf((size_t)12 * LDC, &r);
-    float c12[12 * LDC], c8[12 * LDC], hi[12 * LDC];
+    float c12[12 * LDC], c8[12 * LDC], hi[12 * LDC], c4[12 * LDC];
     for (int q = 0; q < 3; q++)
         for (int mode = MATMUL_UKR_SET; mode <= MATMUL_UKR_SET_BIAS; mode++) {
             const size_t kc = (size_t)kcs[q];
@@ -338,6 +339,11 @@ TEST(matmul_avx512_12_and_8_row_kernels_same_bits) {
             memcpy(c8 + 8 * LDC, hi + 8 * LDC, (size_t)4 * LDC * sizeof(float));
             CHECK(memcmp(c12, c8, sizeof c12) == 0);
             CHECK(memcmp(hi + 4 * LDC, c8 + 4 * LDC, (size_t)4 * LDC * sizeof(float)) == 0);
+            /* the 4-row kernel: rows 8..11 as the 12-row one, nothing else touched */
+            memcpy(c4, c0, sizeof c4);
+            matmul_ukr_avx512_4(kc, a + 8, 12, b, 32, c4 + 8 * LDC, LDC, mode, bias);
+            CHECK(memcmp(c4 + 8 * LDC, c12 + 8 * LDC, (size_t)4 * LDC * sizeof(float)) == 0);
+            CHECK(memcmp(c4, c0, (size_t)8 * LDC * sizeof(float)) == 0);
         }
     free(a); free(b); free(bias); free(c0);
 }

@@ -181,14 +181,16 @@ typedef struct {
     matmul_ukr_fn fn;
     int simd_pack; /* 1: AVX-512 packers (nr 32; mr 8, or 12 for A columns) */
     int rowa;      /* 1: has the in-place A variant (matmul_ukr_avx512_rowa) */
+    matmul_ukr_fn rows4;   /* a 4-row kernel on the same packed panels, or NULL */
 } ukr_desc;
 
 static ukr_desc ukr_pick(matmul_isa isa) {
     if (isa == MATMUL_ISA_AUTO || !matmul_isa_supported(isa)) isa = matmul_isa_best();
-    ukr_desc d = {MR_SCALAR, NR_SCALAR, ukr_scalar, 0, 0};
+    ukr_desc d = {MR_SCALAR, NR_SCALAR, ukr_scalar, 0, 0, NULL};
 #ifdef MATMUL_X86
-    if (isa == MATMUL_ISA_AVX512) d = (ukr_desc){MATMUL_MR_AVX512, MATMUL_NR_AVX512, matmul_ukr_avx512, 1, 1};
-    else if (isa == MATMUL_ISA_AVX2) d = (ukr_desc){MATMUL_MR_AVX2, MATMUL_NR_AVX2, matmul_ukr_avx2, 0, 0};
+    if (isa == MATMUL_ISA_AVX512)
+        d = (ukr_desc){MATMUL_MR_AVX512, MATMUL_NR_AVX512, matmul_ukr_avx512, 1, 1, matmul_ukr_avx512_4};
+    else if (isa == MATMUL_ISA_AVX2) d = (ukr_desc){MATMUL_MR_AVX2, MATMUL_NR_AVX2, matmul_ukr_avx2, 0, 0, NULL};
 #endif
     return d;
 }
@@ -204,7 +206,8 @@ static ukr_desc ukr_pick(matmul_isa isa) {
 static ukr_desc ukr_pick_12(matmul_isa isa) {
     ukr_desc d = ukr_pick(isa);
 #ifdef MATMUL_X86
-    if (d.fn == matmul_ukr_avx512) d = (ukr_desc){MATMUL_MR_AVX512_12, MATMUL_NR_AVX512, matmul_ukr_avx512_12, 1, 0};
+    if (d.fn == matmul_ukr_avx512)
+        d = (ukr_desc){MATMUL_MR_AVX512_12, MATMUL_NR_AVX512, matmul_ukr_avx512_12, 1, 0, matmul_ukr_avx512_4};
 #endif
     return d;
 }
@@ -372,8 +375,24 @@ static void pack_b_block(const ukr_desc *u, float *dst, const float *B, size_t r
     }
 }
 
-/* One MR x NR tile of C; an edge tile (rows < mr or cols < nr) is computed
- * whole into `tile` and its valid part combined with C by the same rule. */
+/* Combines the first rows x cols of a tile computed with MATMUL_UKR_SET
+ * (row stride nr) with C by the rule of mode: the kernels' own arithmetic. */
+static void tile_combine(const float *tile, int nr, float *c, size_t ldc, int mode, const float *bb, int rows,
+                         int cols) {
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
+            float *cij = c + (size_t)i * ldc + j;
+            float t = tile[i * nr + j];
+            if (mode == MATMUL_UKR_ADD) *cij += t;
+            else if (mode == MATMUL_UKR_SET_BIAS) *cij = t + bb[j];
+            else *cij = t;
+        }
+}
+
+/* One MR x NR tile of C. An edge tile (rows < mr or cols < nr) is computed
+ * whole into `tile` and its valid part combined with C, except that a
+ * kernel with a 4-row twin writes the full-width rows of a short panel
+ * straight to C, four at a time (only a last 1-3 go through `tile`). */
 static inline void run_tile(const ukr_desc *u, size_t kc, const float *ap, size_t a_ks, const float *bp,
                             size_t b_ks, float *c, size_t ldc, int mode, const float *bb, int rows,
                             int cols, float *tile) {
@@ -381,15 +400,17 @@ static inline void run_tile(const ukr_desc *u, size_t kc, const float *ap, size_
         u->fn(kc, ap, a_ks, bp, b_ks, c, ldc, mode, bb);
         return;
     }
-    u->fn(kc, ap, a_ks, bp, b_ks, tile, (size_t)u->nr, MATMUL_UKR_SET, NULL);
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++) {
-            float *cij = c + (size_t)i * ldc + j;
-            float t = tile[i * u->nr + j];
-            if (mode == MATMUL_UKR_ADD) *cij += t;
-            else if (mode == MATMUL_UKR_SET_BIAS) *cij = t + bb[j];
-            else *cij = t;
+    if (u->rows4 && cols == u->nr) {
+        int i = 0;
+        for (; rows - i >= 4; i += 4) u->rows4(kc, ap + i, a_ks, bp, b_ks, c + (size_t)i * ldc, ldc, mode, bb);
+        if (i < rows) {
+            u->rows4(kc, ap + i, a_ks, bp, b_ks, tile, (size_t)u->nr, MATMUL_UKR_SET, NULL);
+            tile_combine(tile, u->nr, c + (size_t)i * ldc, ldc, mode, bb, rows - i, cols);
         }
+        return;
+    }
+    u->fn(kc, ap, a_ks, bp, b_ks, tile, (size_t)u->nr, MATMUL_UKR_SET, NULL);
+    tile_combine(tile, u->nr, c, ldc, mode, bb, rows, cols);
 }
 
 typedef struct {

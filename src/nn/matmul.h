@@ -164,6 +164,9 @@ void matmul_ukr_avx512(size_t kc, const float *a, size_t a_ks, const float *b, s
 #define MATMUL_MR_AVX512_12 12
 void matmul_ukr_avx512_12(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
                           float *c, size_t ldc, int mode, const float *bias);
+/* AVX-512 4 x 32 kernel (packed A, any a_ks): a panel's last rows. */
+void matmul_ukr_avx512_4(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
+                         float *c, size_t ldc, int mode, const float *bias);
 /* AVX-512 8 x 32 kernel reading A in place from 8 rows: a(i,k) = a[i*lda + k]. */
 void matmul_ukr_avx512_rowa(size_t kc, const float *a, size_t lda, const float *b, size_t b_ks,
                             float *c, size_t ldc, int mode, const float *bias);

@@ -146,6 +146,26 @@ void matmul_ukr_avx512_12(size_t kc, const float *a, size_t a_ks, const float *b
     ROW_STORE(6); ROW_STORE(7); ROW_STORE(8); ROW_STORE(9); ROW_STORE(10); ROW_STORE(11);
 }
 
+/* A 4 x 32 tile from a packed A (a[k*a_ks + i], i < 4): the last rows of a
+ * panel that M does not fill (M = 256 leaves 4 rows of a 12-row panel),
+ * written straight to C instead of computing the padded rows into a
+ * scratch tile and copying (the 12-row kernel would spend 3% of a
+ * 256-row product's FMAs on zero rows). Same per-element arithmetic. */
+void matmul_ukr_avx512_4(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
+                         float *c, size_t ldc, int mode, const float *bias) {
+    prefetch_c_tile(c, ldc, 4, mode);
+    ROW_DECL(0); ROW_DECL(1); ROW_DECL(2); ROW_DECL(3);
+    K_LOOP_UNROLL
+    for (size_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3);
+        a += a_ks;
+        b += b_ks;
+    }
+    BIAS_DECL;
+    ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3);
+}
+
 /* In-register 16 x 16 transpose: r[i] lane j  ->  r[j] lane i. Three unpack
  * stages and two 128-bit-lane shuffle stages (the standard AVX-512 pattern). */
 static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {

@@ -14,7 +14,8 @@
  *   train_bench config=a|b pe=<pe> threads=<n> ms_per_step=<x> gflops=<y>
  *               peak_gflops=<z> peak_fraction=<f> rss_mb=<r> need_mb=<m>
  * followed by a train_bench_phases line (median forward / backward /
- * AdamW milliseconds) saying where the step went, and per config a
+ * AdamW milliseconds) saying where the step went, and the host's state
+ * (kernel_over_probe: see kernel_over_probe below), and per config a
  *   train_bench_ab config=a|b threads=<n> pairs=<p> rope_over_learned=<median> q1=<> q3=<>
  * line: RoPE's step time over learned's, from steps taken alternately.
  * Usage: train_bench [--config a|b|all] [--pe learned|rope|all]
@@ -145,6 +146,67 @@ static int loss_ok(const bench_config *bc, int step, float loss) {
     return 1;
 }
 
+static double thread_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The host's state, to read beside peak_fraction: the matmul micro-kernel
+ * alone on a panel pair that stays in L1 (no memory traffic at all), as a
+ * fraction of the FMA probe, the two alternated on every thread for 15
+ * rounds; the median of the per-round ratios. On this project's shared
+ * 2-vCPU host it moves between ~0.9 and ~0.7 from minute to minute while
+ * the FMA probe holds still (another tenant on a core's SMT sibling takes
+ * load ports and issue slots, which the probe does not use), and every
+ * step's peak fraction moves with it. 0 where there is no such kernel. */
+static double kernel_over_probe(void) {
+#if defined(__x86_64__)
+    const matmul_isa isa = matmul_isa_best();
+    if (isa == MATMUL_ISA_SCALAR) return 0.0;
+    const int avx512 = isa == MATMUL_ISA_AVX512;
+    const int mr = avx512 ? MATMUL_MR_AVX512_12 : MATMUL_MR_AVX2, nr = avx512 ? MATMUL_NR_AVX512 : MATMUL_NR_AVX2;
+    const int lanes = avx512 ? 16 : 8;
+    enum { KC = 128, ROUNDS = 15, MAXT = 64 };
+    const int64_t iters = 500 * 1000, calls = 4000;
+    const int nt = nthreads() < MAXT ? nthreads() : MAXT;
+    double ratio[ROUNDS * MAXT];
+    int n = 0;
+#pragma omp parallel num_threads(nt)
+    {
+        float *a = aligned_alloc(64, (size_t)KC * 16 * sizeof(float));
+        float *b = aligned_alloc(64, (size_t)KC * 32 * sizeof(float));
+        float *c = aligned_alloc(64, (size_t)16 * 32 * sizeof(float));
+        if (a && b && c) {
+            for (int i = 0; i < KC * 16; i++) a[i] = 1e-3f * (float)(i % 7);
+            for (int i = 0; i < KC * 32; i++) b[i] = 1e-3f * (float)(i % 5);
+            volatile float sink = 0.0f;
+            for (int r = 0; r < ROUNDS; r++) {
+                double t0 = thread_cpu_s();
+                sink += avx512 ? matmul_fma_loop_avx512(iters) : matmul_fma_loop_avx2(iters);
+                double t1 = thread_cpu_s();
+                for (int64_t q = 0; q < calls; q++)
+                    (avx512 ? matmul_ukr_avx512_12 : matmul_ukr_avx2)(KC, a, (size_t)mr, b, (size_t)nr, c, (size_t)nr,
+                                                                   MATMUL_UKR_SET, NULL);
+                double t2 = thread_cpu_s();
+                sink += c[0];
+                const double probe = (double)iters * MATMUL_PEAK_CHAINS * lanes * 2.0 / (t1 - t0);
+                const double kern = (double)calls * 2.0 * mr * nr * KC / (t2 - t1);
+#pragma omp critical
+                ratio[n++] = kern / probe;
+            }
+            (void)sink;
+        }
+        free(a);
+        free(b);
+        free(c);
+    }
+    return n ? bench_median(ratio, n) : 0.0;
+#else
+    return 0.0;
+#endif
+}
+
 /* Runs one case; prints its line; returns 0, or 1 on a failed check. */
 static int run_case(const bench_config *bc, pe_type pe, int steps, matmul_backend backend) {
     const int warmup = 2;
@@ -179,6 +241,7 @@ static int run_case(const bench_config *bc, pe_type pe, int steps, matmul_backen
      * steps and keep the higher reading. */
     const double peak2 = matmul_peak_gflops();
     if (peak2 > peak) peak = peak2;
+    const double kernel_state = kernel_over_probe();
     /* nanoGPT estimate_mfu: N = all parameters except wpe (the tied wte is the
      * LM head, which is real compute); attention 12 L NH HS T per token. */
     size_t sizes[GPT_NUM_TENSORS];
@@ -202,9 +265,10 @@ static int run_case(const bench_config *bc, pe_type pe, int steps, matmul_backen
            bc->name, pe_type_name(pe), nthreads(), med * 1e3, gflops, peak,
            peak > 0 ? gflops / peak : 0.0, rss_mb, need / (1024.0 * 1024.0));
     /* Where the step goes (medians of each phase), to read beside the line above. */
-    printf("train_bench_phases config=%c pe=%s split=%d forward_ms=%.1f backward_ms=%.1f adamw_ms=%.1f\n", bc->name,
-           pe_type_name(pe), bm.split.k, bench_median(ph, steps) * 1e3, bench_median(ph + steps, steps) * 1e3,
-           bench_median(ph + 2 * (size_t)steps, steps) * 1e3);
+    printf("train_bench_phases config=%c pe=%s split=%d forward_ms=%.1f backward_ms=%.1f adamw_ms=%.1f "
+           "kernel_over_probe=%.3f\n",
+           bc->name, pe_type_name(pe), bm.split.k, bench_median(ph, steps) * 1e3, bench_median(ph + steps, steps) * 1e3,
+           bench_median(ph + 2 * (size_t)steps, steps) * 1e3, kernel_state);
     fflush(stdout);
     free(ph);
     free(dt);

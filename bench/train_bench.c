@@ -155,11 +155,12 @@ static double thread_cpu_s(void) {
 /* The host's state, to read beside peak_fraction: the matmul micro-kernel
  * alone on a panel pair that stays in L1 (no memory traffic at all), as a
  * fraction of the FMA probe, the two alternated on every thread for 15
- * rounds; the median of the per-round ratios. On this project's shared
- * 2-vCPU host it moves between ~0.9 and ~0.7 from minute to minute while
- * the FMA probe holds still (another tenant on a core's SMT sibling takes
- * load ports and issue slots, which the probe does not use), and every
- * step's peak fraction moves with it. 0 where there is no such kernel. */
+ * rounds; the median of the per-round ratios. This project's shared
+ * 2-vCPU host has two kinds of slow minutes, and this tells them apart: in
+ * one the ratio falls from ~0.9 to ~0.7 (a busy SMT sibling takes load
+ * ports and issue slots that the FMA probe does not use); in the other it
+ * stays near 0.9 while the steps run 1.3-1.7x slower (the caches and memory
+ * that other tenants share). 0 where there is no such kernel. */
 static double kernel_over_probe(void) {
 #if defined(__x86_64__)
     const matmul_isa isa = matmul_isa_best();

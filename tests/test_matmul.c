@@ -446,3 +446,37 @@ TEST(matmul_tuner_picks_the_faster_variant) {
     matmul_tune_record(NULL, 0, 0, 1.0);  /* ignored */
     matmul_tune_record(&t, 0, 7, 1.0);    /* ignored: no such variant */
 }
+
+/* An overwritten dbias is summed from dweight's packed A panels (the own
+ * backend) instead of by its own pass over dout: the bits must be those of
+ * the separate sum (accumulating into zeros), in each of dweight's plans:
+ * row chunks with a shared B (N = 37 and N = 300, two k blocks) and column
+ * chunks, where only the chunk holding column 0 may sum (N x C past the
+ * shared-B limit, C >= OC), at 1 and 2 threads. */
+TEST(matmul_dbias_from_packing_same_bits_every_plan) {
+    static const int shapes[][3] = {{37, 19, 300}, {300, 19, 37}, {700, 3100, 40}};   /* N, C, OC */
+    trng r = {41};
+    for (int s = 0; s < 3; s++) {
+        const int N = shapes[s][0], C = shapes[s][1], OC = shapes[s][2];
+        float *dout = rand_buf((size_t)N * OC, &r), *inp = rand_buf((size_t)N * C, &r);
+        float *w = rand_buf((size_t)OC * C, &r), *dw = rand_buf((size_t)OC * C, &r);
+        float *db0 = calloc((size_t)OC, sizeof(float)), *db1 = rand_buf((size_t)OC, &r);
+        for (int t = 1; t <= 2; t++) {
+#ifdef _OPENMP
+            int saved = omp_get_max_threads();
+            omp_set_num_threads(t);
+#endif
+            matmul_ctx ctx;
+            matmul_ctx_init(&ctx, MATMUL_OWN);
+            memset(db0, 0, (size_t)OC * sizeof(float));
+            matmul_backward_flags_ctx(&ctx, 0, NULL, dw, db0, dout, inp, w, N, C, OC);   /* separate pass */
+            matmul_backward_flags_ctx(&ctx, MATMUL_SET_DPARAMS, NULL, dw, db1, dout, inp, w, N, C, OC);
+            CHECK(memcmp(db0, db1, (size_t)OC * sizeof(float)) == 0);
+            matmul_ctx_free(&ctx);
+#ifdef _OPENMP
+            omp_set_num_threads(saved);
+#endif
+        }
+        free(dout); free(inp); free(w); free(dw); free(db0); free(db1);
+    }
+}

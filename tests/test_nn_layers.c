@@ -747,19 +747,23 @@ TEST(nn_layers_thread_count_independent) {
 TEST(nn_matmul_layernorm_set_flags_equal_zero_then_accumulate) {
     /* The SET flags overwrite dinp / dweight+dbias; the result must equal
      * zeroing and accumulating, for every backend (the own kernel passes
-     * accumulate=0 to its blocks; naive and BLAS zero first). Sizes cross
-     * the own kernel's tile edges and its KC = 256 depth block (OC = 300). */
-    enum { N = 37, C = 19, OC = 300 };
+     * accumulate=0 to its blocks and sums an overwritten dbias while it
+     * packs dweight's A; naive and BLAS zero first). Sizes cross the own
+     * kernel's tile edges and its KC = 256 depth block: dinp's (OC = 300),
+     * then dweight's and the packed bias sum's (N = 300). */
+    enum { MAXN = 300, C = 19, MAXOC = 300 };
+    static const int shapes[2][2] = {{37, 300}, {300, 37}};   /* N, OC */
     trng r = {77};
-    static float dout[N * OC], inp[N * C], w[OC * C];
-    fill_uniform(dout, N * OC, &r, -1, 1);
-    fill_uniform(inp, N * C, &r, -1, 1);
-    fill_uniform(w, OC * C, &r, -1, 1);
+    static float dout[MAXN * MAXOC], inp[MAXN * C], w[MAXOC * C];
     const matmul_backend bes[] = { MATMUL_OWN, MATMUL_NAIVE, MATMUL_BLAS };
-    for (int b = 0; b < 3; b++) {
+    for (int q = 0; q < 6; q++) {
+        const int b = q % 3, N = shapes[q / 3][0], OC = shapes[q / 3][1];
+        fill_uniform(dout, N * OC, &r, -1, 1);
+        fill_uniform(inp, N * C, &r, -1, 1);
+        fill_uniform(w, OC * C, &r, -1, 1);
         matmul_ctx ctx;
         matmul_ctx_init(&ctx, bes[b]);
-        static float di0[N * C], dw0[OC * C], db0[OC], di1[N * C], dw1[OC * C], db1[OC];
+        static float di0[MAXN * C], dw0[MAXOC * C], db0[MAXOC], di1[MAXN * C], dw1[MAXOC * C], db1[MAXOC];
         memset(di0, 0, sizeof di0); memset(dw0, 0, sizeof dw0); memset(db0, 0, sizeof db0);
         matmul_backward_ctx(&ctx, di0, dw0, db0, dout, inp, w, N, C, OC);
         fill_const(di1, N * C, 5.0f); fill_const(dw1, OC * C, -2.0f); fill_const(db1, OC, 9.0f);
@@ -780,18 +784,19 @@ TEST(nn_matmul_layernorm_set_flags_equal_zero_then_accumulate) {
         matmul_ctx_free(&ctx);
     }
     /* layernorm: the same property for its dinp and dweight/dbias */
-    float x[N * C], dy[N * C], lw[C], mean[N], rstd[N], y[N * C], lb[C];
-    fill_uniform(x, N * C, &r, -2, 2);
-    fill_uniform(dy, N * C, &r, -1, 1);
+    enum { LN_N = 37 };
+    float x[LN_N * C], dy[LN_N * C], lw[C], mean[LN_N], rstd[LN_N], y[LN_N * C], lb[C];
+    fill_uniform(x, LN_N * C, &r, -2, 2);
+    fill_uniform(dy, LN_N * C, &r, -1, 1);
     fill_uniform(lw, C, &r, 0.5f, 1.5f);
     fill_uniform(lb, C, &r, -0.5f, 0.5f);
-    layernorm_forward(y, mean, rstd, x, lw, lb, N, C);
-    float a0[N * C] = {0}, w0[C] = {0}, b0[C] = {0}, a1[N * C], w1[C], b1[C];
-    layernorm_backward(a0, w0, b0, dy, x, lw, mean, rstd, N, C);
-    fill_const(a1, N * C, 3.0f); fill_const(w1, C, 3.0f); fill_const(b1, C, 3.0f);
-    layernorm_backward_flags(LN_SET_DINP | LN_SET_DPARAMS, a1, w1, b1, dy, x, lw, mean, rstd, N, C);
+    layernorm_forward(y, mean, rstd, x, lw, lb, LN_N, C);
+    float a0[LN_N * C] = {0}, w0[C] = {0}, b0[C] = {0}, a1[LN_N * C], w1[C], b1[C];
+    layernorm_backward(a0, w0, b0, dy, x, lw, mean, rstd, LN_N, C);
+    fill_const(a1, LN_N * C, 3.0f); fill_const(w1, C, 3.0f); fill_const(b1, C, 3.0f);
+    layernorm_backward_flags(LN_SET_DINP | LN_SET_DPARAMS, a1, w1, b1, dy, x, lw, mean, rstd, LN_N, C);
     int same = 1;
-    for (int i = 0; i < N * C; i++) same &= a0[i] == a1[i];
+    for (int i = 0; i < LN_N * C; i++) same &= a0[i] == a1[i];
     for (int i = 0; i < C; i++) same &= w0[i] == w1[i] && b0[i] == b1[i];
     CHECK(same);
 }

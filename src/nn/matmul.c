@@ -21,6 +21,7 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define MATMUL_X86 1
+#include <xmmintrin.h>   /* SSE, part of x86-64's baseline: a_rowsums */
 #endif
 
 /* ---------------------------------------------------------------- naive -- */
@@ -419,6 +420,7 @@ typedef struct {
     size_t rsa, csa, rsb, csb, ldc;
     float *Cm;
     int K, accumulate;
+    float *rowsum;   /* or NULL: rowsum[i] = sum over k of A(i,k), k in order (see a_rowsums) */
 } gemm_args;
 
 #ifdef MATMUL_X86
@@ -464,6 +466,56 @@ static float *ashared_panel(float *ashared, size_t Mp, int pc, int i, int kc) {
     return ashared + (size_t)pc * Mp + (size_t)i * (size_t)kc;
 }
 
+/* np panels of mr rows at once (consecutive in apack, kc deep each): each
+ * row's sum is one chain of adds in k order, so the chains of several
+ * panels side by side are what hides the adds' latency. */
+static inline __attribute__((always_inline)) void panel_sums(float *acc, const float *apack, int np, int mr,
+                                                             int kc) {
+    for (int k = 0; k < kc; k++)
+        for (int p = 0; p < np; p++)
+            for (int r = 0; r < mr; r++) acc[p * mr + r] += apack[(size_t)p * mr * kc + (size_t)k * mr + r];
+}
+
+#ifdef MATMUL_X86
+/* The same for 4 panels of 12 rows (dweight's AVX-512 A panels) with the
+ * 48 sums in 12 SSE registers: gcc kept panel_sums' sums in memory, a
+ * load-add-store per 4 rows per k. Same adds in the same order. */
+static void panel_sums_4x12(float *acc, const float *apack, int kc) {
+    __m128 s[12];
+    for (int q = 0; q < 12; q++) s[q] = _mm_loadu_ps(acc + 4 * q);
+    for (int k = 0; k < kc; k++)
+        for (int p = 0; p < 4; p++) {
+            const float *a = apack + (size_t)p * 12 * kc + (size_t)k * 12;
+            s[3 * p] = _mm_add_ps(s[3 * p], _mm_loadu_ps(a));
+            s[3 * p + 1] = _mm_add_ps(s[3 * p + 1], _mm_loadu_ps(a + 4));
+            s[3 * p + 2] = _mm_add_ps(s[3 * p + 2], _mm_loadu_ps(a + 8));
+        }
+    for (int q = 0; q < 12; q++) _mm_storeu_ps(acc + 4 * q, s[q]);
+}
+#endif
+
+/* Adds the packed A block of rows [i0, i1) (panels of mr, depth kc) into
+ * rowsum, k in order, onto the sums of the earlier k blocks (0 for the
+ * first, pc = 0): one running float sum per row over the whole depth, the
+ * order bias_backward adds in, so dweight's product can hand back the
+ * bias gradient (dbias[o] = sum_n dout[n,o], A = dout^T) from the panels
+ * it packs anyway, with the same bits and without its own pass over dout. */
+static void a_rowsums(float *rowsum, const float *apack, int mr, int i0, int i1, int pc, int kc) {
+    enum { GROUP = 4 };
+    for (int i = i0; i < i1; i += GROUP * mr) {
+        const float *panels = apack + (size_t)(i - i0) * kc;
+        const int rows = i1 - i < GROUP * mr ? i1 - i : GROUP * mr, np = (rows + mr - 1) / mr;
+        float acc[GROUP * 16] = {0};   /* rows past `rows` are the panels' zero padding */
+        for (int r = 0; r < rows; r++) acc[r] = pc == 0 ? 0.0f : rowsum[i + r];
+#ifdef MATMUL_X86
+        if (np == GROUP && mr == 12) panel_sums_4x12(acc, panels, kc);
+        else
+#endif
+        panel_sums(acc, panels, np, mr, kc);
+        for (int r = 0; r < rows; r++) rowsum[i + r] = acc[r];
+    }
+}
+
 /* One thread computes the block rows [i0,i1) x columns [j0,j1) of C over the
  * whole depth K (single-threaded Goto/BLIS loop nest on its own buffers).
  * Both operands are always packed, even where the source already has a
@@ -502,7 +554,11 @@ static void gemm_block(const gemm_args *g, int i0, int i1, int j0, int j1, float
                 const int in = i1 - ic < MC_MAX ? i1 : ic + MC_MAX;
                 const int ifull = ic + (in - ic) / mr * mr;
                 if (ashared) apack = ashared_panel((float *)ashared, Mp, pc, ic, kc);   /* read only */
-                else if (!rowa) pack_a_block(u, apack, g->A, g->rsa, g->csa, ic, in, pc, kc);
+                else if (!rowa) {
+                    pack_a_block(u, apack, g->A, g->rsa, g->csa, ic, in, pc, kc);
+                    /* each row summed once: by the chunk holding column 0, in its first block */
+                    if (g->rowsum && jc == 0) a_rowsums(g->rowsum, apack, mr, ic, in, pc, kc);
+                }
                 else if (ifull < in)
                     pack_a_block(u, apack + (size_t)(ifull - ic) * kc, g->A, g->rsa, g->csa, ifull, in, pc, kc);
 #if MATMUL_LOOP_AB
@@ -615,7 +671,7 @@ static void gemm_plan_make(gemm_plan *p, const ukr_desc *u, int M, int Ncols, in
                            size_t csa, const float *B, size_t rsb, size_t csb, float *Cm, size_t ldc, int accumulate,
                            const float *bias, int nthreads, float *area) {
     memset(p, 0, sizeof *p);
-    p->g = (gemm_args){u, A, B, bias, rsa, csa, rsb, csb, ldc, Cm, K, accumulate};
+    p->g = (gemm_args){u, A, B, bias, rsa, csa, rsb, csb, ldc, Cm, K, accumulate, NULL};
     p->M = M;
     p->Ncols = Ncols;
     /* rowa: A is read in place (never packed), so column chunks cost no
@@ -930,7 +986,7 @@ void matmul_forward_packed(matmul_ctx *ctx, float *out, const float *inp, const 
         matmul_forward_naive(out, inp, p->weight, bias, N, C, OC);
         return;
     }
-    const gemm_args g = {&u, inp, NULL, bias, (size_t)C, 1, 1, (size_t)C, (size_t)OC, out, C, 0};
+    const gemm_args g = {&u, inp, NULL, bias, (size_t)C, 1, 1, (size_t)C, (size_t)OC, out, C, 0, NULL};
     /* Tasks: groups of B panels (column strips over all rows), never across
      * an NC block, about 4 per thread, handed out dynamically: the weight is
      * packed already, so small tasks cost no repacking, and a thread on a
@@ -976,7 +1032,11 @@ void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp, float *d
         return;
     }
     const int set_dinp = (flags & MATMUL_SET_DINP) != 0, set_dparams = (flags & MATMUL_SET_DPARAMS) != 0;
-    if (dbias) bias_backward(dbias, dout, N, OC, set_dparams);
+    /* An overwritten dbias comes out of dweight's A packing (a_rowsums) on
+     * the own backend, whose dweight plan packs every A row (A = dout^T is
+     * never read in place: its rows are not contiguous unless OC = 1). */
+    const int bias_in_pack = dbias && set_dparams && dweight && be == MATMUL_OWN && C > 0 && OC > 1;
+    if (dbias && !bias_in_pack) bias_backward(dbias, dout, N, OC, set_dparams);
     if (C == 0 || (!dinp && !dweight)) return;
 #ifdef ROPEGPT_HAVE_BLAS
     if (be == MATMUL_BLAS) {
@@ -992,6 +1052,7 @@ void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp, float *d
     if (!scratch) {
         zero_set_outputs(flags, dinp, dweight, NULL, N, C, OC);
         matmul_backward_naive(dinp, dweight, NULL, dout, inp, weight, N, C, OC);
+        if (bias_in_pack) bias_backward(dbias, dout, N, OC, 1);
         return;
     }
     /* Both products in one parallel region: the threads' idle tails at the
@@ -1010,9 +1071,13 @@ void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp, float *d
         gemm_plan_make(&plans[np++], v ? &uw : &u8, N, C, OC, dout, (size_t)OC, 1, weight, (size_t)C, 1, dinp,
                        (size_t)C, !set_dinp, NULL, nthreads, areas);
     /* dweight(OC,C) (+)= dout^T(OC,N) @ inp(N,C): A(i=o, k=n) = dout[n*OC + o]. */
-    if (dweight && !gemm_trivial(OC, C, N, dweight, (size_t)C, !set_dparams, NULL))
+    if (dweight && !gemm_trivial(OC, C, N, dweight, (size_t)C, !set_dparams, NULL)) {
         gemm_plan_make(&plans[np++], &uw, OC, C, N, dout, 1, (size_t)OC, inp, (size_t)C, 1, dweight, (size_t)C,
                        !set_dparams, NULL, nthreads, areas + SHARED_B_MAX + 16);
+        if (bias_in_pack) plans[np - 1].g.rowsum = dbias;
+    } else if (bias_in_pack) {
+        bias_backward(dbias, dout, N, OC, 1);   /* N = 0: no product to pack it in */
+    }
     if (np) gemm_plans_run(plans, np, scratch);
     if (slot >= 0) matmul_tune_record(&ctx->tune, slot, v, wall_s() - t0);
     free(owned);

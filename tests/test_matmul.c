@@ -480,3 +480,43 @@ TEST(matmul_dbias_from_packing_same_bits_every_plan) {
         free(dout); free(inp); free(w); free(dw); free(db0); free(db1);
     }
 }
+
+/* matmul_backward_mul_ctx multiplies dinp by a factor in each tile's
+ * epilogue: the bits must be those of the product followed by a separate
+ * multiply, for every backend, both own kernel variants, 1 and 2 threads,
+ * odd sizes and a depth past one k block (OC = 300), and only dinp may
+ * change (dweight, dbias as matmul_backward_flags_ctx gives them). */
+TEST(matmul_backward_mul_same_bits_as_separate_multiply) {
+    static const int shapes[][3] = {{37, 19, 300}, {64, 288, 768}, {5, 33, 7}};   /* N, C, OC */
+    static const matmul_backend bes[] = {MATMUL_OWN, MATMUL_NAIVE, MATMUL_BLAS};
+    static const matmul_kernel kinds[] = {MATMUL_KERNEL_8, MATMUL_KERNEL_12};
+    trng r = {43};
+    for (int s = 0; s < 3; s++) {
+        const int N = shapes[s][0], C = shapes[s][1], OC = shapes[s][2];
+        const size_t ni = (size_t)N * C, nw = (size_t)OC * C;
+        float *dout = rand_buf((size_t)N * OC, &r), *inp = rand_buf(ni, &r), *w = rand_buf(nw, &r);
+        float *mul = rand_buf(ni, &r), *di0 = rand_buf(ni, &r), *di1 = rand_buf(ni, &r);
+        float *dw0 = rand_buf(nw, &r), *dw1 = rand_buf(nw, &r), *db0 = rand_buf((size_t)OC, &r), *db1 = rand_buf((size_t)OC, &r);
+        for (int q = 0; q < 12; q++) {
+            const int t = 1 + q % 2;
+#ifdef _OPENMP
+            int saved = omp_get_max_threads();
+            omp_set_num_threads(t);
+#endif
+            matmul_ctx ctx;
+            matmul_ctx_init(&ctx, bes[q / 4]);
+            ctx.kernel = kinds[q / 2 % 2];
+            matmul_backward_flags_ctx(&ctx, MATMUL_SET_DINP | MATMUL_SET_DPARAMS, di0, dw0, db0, dout, inp, w, N, C, OC);
+            for (size_t i = 0; i < ni; i++) di0[i] *= mul[i];
+            matmul_backward_mul_ctx(&ctx, MATMUL_SET_DPARAMS, di1, mul, dw1, db1, dout, inp, w, N, C, OC);
+            CHECK(memcmp(di0, di1, ni * sizeof(float)) == 0);
+            CHECK(memcmp(dw0, dw1, nw * sizeof(float)) == 0);
+            CHECK(memcmp(db0, db1, (size_t)OC * sizeof(float)) == 0);
+            matmul_ctx_free(&ctx);
+#ifdef _OPENMP
+            omp_set_num_threads(saved);
+#endif
+        }
+        free(dout); free(inp); free(w); free(mul); free(di0); free(di1); free(dw0); free(dw1); free(db0); free(db1);
+    }
+}

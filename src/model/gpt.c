@@ -353,7 +353,7 @@ static void point_acts(gpt_acts *a, float *mem, const size_t s[N_ACTS]) {
     }
 }
 
-#define N_GACTS 10
+#define N_GACTS 9
 
 static size_t gact_sizes(const gpt_config *c, int B, int T, size_t s[N_GACTS]) {
     size_t BT = (size_t)B * (size_t)T, C = (size_t)c->C, V = (size_t)c->V;
@@ -363,10 +363,9 @@ static size_t gact_sizes(const gpt_config *c, int B, int T, size_t s[N_GACTS]) {
     s[3] = BT * 3 * C;  /* dqkv */
     s[4] = BT * C;      /* datty */
     s[5] = BT * 4 * C;  /* dfch */
-    s[6] = BT * 4 * C;  /* dfch_gelu */
-    s[7] = BT * C;      /* dlnf */
-    s[8] = BT * V;      /* dlogits */
-    s[9] = BT;          /* dlosses */
+    s[6] = BT * C;      /* dlnf */
+    s[7] = BT * V;      /* dlogits */
+    s[8] = BT;          /* dlosses */
     size_t n = 0;
     for (int i = 0; i < N_GACTS; i++) n += s[i];
     return n;
@@ -374,7 +373,7 @@ static size_t gact_sizes(const gpt_config *c, int B, int T, size_t s[N_GACTS]) {
 
 static void point_gacts(gpt_grad_acts *g, float *mem, const size_t s[N_GACTS]) {
     float **ptrs[N_GACTS] = {
-        &g->dresidual, &g->dres2, &g->dln, &g->dqkv, &g->datty, &g->dfch, &g->dfch_gelu,
+        &g->dresidual, &g->dres2, &g->dln, &g->dqkv, &g->datty, &g->dfch,
         &g->dlnf, &g->dlogits, &g->dlosses
     };
     for (int i = 0; i < N_GACTS; i++) {
@@ -609,11 +608,12 @@ gpt_status gpt_backward_ex(gpt *m, float scale, int overwrite) {
 
         /* res3 = res2 + fcproj: both get dresidual. */
         memcpy(d->dres2, d->dresidual, BTC * sizeof(float));
-        matmul_backward_flags_ctx(&m->mm, mm_set, d->dfch_gelu, g->fcprojw + ls * 4 * Cs * Cs,
-                                  g->fcprojb + ls * Cs, d->dresidual, fch_gelu, p->fcprojw + ls * 4 * Cs * Cs,
-                                  N, 4 * C, C);
+        /* through GELU too: fch holds gelu'(x) (saved by the forward), and
+         * the product's tiles are multiplied by it while still in cache
+         * (the same bits as gelu_backward_saved after the product) */
+        matmul_backward_mul_ctx(&m->mm, mm_set, d->dfch, fch, g->fcprojw + ls * 4 * Cs * Cs, g->fcprojb + ls * Cs,
+                                d->dresidual, fch_gelu, p->fcprojw + ls * 4 * Cs * Cs, N, 4 * C, C);
         progress(m);
-        gelu_backward_saved(d->dfch, fch, d->dfch_gelu, BTC * 4);
         matmul_backward_flags_ctx(&m->mm, mm_set, d->dln, g->fcw + ls * 4 * Cs * Cs, g->fcb + ls * 4 * Cs,
                                   d->dfch, ln2, p->fcw + ls * 4 * Cs * Cs, N, C, 4 * C);
         progress(m);
@@ -649,7 +649,7 @@ double gpt_memory_bytes(const gpt_config *cfg, int B, int T, double *state, doub
     const double BT = (double)B * (double)T, C = cfg->C, L = cfg->L, V = cfg->V, NH = cfg->NH;
     /* Closed forms of act_sizes and gact_sizes (floats), summed in double. */
     const double act = BT * (3.0 * C + 3.0 + 2.0 * V) + L * (16.0 * BT * C + 4.0 * BT + (double)B * NH * (double)T * T);
-    const double gact = BT * (16.0 * C + V + 1.0);
+    const double gact = BT * (12.0 * C + V + 1.0);
     const double st = P * (4.0 * sizeof(float) + 1.0);
     const double ac = (act + gact) * sizeof(float) + BT * (2.0 * sizeof(int) + sizeof(int32_t));
     if (state) *state = st;

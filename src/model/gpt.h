@@ -144,8 +144,7 @@ typedef struct {
     float *dln;        /* (B, T, C) */
     float *dqkv;       /* (B, T, 3C) */
     float *datty;      /* (B, T, C) */
-    float *dfch;       /* (B, T, 4C) */
-    float *dfch_gelu;  /* (B, T, 4C) */
+    float *dfch;       /* (B, T, 4C) through the GELU (the MLP's output projection's dinp times gelu') */
     float *dlnf;       /* (B, T, C) */
     float *dlogits;    /* (B, T, V) */
     float *dlosses;    /* (B, T) d(mean loss)/d(loss) times the accumulation scale */

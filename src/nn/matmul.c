@@ -421,7 +421,15 @@ typedef struct {
     float *Cm;
     int K, accumulate;
     float *rowsum;   /* or NULL: rowsum[i] = sum over k of A(i,k), k in order (see a_rowsums) */
+    const float *mul;   /* or NULL: C's final values times mul (same layout as C) */
 } gemm_args;
+
+/* c[i*ldc + j] *= mul[i*ldc + j] over rows x cols: a tile's final values
+ * (its last k block), still in L1, times an elementwise factor. */
+static void tile_mul(float *c, const float *mul, size_t ldc, int rows, int cols) {
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) c[(size_t)i * ldc + j] *= mul[(size_t)i * ldc + j];
+}
 
 #ifdef MATMUL_X86
 #define TILE_A tile_a
@@ -438,25 +446,22 @@ typedef struct {
 static inline void tile_at(const gemm_args *g, int rowa, int ifull, int i, int in, int j, int jn, int pc, int kc,
                            int mode, const float *ap, const float *bp, float *tile, float *tile_a) {
     const ukr_desc *u = g->u;
-    const int mr = u->mr, nr = u->nr, cols = jn - j < nr ? jn - j : nr;
+    const int mr = u->mr, nr = u->nr, cols = jn - j < nr ? jn - j : nr, rows = in - i < mr ? in - i : mr;
     float *c = g->Cm + (size_t)i * g->ldc + j;
     const float *bj = g->bias ? g->bias + j : NULL;
 #ifdef MATMUL_X86
     if (rowa && i < ifull && cols == nr) {
         matmul_ukr_avx512_rowa((size_t)kc, g->A + (size_t)i * g->rsa + (size_t)pc, g->rsa, bp, (size_t)nr, c, g->ldc,
                                mode, bj);
-        return;
-    }
-    if (rowa && i < ifull) { /* partial B panel: pack this A panel to use run_tile */
+    } else if (rowa && i < ifull) { /* partial B panel: pack this A panel to use run_tile */
         pack_a_block(u, tile_a, g->A, g->rsa, g->csa, i, i + mr, pc, kc);
         run_tile(u, (size_t)kc, tile_a, (size_t)mr, bp, (size_t)nr, c, g->ldc, mode, bj, mr, cols, tile);
-        return;
-    }
+    } else
 #else
-    (void)rowa, (void)ifull, (void)pc, (void)tile_a;
+    (void)rowa, (void)ifull, (void)tile_a;
 #endif
-    run_tile(u, (size_t)kc, ap, (size_t)mr, bp, (size_t)nr, c, g->ldc, mode, bj, in - i < mr ? in - i : mr, cols,
-             tile);
+    run_tile(u, (size_t)kc, ap, (size_t)mr, bp, (size_t)nr, c, g->ldc, mode, bj, rows, cols, tile);
+    if (g->mul && pc + kc == g->K) tile_mul(c, g->mul + (size_t)i * g->ldc + j, g->ldc, rows, cols);
 }
 
 /* Where the shared-A split keeps the packed panel of rows [i, i+mr) for the
@@ -671,7 +676,7 @@ static void gemm_plan_make(gemm_plan *p, const ukr_desc *u, int M, int Ncols, in
                            size_t csa, const float *B, size_t rsb, size_t csb, float *Cm, size_t ldc, int accumulate,
                            const float *bias, int nthreads, float *area) {
     memset(p, 0, sizeof *p);
-    p->g = (gemm_args){u, A, B, bias, rsa, csa, rsb, csb, ldc, Cm, K, accumulate, NULL};
+    p->g = (gemm_args){u, A, B, bias, rsa, csa, rsb, csb, ldc, Cm, K, accumulate, NULL, NULL};
     p->M = M;
     p->Ncols = Ncols;
     /* rowa: A is read in place (never packed), so column chunks cost no
@@ -986,7 +991,7 @@ void matmul_forward_packed(matmul_ctx *ctx, float *out, const float *inp, const 
         matmul_forward_naive(out, inp, p->weight, bias, N, C, OC);
         return;
     }
-    const gemm_args g = {&u, inp, NULL, bias, (size_t)C, 1, 1, (size_t)C, (size_t)OC, out, C, 0, NULL};
+    const gemm_args g = {&u, inp, NULL, bias, (size_t)C, 1, 1, (size_t)C, (size_t)OC, out, C, 0, NULL, NULL};
     /* Tasks: groups of B panels (column strips over all rows), never across
      * an NC block, about 4 per thread, handed out dynamically: the weight is
      * packed already, so small tasks cost no repacking, and a thread on a
@@ -1021,14 +1026,24 @@ static void zero_set_outputs(int flags, float *dinp, float *dweight, float *dbia
     }
 }
 
-void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp, float *dweight, float *dbias,
-                               const float *dout, const float *inp, const float *weight,
-                               int N, int C, int OC) {
+/* dinp[i] *= mul[i] over N x C: the paths without tiles to do it in. */
+static void dinp_mul_pass(float *dinp, const float *mul, int N, int C) {
+    if (!dinp || !mul) return;
+    const size_t n = (size_t)N * (size_t)C;
+    for (size_t i = 0; i < n; i++) dinp[i] *= mul[i];
+}
+
+/* matmul_backward_flags_ctx and matmul_backward_mul_ctx (dinp_mul non-NULL,
+ * with MATMUL_SET_DINP in flags). */
+static void backward_impl(matmul_ctx *ctx, int flags, float *dinp, const float *dinp_mul, float *dweight,
+                          float *dbias, const float *dout, const float *inp, const float *weight, int N, int C,
+                          int OC) {
     matmul_backend be = ctx ? ctx->backend : MATMUL_OWN;
     if (N <= 0 || C < 0 || OC <= 0) return;
     if (be == MATMUL_NAIVE) {
         zero_set_outputs(flags, dinp, dweight, dbias, N, C, OC);
         matmul_backward_naive(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+        dinp_mul_pass(dinp, dinp_mul, N, C);
         return;
     }
     const int set_dinp = (flags & MATMUL_SET_DINP) != 0, set_dparams = (flags & MATMUL_SET_DPARAMS) != 0;
@@ -1042,6 +1057,7 @@ void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp, float *d
     if (be == MATMUL_BLAS) {
         zero_set_outputs(flags, dinp, dweight, NULL, N, C, OC);
         blas_backward(dinp, dweight, dout, inp, weight, N, C, OC);
+        dinp_mul_pass(dinp, dinp_mul, N, C);
         return;
     }
 #endif
@@ -1053,6 +1069,7 @@ void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp, float *d
         zero_set_outputs(flags, dinp, dweight, NULL, N, C, OC);
         matmul_backward_naive(dinp, dweight, NULL, dout, inp, weight, N, C, OC);
         if (bias_in_pack) bias_backward(dbias, dout, N, OC, 1);
+        dinp_mul_pass(dinp, dinp_mul, N, C);
         return;
     }
     /* Both products in one parallel region: the threads' idle tails at the
@@ -1067,9 +1084,11 @@ void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp, float *d
     const int v = dinp ? pick_variant(ctx, &u8, &uw, N, C, OC, 1, &slot) : 0;
     const double t0 = slot >= 0 ? wall_s() : 0.0;
     /* dinp(N,C) (+)= dout(N,OC) @ weight(OC,C) */
-    if (dinp && !gemm_trivial(N, C, OC, dinp, (size_t)C, !set_dinp, NULL))
+    if (dinp && !gemm_trivial(N, C, OC, dinp, (size_t)C, !set_dinp, NULL)) {
         gemm_plan_make(&plans[np++], v ? &uw : &u8, N, C, OC, dout, (size_t)OC, 1, weight, (size_t)C, 1, dinp,
                        (size_t)C, !set_dinp, NULL, nthreads, areas);
+        plans[np - 1].g.mul = dinp_mul;
+    }
     /* dweight(OC,C) (+)= dout^T(OC,N) @ inp(N,C): A(i=o, k=n) = dout[n*OC + o]. */
     if (dweight && !gemm_trivial(OC, C, N, dweight, (size_t)C, !set_dparams, NULL)) {
         gemm_plan_make(&plans[np++], &uw, OC, C, N, dout, 1, (size_t)OC, inp, (size_t)C, 1, dweight, (size_t)C,
@@ -1081,6 +1100,17 @@ void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp, float *d
     if (np) gemm_plans_run(plans, np, scratch);
     if (slot >= 0) matmul_tune_record(&ctx->tune, slot, v, wall_s() - t0);
     free(owned);
+}
+
+void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp, float *dweight, float *dbias,
+                               const float *dout, const float *inp, const float *weight, int N, int C, int OC) {
+    backward_impl(ctx, flags, dinp, NULL, dweight, dbias, dout, inp, weight, N, C, OC);
+}
+
+void matmul_backward_mul_ctx(matmul_ctx *ctx, int flags, float *dinp, const float *dinp_mul, float *dweight,
+                             float *dbias, const float *dout, const float *inp, const float *weight, int N, int C,
+                             int OC) {
+    backward_impl(ctx, flags | MATMUL_SET_DINP, dinp, dinp_mul, dweight, dbias, dout, inp, weight, N, C, OC);
 }
 
 void matmul_backward_ctx(matmul_ctx *ctx, float *dinp, float *dweight, float *dbias,

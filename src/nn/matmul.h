@@ -109,6 +109,16 @@ void matmul_backward_flags_ctx(matmul_ctx *ctx, int flags, float *dinp /*(N,C) o
                                const float *dout /*(N,OC)*/, const float *inp /*(N,C)*/,
                                const float *weight /*(OC,C)*/, int N, int C, int OC);
 
+/* matmul_backward_flags_ctx with MATMUL_SET_DINP implied and dinp then
+ * multiplied elementwise by dinp_mul (N,C): dinp = (dout @ weight) * dinp_mul,
+ * a layer's derivative applied while the product's tiles are in cache (the
+ * GPT's GELU backward: dinp_mul = gelu'(x), saved by the forward). The same
+ * bits as the product followed by a separate multiply. */
+void matmul_backward_mul_ctx(matmul_ctx *ctx, int flags, float *dinp /*(N,C)*/, const float *dinp_mul /*(N,C)*/,
+                             float *dweight /*(OC,C) or NULL*/, float *dbias /*(OC) or NULL*/,
+                             const float *dout /*(N,OC)*/, const float *inp /*(N,C)*/,
+                             const float *weight /*(OC,C)*/, int N, int C, int OC);
+
 /* Weights packed once for repeated forwards with the same matrix (batched
  * generation: every prefill multiplies by the same layer weights): the B
  * operand of out = inp @ weight^T stored in the panel layout the micro-kernel

@@ -89,9 +89,24 @@ static void run(matmul_ctx *ctx, int prod, float *out, float *dinp, float *dw, c
 
 int main(int argc, char **argv) {
     if (bench_wants_help(argc, argv, "matmul_bench [reps] [own|all] [wall|cpu]")) return 0;
-    int reps = argc > 1 ? atoi(argv[1]) : 5;
-    if (reps < 1) {
-        fprintf(stderr, "matmul_bench: reps must be a positive integer, got '%s'\n", argv[1]);
+    char *end = NULL;
+    long reps_l = argc > 1 ? strtol(argv[1], &end, 10) : 5;
+    if (argc > 1 && (*end || reps_l < 1 || reps_l > 1000)) {
+        fprintf(stderr, "matmul_bench: reps must be an integer from 1 to 1000, got '%s'\n", argv[1]);
+        return 2;
+    }
+    const int reps = (int)reps_l;
+    if (argc > 2 && strcmp(argv[2], "own") && strcmp(argv[2], "all")) {
+        fprintf(stderr, "matmul_bench: expected own or all, got '%s'\n", argv[2]);
+        return 2;
+    }
+    if (argc > 3 && strcmp(argv[3], "wall") && strcmp(argv[3], "cpu")) {
+        fprintf(stderr, "matmul_bench: expected wall or cpu, got '%s'\n", argv[3]);
+        return 2;
+    }
+    if (argc > 4) {
+        fprintf(stderr, "matmul_bench: unexpected argument '%s' (usage: matmul_bench [reps] [own|all] [wall|cpu])\n",
+                argv[4]);
         return 2;
     }
     use_cpu_clock = argc > 3 && strcmp(argv[3], "cpu") == 0;
@@ -109,14 +124,18 @@ int main(int argc, char **argv) {
     static const char *pname[3] = {"fwd", "dinp", "dweight"};
     matmul_backend bes[2] = {MATMUL_OWN, MATMUL_BLAS};
     int nbe = matmul_have_blas() && !(argc > 2 && strcmp(argv[2], "own") == 0) ? 2 : 1;
+    /* Backend by backend, not shape by shape: OpenBLAS's threads spin for
+     * a while after each call, and an own product timed right after a BLAS
+     * one shared the two vCPUs with them (two rows read 3.6% of peak). */
+    for (int b = 0; b < nbe; b++)
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int N = shapes[s][0], C = shapes[s][1], OC = shapes[s][2];
         size_t nin = (size_t)N * C, nw = (size_t)OC * C, nout = (size_t)N * OC;
         float *inp = malloc(nin * 4), *w = malloc(nw * 4), *dout = malloc(nout * 4);
         float *out = malloc(nout * 4), *dinp = malloc(nin * 4), *dw = malloc(nw * 4);
-                fill(inp, nin, 1); fill(w, nw, 2); fill(dout, nout, 3);
+        fill(inp, nin, 1); fill(w, nw, 2); fill(dout, nout, 3);
         double flops = 2.0 * N * C * OC;
-        for (int b = 0; b < nbe; b++) {
+        {
             matmul_ctx ctx;
             matmul_ctx_init(&ctx, bes[b]);
             printf("N=%-4d C=%-4d OC=%-5d %-4s", N, C, OC, matmul_backend_name(bes[b]));

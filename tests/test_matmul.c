@@ -498,10 +498,9 @@ TEST(matmul_backward_mul_same_bits_as_separate_multiply) {
         float *mul = rand_buf(ni, &r), *di0 = rand_buf(ni, &r), *di1 = rand_buf(ni, &r);
         float *dw0 = rand_buf(nw, &r), *dw1 = rand_buf(nw, &r), *db0 = rand_buf((size_t)OC, &r), *db1 = rand_buf((size_t)OC, &r);
         for (int q = 0; q < 12; q++) {
-            const int t = 1 + q % 2;
 #ifdef _OPENMP
             int saved = omp_get_max_threads();
-            omp_set_num_threads(t);
+            omp_set_num_threads(1 + q % 2);
 #endif
             matmul_ctx ctx;
             matmul_ctx_init(&ctx, bes[q / 4]);

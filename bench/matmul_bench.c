@@ -127,15 +127,14 @@ int main(int argc, char **argv) {
     /* Backend by backend, not shape by shape: OpenBLAS's threads spin for
      * a while after each call, and an own product timed right after a BLAS
      * one shared the two vCPUs with them (two rows read 3.6% of peak). */
-    for (int b = 0; b < nbe; b++)
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        int N = shapes[s][0], C = shapes[s][1], OC = shapes[s][2];
-        size_t nin = (size_t)N * C, nw = (size_t)OC * C, nout = (size_t)N * OC;
-        float *inp = malloc(nin * 4), *w = malloc(nw * 4), *dout = malloc(nout * 4);
-        float *out = malloc(nout * 4), *dinp = malloc(nin * 4), *dw = malloc(nw * 4);
-        fill(inp, nin, 1); fill(w, nw, 2); fill(dout, nout, 3);
-        double flops = 2.0 * N * C * OC;
-        {
+    for (int b = 0; b < nbe; b++) {
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int N = shapes[s][0], C = shapes[s][1], OC = shapes[s][2];
+            size_t nin = (size_t)N * C, nw = (size_t)OC * C, nout = (size_t)N * OC;
+            float *inp = malloc(nin * 4), *w = malloc(nw * 4), *dout = malloc(nout * 4);
+            float *out = malloc(nout * 4), *dinp = malloc(nin * 4), *dw = malloc(nw * 4);
+            fill(inp, nin, 1); fill(w, nw, 2); fill(dout, nout, 3);
+            double flops = 2.0 * N * C * OC;
             matmul_ctx ctx;
             matmul_ctx_init(&ctx, bes[b]);
             printf("N=%-4d C=%-4d OC=%-5d %-4s", N, C, OC, matmul_backend_name(bes[b]));
@@ -164,8 +163,8 @@ int main(int argc, char **argv) {
             printf("\n");
             fflush(stdout);
             matmul_ctx_free(&ctx);
+            free(inp); free(w); free(dout); free(out); free(dinp); free(dw);
         }
-        free(inp); free(w); free(dout); free(out); free(dinp); free(dw);
     }
     return 0;
 }

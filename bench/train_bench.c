@@ -3,7 +3,8 @@
  * machine's FP32 FMA peak, measured in the same run. For (a) the nanoGPT CPU
  * config and (b) the GPT-2 124M shape, with learned and RoPE positions, it
  * times full steps (forward + backward + AdamW through gpt.h / adamw.h),
- * reports the median step after warm-up, the model FLOP/s by nanoGPT's
+ * reports the median step after warm-up (at least --steps steps and at least
+ * MIN_TIMED_SECONDS of them), the model FLOP/s by nanoGPT's
  * estimate (6 N + 12 L NH HS T flops per token, N = parameters without wpe;
  * Chowdhery et al. 2022, PaLM, App. B), the peak from independent FMA chains
  * on every thread (the higher of a probe before and one after the steps),
@@ -13,13 +14,15 @@
  * One line per case:
  *   train_bench config=a|b pe=<pe> threads=<n> ms_per_step=<x> gflops=<y>
  *               peak_gflops=<z> peak_fraction=<f> rss_mb=<r> need_mb=<m>
- * followed by a train_bench_phases line (median forward / backward /
- * AdamW milliseconds) saying where the step went, and the host's state
- * (kernel_over_probe: see kernel_over_probe below), and per config a
+ * followed by a train_bench_phases line (median forward / backward / AdamW
+ * milliseconds, and how many steps were timed) saying where the step went,
+ * and the host's state (kernel_over_probe: see kernel_over_probe below),
+ * and per config a
  *   train_bench_ab config=a|b threads=<n> pairs=<p> rope_over_learned=<median> q1=<> q3=<>
  * line: RoPE's step time over learned's, from steps taken alternately.
  * Usage: train_bench [--config a|b|all] [--pe learned|rope|all]
  *                    [--steps N] [--ab PAIRS (0 = skip)] [--backend own|blas|naive]
+ * TB_VERBOSE=1 in the environment prints every step's loss and phases.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -208,16 +211,23 @@ static double kernel_over_probe(void) {
 #endif
 }
 
+/* Steps are timed for at least this long (and at least --steps of them), so
+ * that a burst of other load on a shared host, which lasts a fraction of a
+ * second to seconds, cannot own the median of config (a)'s ~25 ms steps. */
+#define MIN_TIMED_SECONDS 1.5
+#define MAX_TIMED_STEPS 1000
+
 /* Runs one case; prints its line; returns 0, or 1 on a failed check. */
-static int run_case(const bench_config *bc, pe_type pe, int steps, matmul_backend backend) {
+static int run_case(const bench_config *bc, pe_type pe, int min_steps, matmul_backend backend) {
     const int warmup = 2;
+    const int cap = min_steps > MAX_TIMED_STEPS ? min_steps : MAX_TIMED_STEPS;
     double peak = matmul_peak_gflops();
     bench_model bm;
     if (model_setup(&bm, bc, pe, backend)) return 1;
     const int T = bc->T;
     const size_t BT = (size_t)bc->B * T;
-    double *dt = malloc((size_t)steps * sizeof(double));
-    double *ph = malloc(3 * (size_t)steps * sizeof(double)); /* forward, backward, AdamW */
+    double *dt = malloc((size_t)cap * sizeof(double));
+    double *ph = malloc(3 * (size_t)cap * sizeof(double)); /* forward, backward, AdamW */
     if (!dt || !ph) {
         fprintf(stderr, "train_bench: out of memory\n");
         free(dt);
@@ -225,15 +235,20 @@ static int run_case(const bench_config *bc, pe_type pe, int steps, matmul_backen
         model_free(&bm);
         return 1;
     }
-    int ok = 1;
-    for (int step = 0; step < warmup + steps; step++) {
+    int ok = 1, steps = 0;
+    const int verbose = getenv("TB_VERBOSE") != NULL;
+    double timed = 0.0;
+    for (int step = 0; steps < min_steps || (timed < MIN_TIMED_SECONDS && steps < cap); step++) {
         double p3[3];
         float loss = model_step(&bm, bc, p3);
         ok &= loss_ok(bc, step, loss);
-        if (getenv("TB_VERBOSE")) fprintf(stderr, "step %d loss %.4f fwd %.1f bwd %.1f adamw %.1f\n", step, loss, p3[0]*1e3, p3[1]*1e3, p3[2]*1e3);
+        if (verbose)
+            fprintf(stderr, "step %d loss %.4f fwd %.1f bwd %.1f adamw %.1f\n", step, loss, p3[0] * 1e3,
+                    p3[1] * 1e3, p3[2] * 1e3);
         if (step >= warmup) {
-            for (int k = 0; k < 3; k++) ph[(size_t)k * steps + step - warmup] = p3[k];
-            dt[step - warmup] = p3[0] + p3[1] + p3[2];
+            for (int k = 0; k < 3; k++) ph[(size_t)k * cap + steps] = p3[k];
+            dt[steps++] = p3[0] + p3[1] + p3[2];
+            timed += p3[0] + p3[1] + p3[2];
         }
     }
     double med = bench_median(dt, steps);
@@ -266,10 +281,10 @@ static int run_case(const bench_config *bc, pe_type pe, int steps, matmul_backen
            bc->name, pe_type_name(pe), nthreads(), med * 1e3, gflops, peak,
            peak > 0 ? gflops / peak : 0.0, rss_mb, need / (1024.0 * 1024.0));
     /* Where the step goes (medians of each phase), to read beside the line above. */
-    printf("train_bench_phases config=%c pe=%s split=%d forward_ms=%.1f backward_ms=%.1f adamw_ms=%.1f "
+    printf("train_bench_phases config=%c pe=%s split=%d steps=%d forward_ms=%.1f backward_ms=%.1f adamw_ms=%.1f "
            "kernel_over_probe=%.3f\n",
-           bc->name, pe_type_name(pe), bm.split.k, bench_median(ph, steps) * 1e3, bench_median(ph + steps, steps) * 1e3,
-           bench_median(ph + 2 * (size_t)steps, steps) * 1e3, kernel_state);
+           bc->name, pe_type_name(pe), bm.split.k, steps, bench_median(ph, steps) * 1e3,
+           bench_median(ph + cap, steps) * 1e3, bench_median(ph + 2 * (size_t)cap, steps) * 1e3, kernel_state);
     fflush(stdout);
     free(ph);
     free(dt);
@@ -393,7 +408,8 @@ int main(int argc, char **argv) {
     /* OpenMP's wait policy decides how barriers behave on an oversubscribed
      * host (spinning threads burn the slices the others need); print it. */
     const char *wp = getenv("OMP_WAIT_POLICY");
-    printf(" OMP_WAIT_POLICY=%s steps=%d (median after 2 warm-up)\n", wp ? wp : "unset", steps);
+    printf(" OMP_WAIT_POLICY=%s steps>=%d over >=%.1f s (median after 2 warm-up)\n", wp ? wp : "unset", steps,
+           MIN_TIMED_SECONDS);
     fflush(stdout);
     int rc = 0;
     for (int c = 0; c < 2; c++) {

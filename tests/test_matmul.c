@@ -83,6 +83,21 @@ static void run_backward(backend_case *b, float *dinp, float *dw, float *db, con
     else matmul_backward(dinp, dw, db, dout, inp, w, N, C, OC);
 }
 
+/* The dispatcher must see what the CPU has: a build whose feature check was
+ * compiled out would run the portable kernel everywhere, and every AVX-512
+ * test below would skip itself without a word (it happened once, while
+ * matmul.c was being split: all tests passed, 12x slower). */
+TEST(matmul_isa_detection_matches_cpu) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    CHECK_EQ_INT(matmul_isa_supported(MATMUL_ISA_AVX512), avx512);
+    CHECK_EQ_INT(matmul_isa_supported(MATMUL_ISA_AVX2), avx2);
+    CHECK_EQ_INT((int)matmul_isa_best(), avx512 ? MATMUL_ISA_AVX512 : avx2 ? MATMUL_ISA_AVX2 : MATMUL_ISA_SCALAR);
+#endif
+}
+
 /* Odd sizes: not multiples of MR (4/6/8) or NR (16/32); K past 2*KC (256) in
  * every product; M past MC_MAX (384); Ncols past NC (4096). */
 static const int sizes[][3] = {

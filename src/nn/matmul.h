@@ -153,7 +153,7 @@ void matmul_backward_naive(float *dinp /*(N,C) or NULL*/, float *dweight /*(OC,C
                            float *dbias /*(OC) or NULL*/, const float *dout /*(N,OC)*/,
                            const float *inp /*(N,C)*/, const float *weight /*(OC,C)*/, int N, int C, int OC);
 
-/* ---- internal: shared between matmul.c and the per-ISA kernel files ----
+/* ---- internal: shared between matmul.c, gemm.c and the per-ISA kernel files ----
  * A micro-kernel computes one MR x NR tile: acc = sum_{k<kc} a[k*a_ks+i] * b[k*b_ks+j]
  * in plain k order from zero, then writes it to c (row stride ldc) per mode:
  * SET c = acc, ADD c += acc, SET_BIAS c = acc + bias[j]. a and b are packed

@@ -2,7 +2,7 @@
  * matmul_avx2.c — the AVX2+FMA micro-kernel of the own matmul backend: one
  * 6 x 16 output tile in 12 ymm accumulators (two B vectors and one broadcast
  * per row each k step; 12 independent FMA chains cover latency x 2 ports).
- * Packing and blocking live in matmul.c. Compiled with -mavx2 -mfma by the
+ * Packing and blocking live in gemm.c. Compiled with -mavx2 -mfma by the
  * Makefile; chosen at run time by matmul_isa_supported.
  */
 #include "nn/matmul.h"

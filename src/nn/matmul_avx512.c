@@ -5,8 +5,8 @@
  * independent chains to cover FMA latency on two FMA ports), its variant
  * reading A in place, and a 12 x 32 tile in 24 accumulators with the A
  * values folded into the FMAs as embedded broadcasts. All three give the
- * same bits. Also the packers. Packing, blocking and the choice between the
- * kernels live in matmul.c. Compiled with AVX-512 flags by the Makefile;
+ * same bits. Also the packers. Blocking and the packers' dispatch live in
+ * gemm.c, the choice between the kernels in matmul.c. Compiled with AVX-512 flags by the Makefile;
  * chosen at run time by matmul_isa_supported.
  */
 #include "nn/matmul.h"

@@ -22,13 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "bench_util.h"
 #include "rope.h"
 #include "rope/kernels.h"
+#include "util/threads.h"
 
 #define T_TOK 4096
 #define NH 32
@@ -73,14 +71,6 @@ static double now_s(void) {
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
-}
-
-static int max_threads(void) {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
 }
 
 /* The llama2.c way (run.c, forward()): frequency and angle in float, powf,
@@ -245,7 +235,7 @@ int main(int argc, char **argv) {
         if (rope_table_init(&s.tab[l], &cfg, T_TOK) != ROPE_OK) { fprintf(stderr, "rope_bench: table init failed\n"); return 1; }
     }
 
-    int nt_all = max_threads();
+    int nt_all = threads_max();
     char cpu[256];
     cpu_model(cpu, sizeof cpu);
     printf("rope_bench cpu=\"%s\" threads_all=%d simd=%s T=%d NH=%d HS=%d fp32 repeats=%d (naive: %d tokens, %d repeats)\n",

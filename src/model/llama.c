@@ -29,6 +29,7 @@
 #include "nn/rmsnorm.h"
 #include "nn/swiglu.h"
 #include "util/rng.h"
+#include "util/threads.h"
 
 const char *llama_status_str(int s) {
     switch (s) {
@@ -123,22 +124,6 @@ void llama_weights_point(llama_weights *w, const llama_config *c, const float *p
     w->wcls = c->shared_classifier ? w->token_embedding : p + gap;
 }
 
-static int max_threads(void) {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-static int thread_num(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
 static int region_threads(void) {
 #ifdef _OPENMP
     return omp_get_num_threads();
@@ -154,7 +139,7 @@ static int state_alloc(llama_model *m, int max_T) {
     m->max_T = max_T;
     size_t C = (size_t)c->dim, H = (size_t)c->hidden_dim, T = (size_t)max_T;
     size_t kv = (size_t)c->n_layers * (size_t)c->seq_len * kv_dim_of(c);
-    m->n_att = max_threads();
+    m->n_att = threads_max();
     m->key_cache = calloc(kv, sizeof(float));
     m->value_cache = calloc(kv, sizeof(float));
     m->x = malloc(T * C * sizeof(float));
@@ -363,7 +348,7 @@ static void attention(llama_model *m, int l, int T, int pos0) {
     for (int th = 0; th < n; th++) {
         int t = th / NH, h = th % NH;
         size_t koff = (size_t)(h / group) * HS;
-        attend_head(m->xb + (size_t)t * C + (size_t)h * HS, m->att + (size_t)thread_num() * (size_t)c->seq_len,
+        attend_head(m->xb + (size_t)t * C + (size_t)h * HS, m->att + (size_t)thread_index() * (size_t)c->seq_len,
                     m->q + (size_t)t * C + (size_t)h * HS, kc + koff, vc + koff, kvd, HS, pos0 + t, scale, simd_exp);
     }
 }
@@ -457,7 +442,7 @@ static int decode_step(llama_model *m, int token, int pos) {
     int group = NH / NKV, kvd = (int)kv_dim_of(c);
     size_t Cs = (size_t)C, Hs = (size_t)H, L_stride = (size_t)c->seq_len * (size_t)kvd;
     float scale = 1.0f / sqrtf((float)HS);
-    int nt = max_threads() < m->n_att ? max_threads() : m->n_att;   /* m->att has n_att rows */
+    int nt = threads_max() < m->n_att ? threads_max() : m->n_att;   /* m->att has n_att rows */
     /* A layer of a small model is a few barriers' worth of work: one thread. */
     size_t layer_weights = Cs * (Cs + 2 * (size_t)kvd) + Cs * Cs + 3 * Cs * Hs;
     if (nt < 1 || layer_weights < DECODE_OMP_MIN) nt = 1;
@@ -479,7 +464,7 @@ static int decode_step(llama_model *m, int token, int pos) {
 
 #pragma omp parallel num_threads(nt)
     {
-        int tid = thread_num();
+        int tid = thread_index();
         float local[DECODE_STACK_FLOATS];
         float *x = scratch ? scratch + (size_t)tid * per : local, *xn = x + Cs, *prep = xn + Cs;
         float *att = m->att + (size_t)tid * (size_t)c->seq_len;

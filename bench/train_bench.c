@@ -174,6 +174,7 @@ static double kernel_over_probe(void) {
     enum { KC = 128, ROUNDS = 15, MAXT = 64 };
     const int64_t iters = 500 * 1000, calls = 4000;
     const int nt = nthreads() < MAXT ? nthreads() : MAXT;
+    (void)nt;   /* read only by the OpenMP pragma */
     double ratio[ROUNDS * MAXT];
     int n = 0;
 #pragma omp parallel num_threads(nt)

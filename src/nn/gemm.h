@@ -5,7 +5,7 @@
  * output element is summed by one thread in a fixed k order: the bits do
  * not depend on the thread count. matmul.c chooses the backend and the
  * kernel, owns the scratch and the bias and flag rules; this file only
- * multiplies. Include only from src/nn/matmul*.c and tests.
+ * multiplies. Include only from src/nn/gemm.c and src/nn/matmul*.c.
  */
 #ifndef ROPEGPT_NN_GEMM_H
 #define ROPEGPT_NN_GEMM_H

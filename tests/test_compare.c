@@ -337,6 +337,13 @@ TEST(eval_command_on_compare_checkpoints) {
     CHECK_EQ_INT(cmd_eval(6, a4), 2);
     char *a5[] = {"--model", "/nonexistent/model.bin"};
     CHECK_EQ_INT(cmd_eval(2, a5), 2);
+    /* A run folder stands for its model.bin, as with sample and generate;
+     * a folder without one is an error. */
+    snprintf(model, sizeof model, "%s/rope_s7", cmp_dir);
+    char *a6[] = {"--model", model, "--ctx", "32", "--batches", "1", "--batch", "2", "--data", (char *)DATA};
+    CHECK_EQ_INT(cmd_eval(10, a6), 0);
+    char *a7[] = {"--model", cmp_dir, "--batches", "1", "--batch", "2", "--data", (char *)DATA};
+    CHECK_EQ_INT(cmd_eval(8, a7), 2);
 }
 
 TEST(compare_resume_reuses_finished_runs_and_checks_settings) {

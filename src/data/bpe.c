@@ -11,11 +11,11 @@
 #include "data/bpe.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/errmsg.h"
 #include "util/io.h"
 
 const char *bpe_status_str(int s) {
@@ -32,18 +32,6 @@ const char *bpe_status_str(int s) {
     case BPE_ENOMEM: return "out of memory";
     }
     return "unknown status";
-}
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
 }
 
 /* Sort order for lookup: memcmp on the common prefix, then shorter first. */
@@ -162,21 +150,21 @@ void bpe_free(bpe_tokenizer *t) {
 
 int bpe_init(bpe_tokenizer *t, int V, const char *const *pieces, const int *lens,
              const float *scores, char *err, size_t errlen) {
-    if (!t) return fail(err, errlen, BPE_EARG, "tokenizer is NULL");
+    if (!t) return errmsg(err, errlen, BPE_EARG, "tokenizer is NULL");
     memset(t, 0, sizeof *t);
-    if (V <= 0 || !pieces || !lens) return fail(err, errlen, BPE_EARG, "bad vocabulary (size %d)", V);
+    if (V <= 0 || !pieces || !lens) return errmsg(err, errlen, BPE_EARG, "bad vocabulary (size %d)", V);
     size_t total = 0;
     int maxlen = 1;
     for (int i = 0; i < V; i++) {
         if (lens[i] < 0 || lens[i] > BPE_MAX_TOKEN_LENGTH || (lens[i] > 0 && !pieces[i]))
-            return fail(err, errlen, BPE_EARG, "piece %d has a bad length %d", i, lens[i]);
+            return errmsg(err, errlen, BPE_EARG, "piece %d has a bad length %d", i, lens[i]);
         total += (size_t)lens[i];
         if (lens[i] > maxlen) maxlen = lens[i];
     }
     int rc = alloc_vocab(t, V, total);
     if (rc) {
         bpe_free(t);
-        return fail(err, errlen, rc, "out of memory");
+        return errmsg(err, errlen, rc, "out of memory");
     }
     t->max_token_length = maxlen;
     unsigned char *a = t->arena;
@@ -191,7 +179,7 @@ int bpe_init(bpe_tokenizer *t, int V, const char *const *pieces, const int *lens
     rc = finish(t);
     if (rc) {
         bpe_free(t);
-        return fail(err, errlen, rc, "out of memory");
+        return errmsg(err, errlen, rc, "out of memory");
     }
     return BPE_OK;
 }
@@ -213,9 +201,9 @@ static uint32_t le32(const unsigned char *p) {
 }
 
 int bpe_load(bpe_tokenizer *t, const char *path, int V, char *err, size_t errlen) {
-    if (!t) return fail(err, errlen, BPE_EARG, "tokenizer is NULL");
+    if (!t) return errmsg(err, errlen, BPE_EARG, "tokenizer is NULL");
     memset(t, 0, sizeof *t);
-    if (!path || V <= 0) return fail(err, errlen, BPE_EARG, "bad path or vocab_size %d", V);
+    if (!path || V <= 0) return errmsg(err, errlen, BPE_EARG, "bad path or vocab_size %d", V);
     unsigned char *data = NULL;
     size_t n = 0;
     char ioerr[256];
@@ -225,23 +213,23 @@ int bpe_load(bpe_tokenizer *t, const char *path, int V, char *err, size_t errlen
     }
     int rc = BPE_OK;
     if (n < 4) {
-        rc = fail(err, errlen, BPE_ETRUNC, "file of %zu bytes is shorter than its 4-byte header", n);
+        rc = errmsg(err, errlen, BPE_ETRUNC, "file of %zu bytes is shorter than its 4-byte header", n);
         goto done;
     }
     int32_t maxlen = (int32_t)le32(data);
     if (maxlen <= 0 || maxlen > BPE_MAX_TOKEN_LENGTH) {
-        rc = fail(err, errlen, BPE_EFORMAT, "max_token_length %d is not in [1, %d]", (int)maxlen, BPE_MAX_TOKEN_LENGTH);
+        rc = errmsg(err, errlen, BPE_EFORMAT, "max_token_length %d is not in [1, %d]", (int)maxlen, BPE_MAX_TOKEN_LENGTH);
         goto done;
     }
     /* Pass 1: walk the entries, checking every size against the file. */
     size_t pos = 4, total = 0;
     for (int i = 0; i < V; i++) {
         if (pos == n) {
-            rc = fail(err, errlen, BPE_EVOCAB, "file holds %d tokens, the model has %d", i, V);
+            rc = errmsg(err, errlen, BPE_EVOCAB, "file holds %d tokens, the model has %d", i, V);
             goto done;
         }
         if (n - pos < 8) {
-            rc = fail(err, errlen, BPE_ETRUNC, "file ends inside the header of token %d", i);
+            rc = errmsg(err, errlen, BPE_ETRUNC, "file ends inside the header of token %d", i);
             goto done;
         }
         uint32_t sbits = le32(data + pos);
@@ -249,28 +237,28 @@ int bpe_load(bpe_tokenizer *t, const char *path, int V, char *err, size_t errlen
         memcpy(&score, &sbits, 4);
         int32_t len = (int32_t)le32(data + pos + 4);
         if (!isfinite(score)) {
-            rc = fail(err, errlen, BPE_EFORMAT, "token %d has a non-finite score", i);
+            rc = errmsg(err, errlen, BPE_EFORMAT, "token %d has a non-finite score", i);
             goto done;
         }
         if (len < 0 || len > maxlen) {
-            rc = fail(err, errlen, BPE_EFORMAT, "token %d has length %d outside [0, max_token_length]", i, (int)len);
+            rc = errmsg(err, errlen, BPE_EFORMAT, "token %d has length %d outside [0, max_token_length]", i, (int)len);
             goto done;
         }
         pos += 8;
         if (n - pos < (size_t)len) {
-            rc = fail(err, errlen, BPE_ETRUNC, "file ends inside the bytes of token %d", i);
+            rc = errmsg(err, errlen, BPE_ETRUNC, "file ends inside the bytes of token %d", i);
             goto done;
         }
         pos += (size_t)len;
         total += (size_t)len;
     }
     if (pos != n) {
-        rc = fail(err, errlen, BPE_EVOCAB, "file holds more than the model's %d tokens (%zu bytes left)", V, n - pos);
+        rc = errmsg(err, errlen, BPE_EVOCAB, "file holds more than the model's %d tokens (%zu bytes left)", V, n - pos);
         goto done;
     }
     rc = alloc_vocab(t, V, total);
     if (rc) {
-        fail(err, errlen, rc, "out of memory");
+        errmsg(err, errlen, rc, "out of memory");
         goto done;
     }
     t->max_token_length = maxlen;
@@ -289,7 +277,7 @@ int bpe_load(bpe_tokenizer *t, const char *path, int V, char *err, size_t errlen
         pos += (size_t)t->lens[i];
     }
     rc = finish(t);
-    if (rc) fail(err, errlen, rc, "out of memory");
+    if (rc) errmsg(err, errlen, rc, "out of memory");
 done:
     free(data);
     if (rc) bpe_free(t);
@@ -297,7 +285,7 @@ done:
 }
 
 int bpe_save(const bpe_tokenizer *t, const char *path, char *err, size_t errlen) {
-    if (!t || !path || t->vocab_size <= 0) return fail(err, errlen, BPE_EARG, "bad tokenizer or path");
+    if (!t || !path || t->vocab_size <= 0) return errmsg(err, errlen, BPE_EARG, "bad tokenizer or path");
     io_buf b = { 0 };
     io_buf_i32(&b, t->max_token_length);
     for (int i = 0; i < t->vocab_size; i++) {
@@ -307,7 +295,7 @@ int bpe_save(const bpe_tokenizer *t, const char *path, char *err, size_t errlen)
     }
     if (b.oom) {
         io_buf_free(&b);
-        return fail(err, errlen, BPE_ENOMEM, "out of memory");
+        return errmsg(err, errlen, BPE_ENOMEM, "out of memory");
     }
     int rc = io_write_atomic(path, b.data, b.len, err, errlen) == 0 ? BPE_OK : BPE_EWRITE;
     io_buf_free(&b);
@@ -331,27 +319,27 @@ static int push_piece(const bpe_tokenizer *t, const unsigned char *p, size_t n, 
 
 int bpe_encode(const bpe_tokenizer *t, const char *text, size_t len, int add_bos, int add_eos,
                int *out, size_t max_out, size_t *n_out, char *err, size_t errlen) {
-    if (!t || (!text && len) || !out || !n_out) return fail(err, errlen, BPE_EARG, "NULL argument");
+    if (!t || (!text && len) || !out || !n_out) return errmsg(err, errlen, BPE_EARG, "NULL argument");
     *n_out = 0;
-    if (max_out < len + 3) return fail(err, errlen, BPE_ESPACE, "output holds %zu tokens, need %zu", max_out, len + 3);
+    if (max_out < len + 3) return errmsg(err, errlen, BPE_ESPACE, "output holds %zu tokens, need %zu", max_out, len + 3);
     const unsigned char *s = (const unsigned char *)text;
     size_t k = 0;
     if (t->sp_style && add_bos) out[k++] = t->bos_id;
     /* sentencepiece's add_dummy_prefix: the text is encoded as " " + text. */
     if (t->sp_style && len > 0) {
         unsigned char sp = ' ';
-        if (push_piece(t, &sp, 1, out, &k)) return fail(err, errlen, BPE_EENCODE, "no token for the space byte");
+        if (push_piece(t, &sp, 1, out, &k)) return errmsg(err, errlen, BPE_EENCODE, "no token for the space byte");
     }
     for (size_t i = 0; i < len;) {
         size_t n = 1;   /* one UTF-8 code point: lead byte + continuation bytes, at most 4 */
         while (i + n < len && n < 4 && (s[i + n] & 0xC0) == 0x80) n++;
         if (push_piece(t, s + i, n, out, &k))
-            return fail(err, errlen, BPE_EENCODE, "no token for byte 0x%02x at offset %zu", (unsigned)s[i], i);
+            return errmsg(err, errlen, BPE_EENCODE, "no token for byte 0x%02x at offset %zu", (unsigned)s[i], i);
         i += n;
     }
     size_t first = t->sp_style && add_bos ? 1 : 0;   /* BOS never merges */
     unsigned char *buf = malloc((size_t)t->max_token_length * 2 + 1);
-    if (!buf) return fail(err, errlen, BPE_ENOMEM, "out of memory");
+    if (!buf) return errmsg(err, errlen, BPE_ENOMEM, "out of memory");
     for (;;) {
         float best = -INFINITY;
         int best_id = -1;

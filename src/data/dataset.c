@@ -36,6 +36,17 @@ data_status dataset_check_T(const dataset *ds, int T) {
     return DATA_OK;
 }
 
+/* Takes ownership of bytes[n] (n > 0), splits it, and checks that both
+ * splits hold min_T + 1 tokens (min_T > 0; 0 skips the check). */
+static data_status adopt(dataset *ds, uint8_t *bytes, size_t n, int min_T) {
+    ds->bytes = bytes;
+    ds->n = n;
+    split_sizes(ds);
+    data_status st = min_T > 0 ? dataset_check_T(ds, min_T) : DATA_OK;
+    if (st != DATA_OK) dataset_free(ds);
+    return st;
+}
+
 data_status dataset_init_bytes(dataset *ds, const uint8_t *bytes, size_t n, int min_T) {
     if (ds == NULL) return DATA_ENULL;
     memset(ds, 0, sizeof *ds);
@@ -44,17 +55,7 @@ data_status dataset_init_bytes(dataset *ds, const uint8_t *bytes, size_t n, int 
     uint8_t *copy = malloc(n);
     if (copy == NULL) return DATA_ENOMEM;
     memcpy(copy, bytes, n);
-    ds->bytes = copy;
-    ds->n = n;
-    split_sizes(ds);
-    if (min_T > 0) {
-        data_status st = dataset_check_T(ds, min_T);
-        if (st != DATA_OK) {
-            dataset_free(ds);
-            return st;
-        }
-    }
-    return DATA_OK;
+    return adopt(ds, copy, n, min_T);
 }
 
 data_status dataset_load(dataset *ds, const char *path, int min_T) {
@@ -82,17 +83,7 @@ data_status dataset_load(dataset *ds, const char *path, int min_T) {
     fclose(f);
     if (err) { free(buf); return DATA_EREAD; }
     if (n == 0) { free(buf); return DATA_EEMPTY; }
-    ds->bytes = buf;
-    ds->n = n;
-    split_sizes(ds);
-    if (min_T > 0) {
-        data_status st = dataset_check_T(ds, min_T);
-        if (st != DATA_OK) {
-            dataset_free(ds);
-            return st;
-        }
-    }
-    return DATA_OK;
+    return adopt(ds, buf, n, min_T);
 }
 
 void dataset_free(dataset *ds) {

@@ -11,23 +11,13 @@
 #include "model/checkpoint.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "util/errmsg.h"
 #include "util/io.h"
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* Bytes before the header fields: magic, version, header size, file size. */
 #define PREFIX_BYTES 24u
@@ -65,10 +55,10 @@ int checkpoint_save(const char *path, const checkpoint *ck, char *err, size_t er
     size_t sizes[MAX_TENSORS];
     int nt = 0;
     if (arch_config_validate(&ck->cfg, &ck->arch))
-        return fail(err, errlen, "%s: internal error: invalid model config", path);
+        return errmsg(err, errlen, -1, "%s: internal error: invalid model config", path);
     size_t n = tensor_sizes(&ck->cfg, &ck->arch, sizes, &nt);
     if (n != ck->n_params || !ck->params || !ck->m || !ck->v)
-        return fail(err, errlen, "%s: internal error: parameter count %zu does not match the config (%zu)",
+        return errmsg(err, errlen, -1, "%s: internal error: parameter count %zu does not match the config (%zu)",
                     path, ck->n_params, n);
     /* The reader refuses non-finite parameters, so writing one would replace
      * a good checkpoint by one that can never be resumed: refuse here and
@@ -77,7 +67,7 @@ int checkpoint_save(const char *path, const checkpoint *ck, char *err, size_t er
     for (size_t i = 0, t = 0, end = sizes[0]; i < n; i++) {
         while (i >= end && t + 1 < (size_t)nt) end += sizes[++t];
         if (!isfinite(ck->params[i]))
-            return fail(err, errlen, "%s: not saved: parameter %zu (in %s) is not finite; the previous checkpoint is kept",
+            return errmsg(err, errlen, -1, "%s: not saved: parameter %zu (in %s) is not finite; the previous checkpoint is kept",
                         path, i, tensor_name(&ck->arch, (int)t));
     }
     io_buf b = { 0 };
@@ -151,7 +141,7 @@ int checkpoint_save(const char *path, const checkpoint *ck, char *err, size_t er
     if (!b.oom) io_buf_u32(&b, io_crc32(0, b.data, b.len));
     if (b.oom) {
         io_buf_free(&b);
-        return fail(err, errlen, "%s: out of memory building the checkpoint", path);
+        return errmsg(err, errlen, -1, "%s: out of memory building the checkpoint", path);
     }
     int rc = io_write_atomic(path, b.data, b.len, err, errlen);
     io_buf_free(&b);
@@ -173,21 +163,21 @@ void checkpoint_free(checkpoint *ck) {
  * buggy writer, still reported as one line rather than trusted. */
 static int check_fields(const char *path, const checkpoint *ck, char *err, size_t errlen) {
     const char *msg = arch_config_validate(&ck->cfg, &ck->arch);
-    if (msg) return fail(err, errlen, "%s: bad model config in checkpoint: %s", path, msg);
+    if (msg) return errmsg(err, errlen, -1, "%s: bad model config in checkpoint: %s", path, msg);
     msg = train_config_validate(&ck->tc);
-    if (msg) return fail(err, errlen, "%s: bad training config in checkpoint: %s", path, msg);
+    if (msg) return errmsg(err, errlen, -1, "%s: bad training config in checkpoint: %s", path, msg);
     if (ck->tokenizer != CHECKPOINT_TOKENIZER_BYTES)
-        return fail(err, errlen, "%s: unknown tokenizer kind %u (this build knows 0 = bytes)", path,
+        return errmsg(err, errlen, -1, "%s: unknown tokenizer kind %u (this build knows 0 = bytes)", path,
                     ck->tokenizer);
     if (ck->vocab != (uint32_t)ck->cfg.V)
-        return fail(err, errlen, "%s: tokenizer vocab %u differs from model vocab %d", path, ck->vocab,
+        return errmsg(err, errlen, -1, "%s: tokenizer vocab %u differs from model vocab %d", path, ck->vocab,
                     ck->cfg.V);
     if (ck->step < 0 || ck->step > ck->tc.steps)
-        return fail(err, errlen, "%s: step %lld outside [0, %lld]", path, (long long)ck->step,
+        return errmsg(err, errlen, -1, "%s: step %lld outside [0, %lld]", path, (long long)ck->step,
                     (long long)ck->tc.steps);
-    if (ck->adamw_t < 0) return fail(err, errlen, "%s: negative AdamW step", path);
+    if (ck->adamw_t < 0) return errmsg(err, errlen, -1, "%s: negative AdamW step", path);
     if (!isfinite(ck->elapsed_s) || ck->elapsed_s < 0)
-        return fail(err, errlen, "%s: bad elapsed time", path);
+        return errmsg(err, errlen, -1, "%s: bad elapsed time", path);
     return 0;
 }
 
@@ -199,9 +189,9 @@ int checkpoint_load(const char *path, checkpoint *ck, int with_optimizer, char *
     int rc = -1;
     if (len < PREFIX_BYTES || memcmp(data, CHECKPOINT_MAGIC, 8) != 0) {
         if (len >= 8 && memcmp(data, CHECKPOINT_MAGIC, 8) == 0)
-            fail(err, errlen, "%s: truncated checkpoint (%zu bytes)", path, len);
+            errmsg(err, errlen, -1, "%s: truncated checkpoint (%zu bytes)", path, len);
         else
-            fail(err, errlen, "%s: not a ropegpt checkpoint (bad magic)", path);
+            errmsg(err, errlen, -1, "%s: not a ropegpt checkpoint (bad magic)", path);
         goto out;
     }
     io_reader r = io_reader_make(data, len);
@@ -209,26 +199,26 @@ int checkpoint_load(const char *path, checkpoint *ck, int with_optimizer, char *
     io_read_bytes(&r, magic, 8);
     uint32_t version = io_read_u32(&r);
     if (version < CHECKPOINT_MIN_VERSION || version > CHECKPOINT_VERSION) {
-        fail(err, errlen, "%s: checkpoint format version %u, this build reads versions %u to %u", path, version,
+        errmsg(err, errlen, -1, "%s: checkpoint format version %u, this build reads versions %u to %u", path, version,
              CHECKPOINT_MIN_VERSION, CHECKPOINT_VERSION);
         goto out;
     }
     uint32_t header_size = io_read_u32(&r);
     uint64_t file_size = io_read_u64(&r);
     if (file_size != (uint64_t)len) {
-        fail(err, errlen, "%s: %s checkpoint: %zu bytes, header says %llu", path,
+        errmsg(err, errlen, -1, "%s: %s checkpoint: %zu bytes, header says %llu", path,
              (uint64_t)len < file_size ? "truncated" : "oversized", len, (unsigned long long)file_size);
         goto out;
     }
     if (header_size < PREFIX_BYTES || (uint64_t)header_size + 4 > file_size) {
-        fail(err, errlen, "%s: corrupted checkpoint (header size %u)", path, header_size);
+        errmsg(err, errlen, -1, "%s: corrupted checkpoint (header size %u)", path, header_size);
         goto out;
     }
     uint32_t stored = (uint32_t)data[len - 4] | (uint32_t)data[len - 3] << 8 |
                       (uint32_t)data[len - 2] << 16 | (uint32_t)data[len - 1] << 24;
     uint32_t crc = io_crc32(0, data, len - 4);
     if (crc != stored) {
-        fail(err, errlen, "%s: corrupted checkpoint (CRC-32 %08x, stored %08x)", path, crc, stored);
+        errmsg(err, errlen, -1, "%s: corrupted checkpoint (CRC-32 %08x, stored %08x)", path, crc, stored);
         goto out;
     }
     /* Header fields are read from a reader bounded to the header. */
@@ -242,7 +232,7 @@ int checkpoint_load(const char *path, checkpoint *ck, int with_optimizer, char *
     c->maxT = io_read_i32(&h);
     uint32_t pe = io_read_u32(&h), layout = io_read_u32(&h);
     if (pe >= (uint32_t)PE_COUNT || layout > (uint32_t)ROPE_LAYOUT_HALF) {
-        fail(err, errlen, "%s: unknown position encoding %u or RoPE layout %u", path, pe, layout);
+        errmsg(err, errlen, -1, "%s: unknown position encoding %u or RoPE layout %u", path, pe, layout);
         goto out;
     }
     c->pe = (pe_type)pe;
@@ -253,7 +243,7 @@ int checkpoint_load(const char *path, checkpoint *ck, int with_optimizer, char *
     if (version >= 2) {
         uint32_t arch = io_read_u32(&h);
         if (arch >= (uint32_t)ARCH_COUNT) {
-            fail(err, errlen, "%s: unknown architecture %u", path, arch);
+            errmsg(err, errlen, -1, "%s: unknown architecture %u", path, arch);
             goto out;
         }
         ck->arch.arch = (model_arch)arch;
@@ -291,19 +281,19 @@ int checkpoint_load(const char *path, checkpoint *ck, int with_optimizer, char *
     ck->data_crc = io_read_u32(&h);
     ck->n_evals = io_read_u32(&h);
     if (h.err) {
-        fail(err, errlen, "%s: corrupted checkpoint (header fields overrun the header)", path);
+        errmsg(err, errlen, -1, "%s: corrupted checkpoint (header fields overrun the header)", path);
         goto out;
     }
     if (check_fields(path, ck, err, errlen)) goto out;
     /* Each eval point takes 16 bytes: bound n by what is left before allocating. */
     if ((size_t)ck->n_evals > io_reader_left(&h) / 16) {
-        fail(err, errlen, "%s: corrupted checkpoint (%u eval points do not fit)", path, ck->n_evals);
+        errmsg(err, errlen, -1, "%s: corrupted checkpoint (%u eval points do not fit)", path, ck->n_evals);
         goto out;
     }
     ck->owned = 1;
     ck->evals = calloc(ck->n_evals ? ck->n_evals : 1, sizeof *ck->evals);
     if (!ck->evals) {
-        fail(err, errlen, "%s: out of memory", path);
+        errmsg(err, errlen, -1, "%s: out of memory", path);
         goto out;
     }
     for (uint32_t i = 0; i < ck->n_evals; i++) {
@@ -316,26 +306,26 @@ int checkpoint_load(const char *path, checkpoint *ck, int with_optimizer, char *
     int nt = 0;
     size_t expect = tensor_sizes(c, &ck->arch, sizes, &nt);
     if (h.err || n_tensors != (uint32_t)nt || n_params != (uint64_t)expect) {
-        fail(err, errlen, "%s: tensor table does not match the model config (%llu params, %zu expected)",
+        errmsg(err, errlen, -1, "%s: tensor table does not match the model config (%llu params, %zu expected)",
              path, (unsigned long long)n_params, expect);
         goto out;
     }
     for (int i = 0; i < nt; i++) {
         uint64_t s = io_read_u64(&h);
         if (h.err || s != (uint64_t)sizes[i]) {
-            fail(err, errlen, "%s: tensor %s has %llu elements, the config gives %zu", path,
+            errmsg(err, errlen, -1, "%s: tensor %s has %llu elements, the config gives %zu", path,
                  tensor_name(&ck->arch, i), (unsigned long long)s, sizes[i]);
             goto out;
         }
     }
     if (h.pos != header_size) {
-        fail(err, errlen, "%s: corrupted checkpoint (header size %u, fields end at %zu)", path, header_size,
+        errmsg(err, errlen, -1, "%s: corrupted checkpoint (header size %u, fields end at %zu)", path, header_size,
              h.pos);
         goto out;
     }
     /* The three tensors must fill exactly the bytes between header and CRC. */
     if ((file_size - 4 - header_size) / 12 != n_params || (file_size - 4 - header_size) % 12 != 0) {
-        fail(err, errlen, "%s: corrupted checkpoint (tensor bytes do not match %llu params)", path,
+        errmsg(err, errlen, -1, "%s: corrupted checkpoint (tensor bytes do not match %llu params)", path,
              (unsigned long long)n_params);
         goto out;
     }
@@ -348,7 +338,7 @@ int checkpoint_load(const char *path, checkpoint *ck, int with_optimizer, char *
         ck->v = malloc(ck->n_params * sizeof(float));
     }
     if (!ck->params || (with_optimizer && (!ck->m || !ck->v))) {
-        fail(err, errlen, "%s: out of memory for %zu parameters", path, ck->n_params);
+        errmsg(err, errlen, -1, "%s: out of memory for %zu parameters", path, ck->n_params);
         goto out;
     }
     io_read_f32s(&r, ck->params, ck->n_params);
@@ -357,12 +347,12 @@ int checkpoint_load(const char *path, checkpoint *ck, int with_optimizer, char *
         io_read_f32s(&r, ck->v, ck->n_params);
     }
     if (r.err) {
-        fail(err, errlen, "%s: corrupted checkpoint (tensor data)", path);
+        errmsg(err, errlen, -1, "%s: corrupted checkpoint (tensor data)", path);
         goto out;
     }
     for (size_t i = 0; i < ck->n_params; i++) {
         if (!isfinite(ck->params[i])) {
-            fail(err, errlen, "%s: parameter %zu is not finite", path, i);
+            errmsg(err, errlen, -1, "%s: parameter %zu is not finite", path, i);
             goto out;
         }
     }
@@ -373,12 +363,19 @@ out:
     return rc;
 }
 
-int checkpoint_load_model(const char *path, gpt *m, checkpoint *meta_out, char *err, size_t errlen) {
+int checkpoint_load_model(const char *model, gpt *m, checkpoint *meta_out, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
+    char file[4096];
+    struct stat fst;
+    const char *path = model;
+    if (stat(model, &fst) == 0 && S_ISDIR(fst.st_mode)) { /* a run folder: its checkpoint */
+        if (io_path_join(file, sizeof file, model, "model.bin")) return errmsg(err, errlen, -1, "%s: path too long", model);
+        path = file;
+    }
     checkpoint ck;
     if (checkpoint_load(path, &ck, 0, err, errlen)) return -1;
     if (ck.arch.arch != ARCH_GPT) {
-        fail(err, errlen, "%s: a %s checkpoint; run it after `ropegpt export --model %s --format llama2c --out "
+        errmsg(err, errlen, -1, "%s: a %s checkpoint; run it after `ropegpt export --model %s --format llama2c --out "
              "M --tokenizer-out TOK` with `ropegpt generate --model M --tokenizer TOK`", path,
              model_arch_name(ck.arch.arch), path);
         checkpoint_free(&ck);
@@ -388,7 +385,7 @@ int checkpoint_load_model(const char *path, gpt *m, checkpoint *meta_out, char *
     if (st == GPT_OK) st = gpt_set_params(m, ck.params, ck.n_params);
     if (st != GPT_OK) {
         gpt_free(m);
-        fail(err, errlen, "%s: cannot build the model: %s", path, gpt_status_str(st));
+        errmsg(err, errlen, -1, "%s: cannot build the model: %s", path, gpt_status_str(st));
         checkpoint_free(&ck);
         return -1;
     }

@@ -80,11 +80,12 @@ int checkpoint_load(const char *path, checkpoint *ck, int with_optimizer, char *
 /* Frees what checkpoint_load allocated and zeroes *ck. */
 void checkpoint_free(checkpoint *ck);
 
-/* Loads path and builds a ready model from it (params only): for sampling
- * and evaluation. A Llama checkpoint is refused with a line pointing to
+/* Loads model (a checkpoint file, or a run folder, the --out of `ropegpt
+ * train`: then its model.bin) and builds a ready model from it (params
+ * only): for sampling and evaluation. A Llama checkpoint is refused with a line pointing to
  * `ropegpt export --format llama2c`. meta_out (may be NULL) receives the rest of the file
  * (params, m, v left NULL; free it with checkpoint_free). On error *m is
  * zeroed. 0 ok, -1 with a one-line reason in err. */
-int checkpoint_load_model(const char *path, gpt *m, checkpoint *meta_out, char *err, size_t errlen);
+int checkpoint_load_model(const char *model, gpt *m, checkpoint *meta_out, char *err, size_t errlen);
 
 #endif

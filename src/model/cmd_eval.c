@@ -113,7 +113,7 @@ int cmd_eval(int argc, char **argv) {
     int ctx = 0, scaling = 0, B = 8, batches = 20;
     double factor = 0;
     args_spec specs[] = {
-        {.name = "--model", .kind = ARG_STR, .dst = &model_path, .help = "checkpoint (model.bin) to evaluate"},
+        {.name = "--model", .kind = ARG_STR, .dst = &model_path, .help = "checkpoint (model.bin, or a run folder) to evaluate"},
         {.name = "--ctx", .kind = ARG_INT, .dst = &ctx, .help = "window length L (0: the training context)",
          .min = 0, .max = 1 << 20},
         {.name = "--rope-scaling", .kind = ARG_CHOICE, .dst = &scaling, .choices = eval_scaling_names,
@@ -135,7 +135,7 @@ int cmd_eval(int argc, char **argv) {
         return 0;
     }
     if (rc != 0) { fprintf(stderr, "eval: %s\n", err); return 2; }
-    if (!model_path) { fprintf(stderr, "eval: --model: expected a checkpoint path\n"); return 2; }
+    if (!model_path) { fprintf(stderr, "eval: --model: expected a checkpoint path (model.bin or a run folder)\n"); return 2; }
 
     gpt m;
     checkpoint meta;

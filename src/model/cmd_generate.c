@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -29,7 +28,6 @@
 #include "model/gpt.h"
 #include "model/sampler.h"
 #include "util/args.h"
-#include "util/io.h"
 
 #define PROG "ropegpt generate"
 
@@ -100,15 +98,8 @@ int cmd_generate(int argc, char **argv) {
 #ifdef _OPENMP
     if (threads > 0) omp_set_num_threads(threads);
 #endif
-    char path[4096];
-    struct stat st;
-    if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) {
-        if (io_path_join(path, sizeof path, model, "model.bin")) return args_report(PROG, "--model: path too long");
-    } else {
-        snprintf(path, sizeof path, "%s", model);
-    }
     gpt m;
-    if (checkpoint_load_model(path, &m, NULL, err, sizeof err)) return args_report(PROG, "--model %s", err);
+    if (checkpoint_load_model(model, &m, NULL, err, sizeof err)) return args_report(PROG, "--model %s", err);
 
     const int maxT = m.cfg.maxT;
     const char *p = prompt ? prompt : "\n";

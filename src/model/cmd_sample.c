@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -23,7 +22,6 @@
 #include "model/checkpoint.h"
 #include "model/gpt.h"
 #include "util/args.h"
-#include "util/io.h"
 #include "util/rng.h"
 
 #define PROG "ropegpt sample"
@@ -101,15 +99,8 @@ int cmd_sample(int argc, char **argv) {
 #ifdef _OPENMP
     if (threads > 0) omp_set_num_threads(threads);
 #endif
-    char path[4096];
-    struct stat st;
-    if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) {
-        if (io_path_join(path, sizeof path, model, "model.bin")) return args_report(PROG, "--model: path too long");
-    } else {
-        snprintf(path, sizeof path, "%s", model);
-    }
     gpt m;
-    if (checkpoint_load_model(path, &m, NULL, err, sizeof err)) return args_report(PROG, "--model %s", err);
+    if (checkpoint_load_model(model, &m, NULL, err, sizeof err)) return args_report(PROG, "--model %s", err);
 
     const int V = m.cfg.V, maxT = m.cfg.maxT;
     const char *p = prompt ? prompt : "\n";

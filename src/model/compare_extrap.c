@@ -109,6 +109,33 @@ static const char *scaling_color(int v) {
     return col[v];
 }
 
+/* The two-panel figures: every encoding's row goes to the left panel in
+ * its encoding's colour and dash; RoPE's rows (each scaling v, v = 0 plain)
+ * go to the right panel in the scaling's colour, plain RoPE to both. The
+ * right panel grows downwards from the end of the series array (*right
+ * points past its first entry); reverse_series then puts it in row order. */
+static void place_series(svg_series ser, pe_type pe, int v, svg_series *left, int *n_left, svg_series **right,
+                         int *n_right) {
+    if (pe == PE_ROPE) {
+        ser.color = scaling_color(v);
+        ser.dash = v == 0 ? NULL : "7 3";
+        *--*right = ser;
+        ++*n_right;
+        if (v != 0) return;
+    }
+    ser.color = compare_pe_color(pe);
+    ser.dash = compare_pe_dash(pe);
+    left[(*n_left)++] = ser;
+}
+
+static void reverse_series(svg_series *s, int n) {
+    for (int i = 0; i < n / 2; i++) {
+        svg_series t = s[i];
+        s[i] = s[n - 1 - i];
+        s[n - 1 - i] = t;
+    }
+}
+
 static int write_svg(const compare_state *c, const ext_row *rows, int nr, char *err, size_t errlen) {
     int na = c->n_mults;
     double *mem = malloc((size_t)na * (1 + 3 * (size_t)nr) * sizeof *mem);
@@ -136,27 +163,9 @@ static int write_svg(const compare_state *c, const ext_row *rows, int nr, char *
         pe_type pe = c->pes[rows[i].j];
         svg_series ser = {.label = rows[i].label, .x = xs, .y = m, .n = na, .markers = 1,
                           .lo = c->n_seeds > 1 ? lo : NULL, .hi = c->n_seeds > 1 ? hi : NULL};
-        if (pe == PE_ROPE) {
-            ser.color = scaling_color(rows[i].v);
-            ser.dash = rows[i].v == 0 ? NULL : "7 3";
-            *--right = ser;
-            n_right++;
-            if (rows[i].v == 0) {
-                ser.color = compare_pe_color(pe);
-                left[n_left++] = ser;
-            }
-        } else {
-            ser.color = compare_pe_color(pe);
-            ser.dash = compare_pe_dash(pe);
-            left[n_left++] = ser;
-        }
+        place_series(ser, pe, rows[i].v, left, &n_left, &right, &n_right);
     }
-    /* The right panel was filled backwards; put it in row order. */
-    for (int i = 0; i < n_right / 2; i++) {
-        svg_series t = right[i];
-        right[i] = right[n_right - 1 - i];
-        right[n_right - 1 - i] = t;
-    }
+    reverse_series(right, n_right);
     char sub[200];   /* short enough for a half-width panel: a longer centred line is clipped */
     snprintf(sub, sizeof sub, "trained at context %d; mean over %d seed%s%s",
              c->cfg.maxT, c->n_seeds, c->n_seeds > 1 ? "s" : "", c->n_seeds > 1 ? " (band = min to max)" : "");
@@ -237,23 +246,9 @@ static int write_positions_svg(const compare_state *c, const ext_row *rows, int 
         if (!any) continue;   /* learned past its table */
         pe_type pe = c->pes[rows[i].j];
         svg_series ser = {.label = rows[i].label, .x = xs, .y = y, .n = nbk, .width = 1.6};
-        if (pe == PE_ROPE) {
-            ser.color = scaling_color(rows[i].v);
-            ser.dash = rows[i].v == 0 ? NULL : "7 3";
-            *--right = ser;
-            n_right++;
-            if (rows[i].v == 0) { ser.color = compare_pe_color(pe); left[n_left++] = ser; }
-        } else {
-            ser.color = compare_pe_color(pe);
-            ser.dash = compare_pe_dash(pe);
-            left[n_left++] = ser;
-        }
+        place_series(ser, pe, rows[i].v, left, &n_left, &right, &n_right);
     }
-    for (int i = 0; i < n_right / 2; i++) {
-        svg_series t = right[i];
-        right[i] = right[n_right - 1 - i];
-        right[n_right - 1 - i] = t;
-    }
+    reverse_series(right, n_right);
     char sub[200], reflab[64];
     snprintf(sub, sizeof sub, "windows of %d tokens (%dx the training context); mean over %d-position buckets "
              "and %d seed%s", ctx, c->mults[c->n_mults - 1], w, c->n_seeds, c->n_seeds > 1 ? "s" : "");

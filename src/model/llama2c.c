@@ -12,13 +12,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "util/errmsg.h"
 
 const char *l2c_status_str(int s) {
     switch (s) {
@@ -36,18 +37,6 @@ const char *l2c_status_str(int s) {
     case L2C_ENOMEM: return "out of memory";
     }
     return "unknown status";
-}
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
 }
 
 static int host_little_endian(void) {
@@ -78,19 +67,19 @@ uint64_t llama2c_file_bytes(const llama_config *c) {
 
 int llama2c_parse_header(llama_config *cfg, const unsigned char *hdr, uint64_t file_len,
                          char *err, size_t errlen) {
-    if (!cfg || !hdr) return fail(err, errlen, L2C_EARG, "NULL argument");
-    if (!host_little_endian()) return fail(err, errlen, L2C_EFORMAT, "big-endian hosts cannot map llama2.c files");
+    if (!cfg || !hdr) return errmsg(err, errlen, L2C_EARG, "NULL argument");
+    if (!host_little_endian()) return errmsg(err, errlen, L2C_EFORMAT, "big-endian hosts cannot map llama2.c files");
     int32_t v[7];
     for (int i = 0; i < 7; i++) v[i] = rd_i32(hdr + 4 * i);
     if (v[0] == L2C_V1_MAGIC)
-        return fail(err, errlen, L2C_EFORMAT, "llama2.c version-1/2 export (magic \"ak42\"); only the legacy format is read");
+        return errmsg(err, errlen, L2C_EFORMAT, "llama2.c version-1/2 export (magic \"ak42\"); only the legacy format is read");
     static const char *names[7] = { "dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len" };
     static const int64_t limits[7] = { LLAMA_MAX_DIM, LLAMA_MAX_HIDDEN, LLAMA_MAX_LAYERS, LLAMA_MAX_DIM,
                                        LLAMA_MAX_DIM, LLAMA_MAX_VOCAB, LLAMA_MAX_SEQ };
     for (int i = 0; i < 7; i++) {
         int64_t x = i == 5 ? (v[i] < 0 ? -(int64_t)v[i] : v[i]) : v[i];
         if (x <= 0 || x > limits[i])
-            return fail(err, errlen, L2C_EDIM, "header field %s = %d is not in [1, %lld]%s", names[i], (int)v[i],
+            return errmsg(err, errlen, L2C_EDIM, "header field %s = %d is not in [1, %lld]%s", names[i], (int)v[i],
                         (long long)limits[i], i == 5 ? " (negative = unshared classifier)" : "");
     }
     llama_config c = llama_config_default();
@@ -104,35 +93,35 @@ int llama2c_parse_header(llama_config *cfg, const unsigned char *hdr, uint64_t f
     c.seq_len = v[6];
     char why[160];
     int rc = llama_config_validate(&c, why, sizeof why);
-    if (rc == LLAMA_EHEADS) return fail(err, errlen, L2C_EHEADS, "header: %s", why);
-    if (rc) return fail(err, errlen, L2C_EDIM, "header: %s", why);
+    if (rc == LLAMA_EHEADS) return errmsg(err, errlen, L2C_EHEADS, "header: %s", why);
+    if (rc) return errmsg(err, errlen, L2C_EDIM, "header: %s", why);
     uint64_t want = llama2c_file_bytes(&c);
     if (file_len < want)
-        return fail(err, errlen, L2C_ETRUNC, "file has %llu bytes, the header implies %llu (truncated)",
+        return errmsg(err, errlen, L2C_ETRUNC, "file has %llu bytes, the header implies %llu (truncated)",
                     (unsigned long long)file_len, (unsigned long long)want);
     if (file_len > want)
-        return fail(err, errlen, L2C_ESIZE, "file has %llu bytes, the header implies %llu (%llu extra)",
+        return errmsg(err, errlen, L2C_ESIZE, "file has %llu bytes, the header implies %llu (%llu extra)",
                     (unsigned long long)file_len, (unsigned long long)want, (unsigned long long)(file_len - want));
     *cfg = c;
     return L2C_OK;
 }
 
 int llama2c_open(llama2c_file *f, const char *path, char *err, size_t errlen) {
-    if (!f) return fail(err, errlen, L2C_EARG, "NULL argument");
+    if (!f) return errmsg(err, errlen, L2C_EARG, "NULL argument");
     memset(f, 0, sizeof *f);
-    if (!path) return fail(err, errlen, L2C_EARG, "NULL path");
+    if (!path) return errmsg(err, errlen, L2C_EARG, "NULL path");
     int fd = open(path, O_RDONLY);
-    if (fd < 0) return fail(err, errlen, L2C_EOPEN, "%s: %s", path, strerror(errno));
+    if (fd < 0) return errmsg(err, errlen, L2C_EOPEN, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return fail(err, errlen, L2C_EOPEN, "%s: not a regular file", path);
+        return errmsg(err, errlen, L2C_EOPEN, "%s: not a regular file", path);
     }
     uint64_t len = (uint64_t)st.st_size;
     unsigned char hdr[L2C_HEADER_BYTES];
     if (len < L2C_HEADER_BYTES) {
         close(fd);
-        return fail(err, errlen, L2C_ETRUNC, "%s: %llu bytes, shorter than the 28-byte header", path,
+        return errmsg(err, errlen, L2C_ETRUNC, "%s: %llu bytes, shorter than the 28-byte header", path,
                     (unsigned long long)len);
     }
     size_t got = 0;
@@ -140,7 +129,7 @@ int llama2c_open(llama2c_file *f, const char *path, char *err, size_t errlen) {
         ssize_t r = pread(fd, hdr + got, sizeof hdr - got, (off_t)got);
         if (r <= 0) {
             close(fd);
-            return fail(err, errlen, L2C_EOPEN, "%s: cannot read the header", path);
+            return errmsg(err, errlen, L2C_EOPEN, "%s: cannot read the header", path);
         }
         got += (size_t)r;
     }
@@ -149,15 +138,15 @@ int llama2c_open(llama2c_file *f, const char *path, char *err, size_t errlen) {
     int rc = llama2c_parse_header(&c, hdr, len, why, sizeof why);
     if (rc) {
         close(fd);
-        return fail(err, errlen, rc, "%s: %s", path, why);
+        return errmsg(err, errlen, rc, "%s: %s", path, why);
     }
     if (len > (uint64_t)SIZE_MAX) {
         close(fd);
-        return fail(err, errlen, L2C_EMMAP, "%s: too large to map", path);
+        return errmsg(err, errlen, L2C_EMMAP, "%s: too large to map", path);
     }
     void *map = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);   /* the mapping keeps the file open */
-    if (map == MAP_FAILED) return fail(err, errlen, L2C_EMMAP, "%s: mmap: %s", path, strerror(errno));
+    if (map == MAP_FAILED) return errmsg(err, errlen, L2C_EMMAP, "%s: mmap: %s", path, strerror(errno));
     f->cfg = c;
     f->map = map;
     f->map_len = (size_t)len;
@@ -195,17 +184,17 @@ static int put_rope_tables(FILE *fp, const llama_config *c) {
 
 int llama2c_write(const char *path, const llama_config *cfg, const llama_weights *w,
                   char *err, size_t errlen) {
-    if (!path || !cfg || !w) return fail(err, errlen, L2C_EARG, "NULL argument");
-    if (!host_little_endian()) return fail(err, errlen, L2C_EFORMAT, "big-endian hosts cannot write llama2.c files");
+    if (!path || !cfg || !w) return errmsg(err, errlen, L2C_EARG, "NULL argument");
+    if (!host_little_endian()) return errmsg(err, errlen, L2C_EFORMAT, "big-endian hosts cannot write llama2.c files");
     char why[160];
-    if (llama_config_validate(cfg, why, sizeof why)) return fail(err, errlen, L2C_EARG, "config: %s", why);
+    if (llama_config_validate(cfg, why, sizeof why)) return errmsg(err, errlen, L2C_EARG, "config: %s", why);
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 32);
-    if (!tmp) return fail(err, errlen, L2C_ENOMEM, "out of memory");
+    if (!tmp) return errmsg(err, errlen, L2C_ENOMEM, "out of memory");
     snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
     FILE *fp = fopen(tmp, "wb");
     if (!fp) {
-        int rc = fail(err, errlen, L2C_EWRITE, "%s: %s", tmp, strerror(errno));
+        int rc = errmsg(err, errlen, L2C_EWRITE, "%s: %s", tmp, strerror(errno));
         free(tmp);
         return rc;
     }
@@ -233,7 +222,7 @@ int llama2c_write(const char *path, const llama_config *cfg, const llama_weights
     if (!bad && rename(tmp, path) != 0) bad = 1;
     int rc = L2C_OK;
     if (bad) {
-        rc = fail(err, errlen, L2C_EWRITE, "%s: write failed: %s", path, strerror(errno));
+        rc = errmsg(err, errlen, L2C_EWRITE, "%s: write failed: %s", path, strerror(errno));
         remove(tmp);
     }
     free(tmp);

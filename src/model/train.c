@@ -10,7 +10,6 @@
 #include "model/train.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,22 +21,12 @@
 
 #include "model/checkpoint.h"
 #include "model/train_dist.h"
+#include "util/errmsg.h"
 #include "util/io.h"
 
 /* Stream ids of one seed: 0 and 1 are the model init (gpt.h); the training
  * batches take their own so they never overlap the init draws. */
 #define TRAIN_DATA_STREAM 2u
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static double now_s(void) {
     struct timespec ts;
@@ -307,7 +296,7 @@ static train_status init_llama(trainer *tr, char *err, size_t errlen) {
     llama_config lc = arch_llama_config(&tr->cfg, &tr->arch);
     int st = llama_train_init(&tr->llama, &lc, tr->tc.seed);
     if (st != LLAMA_OK) {
-        fail(err, errlen, "model init: %s", llama_status_str(st));
+        errmsg(err, errlen, -1, "model init: %s", llama_status_str(st));
         return st == LLAMA_ENOMEM ? TRAIN_ENOMEM : TRAIN_EMODEL;
     }
     size_t n = tr->llama.n_params;
@@ -315,7 +304,7 @@ static train_status init_llama(trainer *tr, char *err, size_t errlen) {
     tr->llama_v = calloc(n, sizeof(float));
     tr->llama_decay = malloc(n);
     if (!tr->llama_m || !tr->llama_v || !tr->llama_decay) {
-        fail(err, errlen, "out of memory for the optimizer state");
+        errmsg(err, errlen, -1, "out of memory for the optimizer state");
         return TRAIN_ENOMEM;
     }
     llama_train_decay_mask(&tr->llama, tr->llama_decay);
@@ -328,12 +317,12 @@ train_status trainer_init_arch(trainer *tr, const gpt_config *cfg, const arch_co
     const arch_config gpt_arch = arch_config_gpt();
     if (!ac) ac = &gpt_arch;
     const char *msg = arch_config_validate(cfg, ac);
-    if (msg) { fail(err, errlen, "model config: %s", msg); return TRAIN_ECONFIG; }
+    if (msg) { errmsg(err, errlen, -1, "model config: %s", msg); return TRAIN_ECONFIG; }
     msg = train_config_validate(tc);
-    if (msg) { fail(err, errlen, "train config: %s", msg); return TRAIN_ECONFIG; }
-    if (!ds || !ds->bytes) { fail(err, errlen, "no dataset"); return TRAIN_EDATA; }
+    if (msg) { errmsg(err, errlen, -1, "train config: %s", msg); return TRAIN_ECONFIG; }
+    if (!ds || !ds->bytes) { errmsg(err, errlen, -1, "no dataset"); return TRAIN_EDATA; }
     if (dataset_check_T(ds, cfg->maxT) != DATA_OK) {
-        fail(err, errlen, "data: ctx %d needs more than %d tokens in each split (train %zu, val %zu)",
+        errmsg(err, errlen, -1, "data: ctx %d needs more than %d tokens in each split (train %zu, val %zu)",
              cfg->maxT, cfg->maxT, ds->n_train, ds->n_val);
         return TRAIN_EDATA;
     }
@@ -353,7 +342,7 @@ train_status trainer_init_arch(trainer *tr, const gpt_config *cfg, const arch_co
     }
     gpt_status st = is_llama(tr) ? GPT_OK : gpt_init(&tr->model, cfg, tc->seed);
     if (st != GPT_OK) {
-        fail(err, errlen, "model init: %s", gpt_status_str(st));
+        errmsg(err, errlen, -1, "model init: %s", gpt_status_str(st));
         trainer_free(tr);
         return st == GPT_ENOMEM ? TRAIN_ENOMEM : TRAIN_EMODEL;
     }
@@ -371,7 +360,7 @@ train_status trainer_init_arch(trainer *tr, const gpt_config *cfg, const arch_co
     tr->tgt = malloc(bt * sizeof *tr->tgt);
     if (!tr->inp || !tr->tgt) {
         trainer_free(tr);
-        fail(err, errlen, "out of memory for the batch buffers");
+        errmsg(err, errlen, -1, "out of memory for the batch buffers");
         return TRAIN_ENOMEM;
     }
     return TRAIN_OK;
@@ -382,7 +371,7 @@ train_status trainer_resume(trainer *tr, const char *path, const dataset *ds, ch
     checkpoint ck;
     if (checkpoint_load(path, &ck, 1, err, errlen)) return TRAIN_EIO;
     if (!ds || (uint64_t)ds->n != ck.data_len || io_crc32(0, ds->bytes, ds->n) != ck.data_crc) {
-        fail(err, errlen, "%s: the data differs from the data this run trained on ('%s', %llu bytes)", path,
+        errmsg(err, errlen, -1, "%s: the data differs from the data this run trained on ('%s', %llu bytes)", path,
              ck.data_path, (unsigned long long)ck.data_len);
         checkpoint_free(&ck);
         return TRAIN_EDATA;
@@ -395,7 +384,7 @@ train_status trainer_resume(trainer *tr, const char *path, const dataset *ds, ch
     if (is_llama(tr)) {
         /* checkpoint_load checked n_params against this config. */
         if (ck.n_params != tr->llama.n_params) {
-            fail(err, errlen, "%s: %zu parameters, the llama config gives %zu", path, ck.n_params,
+            errmsg(err, errlen, -1, "%s: %zu parameters, the llama config gives %zu", path, ck.n_params,
                  tr->llama.n_params);
             checkpoint_free(&ck);
             trainer_free(tr);
@@ -407,7 +396,7 @@ train_status trainer_resume(trainer *tr, const char *path, const dataset *ds, ch
     } else {
         gpt_status st = gpt_set_params(&tr->model, ck.params, ck.n_params);
         if (st != GPT_OK) {
-            fail(err, errlen, "%s: %s", path, gpt_status_str(st));
+            errmsg(err, errlen, -1, "%s: %s", path, gpt_status_str(st));
             checkpoint_free(&ck);
             trainer_free(tr);
             return TRAIN_EMODEL;
@@ -423,7 +412,7 @@ train_status trainer_resume(trainer *tr, const char *path, const dataset *ds, ch
         if (push_eval(tr, ck.evals[i].step, ck.evals[i].val_loss)) {
             checkpoint_free(&ck);
             trainer_free(tr);
-            fail(err, errlen, "out of memory");
+            errmsg(err, errlen, -1, "out of memory");
             return TRAIN_ENOMEM;
         }
     }
@@ -505,14 +494,14 @@ static FILE *log_open(const trainer *tr, const char *path, char *err, size_t err
     free(old);
     if (b.oom) {
         io_buf_free(&b);
-        fail(err, errlen, "%s: out of memory", path);
+        errmsg(err, errlen, -1, "%s: out of memory", path);
         return NULL;
     }
     int rc = io_write_atomic(path, b.data, b.len, err, errlen);
     io_buf_free(&b);
     if (rc) return NULL;
     FILE *f = fopen(path, "a");
-    if (!f) fail(err, errlen, "cannot append to '%s'", path);
+    if (!f) errmsg(err, errlen, -1, "cannot append to '%s'", path);
     return f;
 }
 
@@ -565,14 +554,14 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
     FILE *log = NULL;
     train_status ret = TRAIN_OK;
     if (is_llama(tr) && tr->dist) {
-        fail(err, errlen, "data-parallel training supports --arch gpt only");
+        errmsg(err, errlen, -1, "data-parallel training supports --arch gpt only");
         return TRAIN_ECONFIG;
     }
     if (out_dir) {
         if (io_mkdir_p(out_dir, err, errlen)) return TRAIN_EIO;
         if (io_path_join(ckpt_path, sizeof ckpt_path, out_dir, "model.bin") ||
             io_path_join(log_path, sizeof log_path, out_dir, "log.csv")) {
-            fail(err, errlen, "%s: path too long", out_dir);
+            errmsg(err, errlen, -1, "%s: path too long", out_dir);
             return TRAIN_EIO;
         }
         if (train_dist_rank(tr->dist) == 0) {   /* rank 0 alone logs */
@@ -593,14 +582,14 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
     if (!tr->resumed && tr->step == 0 && tr->n_evals == 0) {
         last_val = trainer_evaluate(tr);
         if (isnan(last_val)) {
-            fail(err, errlen, "evaluation failed at step 0: %s", model_status(tr));
+            errmsg(err, errlen, -1, "evaluation failed at step 0: %s", model_status(tr));
             ret = TRAIN_EMODEL;
             goto out;
         }
-        if (push_eval(tr, 0, last_val)) { ret = TRAIN_ENOMEM; fail(err, errlen, "out of memory"); goto out; }
+        if (push_eval(tr, 0, last_val)) { ret = TRAIN_ENOMEM; errmsg(err, errlen, -1, "out of memory"); goto out; }
         tr->elapsed_s = elapsed0 + (now_s() - t0);
         if (log_row(log, 0, NAN, last_val, NAN, tr->elapsed_s, NAN, 0)) {
-            fail(err, errlen, "write error on '%s'", log_path);
+            errmsg(err, errlen, -1, "write error on '%s'", log_path);
             ret = TRAIN_EIO;
             goto out;
         }
@@ -627,7 +616,7 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
         int bad_loss = 0;
         for (int a = 0; a < tc->accum; a++) {
             if (train_dist_batch(tr->dist, tr->ds, SPLIT_TRAIN, &tr->data_rng, B, T, tr->inp, tr->tgt) != DATA_OK) {
-                fail(err, errlen, "could not draw a training batch at step %lld", (long long)tr->step + 1);
+                errmsg(err, errlen, -1, "could not draw a training batch at step %lld", (long long)tr->step + 1);
                 ret = TRAIN_EDATA;
                 goto out;
             }
@@ -635,7 +624,7 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
             float loss = model_forward(tr, tr->inp, tr->tgt, B, T, &why);
             if (!isfinite(loss)) {
                 if (why) {
-                    fail(err, errlen, "forward failed at step %lld: %s", (long long)tr->step + 1, why);
+                    errmsg(err, errlen, -1, "forward failed at step %lld: %s", (long long)tr->step + 1, why);
                     ret = TRAIN_EMODEL;
                     goto out;
                 }
@@ -652,7 +641,7 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
             const char *bwhy = model_backward(tr, train_dist_grad_scale(tr->dist) / (float)tc->accum, a == 0);
             train_dist_arm(tr->dist, 0);
             if (bwhy) {
-                fail(err, errlen, "backward failed at step %lld: %s", (long long)tr->step + 1, bwhy);
+                errmsg(err, errlen, -1, "backward failed at step %lld: %s", (long long)tr->step + 1, bwhy);
                 ret = TRAIN_EMODEL;
                 goto out;
             }
@@ -670,7 +659,7 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
          * others'): the gradient is then the global mean (ZeRO: each rank
          * its shard of it), and its norm below is the same on every rank. */
         if (train_dist_sync_grads(tr->dist)) {
-            fail(err, errlen, "gradient all-reduce failed at step %lld", (long long)tr->step + 1);
+            errmsg(err, errlen, -1, "gradient all-reduce failed at step %lld", (long long)tr->step + 1);
             ret = TRAIN_EMODEL;
             goto out;
         }
@@ -688,7 +677,7 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
             const double v = bad_loss ? loss_sum : pre_norm;
             const char *vs = isnan(v) ? "nan" : isfinite(v) ? "on another rank" : v > 0 ? "inf" : "-inf";
             if (!hooks || hooks->nan_policy != TRAIN_NAN_SKIP) {
-                fail(err, errlen, "step %lld: non-finite %s (%s); stopping (the last checkpoint is intact)",
+                errmsg(err, errlen, -1, "step %lld: non-finite %s (%s); stopping (the last checkpoint is intact)",
                      (long long)tr->step + 1, bad_loss ? "loss" : "gradient norm", vs);
                 ret = TRAIN_EMODEL;
                 goto out;
@@ -711,19 +700,19 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
         if (evaluated) {
             last_val = trainer_evaluate(tr);
             if (isnan(last_val)) {
-                fail(err, errlen, "evaluation failed at step %lld: %s", (long long)tr->step,
+                errmsg(err, errlen, -1, "evaluation failed at step %lld: %s", (long long)tr->step,
                      model_status(tr));
                 ret = TRAIN_EMODEL;
                 goto out;
             }
-            if (push_eval(tr, tr->step, last_val)) { ret = TRAIN_ENOMEM; fail(err, errlen, "out of memory"); goto out; }
+            if (push_eval(tr, tr->step, last_val)) { ret = TRAIN_ENOMEM; errmsg(err, errlen, -1, "out of memory"); goto out; }
         }
         const double tokens_step = (double)B * (double)T * (double)tc->accum * (double)train_dist_size(tr->dist);
         const double session = now_s() - t0;
         tr->elapsed_s = elapsed0 + session;
         if (log_row(log, tr->step, step_loss, evaluated ? last_val : NAN, lr, tr->elapsed_s,
                     step_time > 0 ? tokens_step / step_time : NAN, skipped)) {
-            fail(err, errlen, "write error on '%s'", log_path);
+            errmsg(err, errlen, -1, "write error on '%s'", log_path);
             ret = TRAIN_EIO;
             goto out;
         }
@@ -758,11 +747,11 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
     }
 out:
     if (log && fclose(log) != 0 && ret == TRAIN_OK) {
-        fail(err, errlen, "write error on '%s'", log_path);
+        errmsg(err, errlen, -1, "write error on '%s'", log_path);
         ret = TRAIN_EIO;
     }
     if ((ret == TRAIN_OK || ret == TRAIN_STOPPED) && copy_result(res, tr, last_train, stopped)) {
-        fail(err, errlen, "out of memory");
+        errmsg(err, errlen, -1, "out of memory");
         ret = TRAIN_ENOMEM;
     }
     if (res) res->skipped_steps = skipped_total;

@@ -14,16 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
+#include "util/errmsg.h"
 
 /* "an integer in [1, 100]" / "a number > 0" style text for a range. */
 static void range_text(char *out, size_t n, int integer, double lo, double hi, int lo_open, int hi_open) {
@@ -42,13 +33,13 @@ static void range_text(char *out, size_t n, int integer, double lo, double hi, i
 int args_parse_long(const char *flag, const char *s, long lo, long hi, long *out, char *err, size_t errlen) {
     char rt[128];
     range_text(rt, sizeof rt, 1, (double)lo, (double)hi, 0, 0);
-    if (!s || !*s) return fail(err, errlen, "%s: expected %s, got an empty value", flag, rt);
+    if (!s || !*s) return errmsg(err, errlen, -1, "%s: expected %s, got an empty value", flag, rt);
     errno = 0;
     char *end = NULL;
     long v = strtol(s, &end, 10);
-    if (end == s || *end != 0) return fail(err, errlen, "%s: expected %s, got '%s'", flag, rt, s);
+    if (end == s || *end != 0) return errmsg(err, errlen, -1, "%s: expected %s, got '%s'", flag, rt, s);
     if (errno == ERANGE || v < lo || v > hi)
-        return fail(err, errlen, "%s: expected %s, got '%s' (out of range)", flag, rt, s);
+        return errmsg(err, errlen, -1, "%s: expected %s, got '%s' (out of range)", flag, rt, s);
     *out = v;
     return 0;
 }
@@ -57,16 +48,16 @@ int args_parse_double(const char *flag, const char *s, double lo, double hi, int
                       double *out, char *err, size_t errlen) {
     char rt[128];
     range_text(rt, sizeof rt, 0, lo, hi, lo_open, hi_open);
-    if (!s || !*s) return fail(err, errlen, "%s: expected %s, got an empty value", flag, rt);
+    if (!s || !*s) return errmsg(err, errlen, -1, "%s: expected %s, got an empty value", flag, rt);
     errno = 0;
     char *end = NULL;
     double v = strtod(s, &end);
-    if (end == s || *end != 0) return fail(err, errlen, "%s: expected %s, got '%s'", flag, rt, s);
+    if (end == s || *end != 0) return errmsg(err, errlen, -1, "%s: expected %s, got '%s'", flag, rt, s);
     if (!isfinite(v) || errno == ERANGE)
-        return fail(err, errlen, "%s: expected a finite number, got '%s'", flag, s);
+        return errmsg(err, errlen, -1, "%s: expected a finite number, got '%s'", flag, s);
     int bad = (isfinite(lo) && (lo_open ? !(v > lo) : !(v >= lo))) ||
               (isfinite(hi) && (hi_open ? !(v < hi) : !(v <= hi)));
-    if (bad) return fail(err, errlen, "%s: expected %s, got '%s' (out of range)", flag, rt, s);
+    if (bad) return errmsg(err, errlen, -1, "%s: expected %s, got '%s' (out of range)", flag, rt, s);
     *out = v;
     return 0;
 }
@@ -95,13 +86,13 @@ static int parse_value(args_spec *sp, const char *val, char *err, size_t errlen)
         double lo = isfinite(sp->min) ? sp->min : -9.2e18, hi = isfinite(sp->max) ? sp->max : 9.2e18;
         char rt[128];
         range_text(rt, sizeof rt, 1, lo, hi, 0, 0);
-        if (!val || !*val) return fail(err, errlen, "%s: expected %s, got an empty value", sp->name, rt);
+        if (!val || !*val) return errmsg(err, errlen, -1, "%s: expected %s, got an empty value", sp->name, rt);
         errno = 0;
         char *end = NULL;
         long long v = strtoll(val, &end, 10);
-        if (end == val || *end != 0) return fail(err, errlen, "%s: expected %s, got '%s'", sp->name, rt, val);
+        if (end == val || *end != 0) return errmsg(err, errlen, -1, "%s: expected %s, got '%s'", sp->name, rt, val);
         if (errno == ERANGE || (double)v < lo || (double)v > hi)
-            return fail(err, errlen, "%s: expected %s, got '%s' (out of range)", sp->name, rt, val);
+            return errmsg(err, errlen, -1, "%s: expected %s, got '%s' (out of range)", sp->name, rt, val);
         *(int64_t *)sp->dst = (int64_t)v;
         return 0;
     }
@@ -110,13 +101,13 @@ static int parse_value(args_spec *sp, const char *val, char *err, size_t errlen)
         char rt[128];
         range_text(rt, sizeof rt, 1, sp->min, hi, 0, 0);
         if (!val || !*val || val[0] == '-' || val[0] == '+')
-            return fail(err, errlen, "%s: expected %s, got '%s'", sp->name, rt, val ? val : "");
+            return errmsg(err, errlen, -1, "%s: expected %s, got '%s'", sp->name, rt, val ? val : "");
         errno = 0;
         char *end = NULL;
         unsigned long long v = strtoull(val, &end, 10);
-        if (end == val || *end != 0) return fail(err, errlen, "%s: expected %s, got '%s'", sp->name, rt, val);
+        if (end == val || *end != 0) return errmsg(err, errlen, -1, "%s: expected %s, got '%s'", sp->name, rt, val);
         if (errno == ERANGE || (double)v < sp->min || (double)v > hi)
-            return fail(err, errlen, "%s: expected %s, got '%s' (out of range)", sp->name, rt, val);
+            return errmsg(err, errlen, -1, "%s: expected %s, got '%s' (out of range)", sp->name, rt, val);
         *(uint64_t *)sp->dst = (uint64_t)v;
         return 0;
     }
@@ -124,7 +115,7 @@ static int parse_value(args_spec *sp, const char *val, char *err, size_t errlen)
         return args_parse_double(sp->name, val, sp->min, sp->max, sp->min_open, sp->max_open,
                                  (double *)sp->dst, err, errlen);
     case ARG_STR:
-        if (!val || !*val) return fail(err, errlen, "%s: expected a non-empty value", sp->name);
+        if (!val || !*val) return errmsg(err, errlen, -1, "%s: expected a non-empty value", sp->name);
         *(const char **)sp->dst = val;
         return 0;
     case ARG_CHOICE: {
@@ -141,13 +132,13 @@ static int parse_value(args_spec *sp, const char *val, char *err, size_t errlen)
             if (k < 0 || (size_t)k >= sizeof list - used) break;
             used += (size_t)k;
         }
-        return fail(err, errlen, "%s: expected one of %s, got '%s'", sp->name, list, val);
+        return errmsg(err, errlen, -1, "%s: expected one of %s, got '%s'", sp->name, list, val);
     }
     case ARG_FLAG:
         *(int *)sp->dst = 1;
         return 0;
     }
-    return fail(err, errlen, "%s: internal error (unknown flag kind)", sp->name);
+    return errmsg(err, errlen, -1, "%s: internal error (unknown flag kind)", sp->name);
 }
 
 int args_parse(args_spec *specs, int nspecs, int argc, char **argv, char *err, size_t errlen) {
@@ -155,23 +146,23 @@ int args_parse(args_spec *specs, int nspecs, int argc, char **argv, char *err, s
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return 1;
         if (strncmp(a, "--", 2) != 0)
-            return fail(err, errlen, "unexpected argument '%s' (flags start with --; see --help)", a);
+            return errmsg(err, errlen, -1, "unexpected argument '%s' (flags start with --; see --help)", a);
         /* --name=value or --name value */
         char name[128];
         const char *eq = strchr(a, '=');
         size_t nl = eq ? (size_t)(eq - a) : strlen(a);
-        if (nl >= sizeof name) return fail(err, errlen, "unknown flag '%.60s...' (see --help)", a);
+        if (nl >= sizeof name) return errmsg(err, errlen, -1, "unknown flag '%.60s...' (see --help)", a);
         memcpy(name, a, nl);
         name[nl] = 0;
         args_spec *sp = args_find(specs, nspecs, name);
-        if (!sp) return fail(err, errlen, "unknown flag '%s' (see --help)", name);
+        if (!sp) return errmsg(err, errlen, -1, "unknown flag '%s' (see --help)", name);
         const char *val = NULL;
         if (sp->kind == ARG_FLAG) {
-            if (eq) return fail(err, errlen, "%s takes no value", name);
+            if (eq) return errmsg(err, errlen, -1, "%s takes no value", name);
         } else if (eq) {
             val = eq + 1;
         } else {
-            if (i + 1 >= argc) return fail(err, errlen, "%s: missing value", name);
+            if (i + 1 >= argc) return errmsg(err, errlen, -1, "%s: missing value", name);
             val = argv[++i];
         }
         if (parse_value(sp, val, err, errlen)) return -1;

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,16 +19,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
+#include "util/errmsg.h"
 
 /* ---------------------------------------------------------------- crc32 */
 
@@ -56,17 +46,17 @@ int io_read_file(const char *path, unsigned char **data, size_t *len, char *err,
     *data = NULL;
     *len = 0;
     int fd = open(path, O_RDONLY);
-    if (fd < 0) return fail(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+    if (fd < 0) return errmsg(err, errlen, -1, "cannot open '%s': %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return fail(err, errlen, "'%s' is not a regular file", path);
+        return errmsg(err, errlen, -1, "'%s' is not a regular file", path);
     }
     size_t n = (size_t)st.st_size;
     unsigned char *buf = malloc(n + 1);
     if (!buf) {
         close(fd);
-        return fail(err, errlen, "out of memory reading '%s' (%zu bytes)", path, n);
+        return errmsg(err, errlen, -1, "out of memory reading '%s' (%zu bytes)", path, n);
     }
     size_t got = 0;
     while (got < n) {
@@ -76,7 +66,7 @@ int io_read_file(const char *path, unsigned char **data, size_t *len, char *err,
             int e = errno;
             free(buf);
             close(fd);
-            return fail(err, errlen, "read error on '%s': %s", path, strerror(e));
+            return errmsg(err, errlen, -1, "read error on '%s': %s", path, strerror(e));
         }
         if (r == 0) break;   /* the file shrank while we read: keep what is there */
         got += (size_t)r;
@@ -126,9 +116,9 @@ static void remove_stale_temps(const char *dir, const char *base) {
 int io_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen) {
     char tmp[4096];
     int k = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (k < 0 || (size_t)k >= sizeof tmp) return fail(err, errlen, "path too long: '%s'", path);
+    if (k < 0 || (size_t)k >= sizeof tmp) return errmsg(err, errlen, -1, "path too long: '%s'", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0) return fail(err, errlen, "cannot create '%s': %s", tmp, strerror(errno));
+    if (fd < 0) return errmsg(err, errlen, -1, "cannot create '%s': %s", tmp, strerror(errno));
     const unsigned char *p = (const unsigned char *)data;
     size_t done = 0;
     while (done < len) {
@@ -138,7 +128,7 @@ int io_write_atomic(const char *path, const void *data, size_t len, char *err, s
             int e = errno;
             close(fd);
             unlink(tmp);
-            return fail(err, errlen, "write error on '%s': %s", tmp, strerror(e));
+            return errmsg(err, errlen, -1, "write error on '%s': %s", tmp, strerror(e));
         }
         done += (size_t)w;
     }
@@ -148,17 +138,17 @@ int io_write_atomic(const char *path, const void *data, size_t len, char *err, s
         int e = errno;
         close(fd);
         unlink(tmp);
-        return fail(err, errlen, "fsync failed on '%s': %s", tmp, strerror(e));
+        return errmsg(err, errlen, -1, "fsync failed on '%s': %s", tmp, strerror(e));
     }
     if (close(fd) != 0) {
         int e = errno;
         unlink(tmp);
-        return fail(err, errlen, "close failed on '%s': %s", tmp, strerror(e));
+        return errmsg(err, errlen, -1, "close failed on '%s': %s", tmp, strerror(e));
     }
     if (rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
-        return fail(err, errlen, "cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
+        return errmsg(err, errlen, -1, "cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
     }
     /* fsync the folder so the rename itself survives a crash. Failure here is
      * not an error for the caller: the file is complete under its name. */
@@ -177,8 +167,8 @@ int io_write_atomic(const char *path, const void *data, size_t len, char *err, s
 int io_mkdir_p(const char *path, char *err, size_t errlen) {
     char buf[4096];
     size_t n = strlen(path);
-    if (n == 0) return fail(err, errlen, "empty folder name");
-    if (n >= sizeof buf) return fail(err, errlen, "path too long: '%s'", path);
+    if (n == 0) return errmsg(err, errlen, -1, "empty folder name");
+    if (n >= sizeof buf) return errmsg(err, errlen, -1, "path too long: '%s'", path);
     memcpy(buf, path, n + 1);
     /* Create each prefix ending before a '/', then the whole path. */
     for (size_t i = 1; i <= n; i++) {
@@ -186,13 +176,13 @@ int io_mkdir_p(const char *path, char *err, size_t errlen) {
         char c = buf[i];
         buf[i] = 0;
         if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-            return fail(err, errlen, "cannot create folder '%s': %s", buf, strerror(errno));
+            return errmsg(err, errlen, -1, "cannot create folder '%s': %s", buf, strerror(errno));
         }
         struct stat st;
         if (stat(buf, &st) != 0)
-            return fail(err, errlen, "cannot create folder '%s': %s", buf, strerror(errno));
+            return errmsg(err, errlen, -1, "cannot create folder '%s': %s", buf, strerror(errno));
         if (!S_ISDIR(st.st_mode))
-            return fail(err, errlen, "cannot create folder '%s': '%s' is not a folder", path, buf);
+            return errmsg(err, errlen, -1, "cannot create folder '%s': '%s' is not a folder", path, buf);
         buf[i] = c;
     }
     return 0;

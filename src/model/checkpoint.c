@@ -59,7 +59,7 @@ int checkpoint_save(const char *path, const checkpoint *ck, char *err, size_t er
     size_t n = tensor_sizes(&ck->cfg, &ck->arch, sizes, &nt);
     if (n != ck->n_params || !ck->params || !ck->m || !ck->v)
         return errmsg(err, errlen, -1, "%s: internal error: parameter count %zu does not match the config (%zu)",
-                    path, ck->n_params, n);
+                      path, ck->n_params, n);
     /* The reader refuses non-finite parameters, so writing one would replace
      * a good checkpoint by one that can never be resumed: refuse here and
      * leave the previous file in place (issue 7: no NaN weights over a good
@@ -68,7 +68,7 @@ int checkpoint_save(const char *path, const checkpoint *ck, char *err, size_t er
         while (i >= end && t + 1 < (size_t)nt) end += sizes[++t];
         if (!isfinite(ck->params[i]))
             return errmsg(err, errlen, -1, "%s: not saved: parameter %zu (in %s) is not finite; the previous checkpoint is kept",
-                        path, i, tensor_name(&ck->arch, (int)t));
+                          path, i, tensor_name(&ck->arch, (int)t));
     }
     io_buf b = { 0 };
     io_buf_bytes(&b, CHECKPOINT_MAGIC, 8);
@@ -168,13 +168,13 @@ static int check_fields(const char *path, const checkpoint *ck, char *err, size_
     if (msg) return errmsg(err, errlen, -1, "%s: bad training config in checkpoint: %s", path, msg);
     if (ck->tokenizer != CHECKPOINT_TOKENIZER_BYTES)
         return errmsg(err, errlen, -1, "%s: unknown tokenizer kind %u (this build knows 0 = bytes)", path,
-                    ck->tokenizer);
+                      ck->tokenizer);
     if (ck->vocab != (uint32_t)ck->cfg.V)
         return errmsg(err, errlen, -1, "%s: tokenizer vocab %u differs from model vocab %d", path, ck->vocab,
-                    ck->cfg.V);
+                      ck->cfg.V);
     if (ck->step < 0 || ck->step > ck->tc.steps)
         return errmsg(err, errlen, -1, "%s: step %lld outside [0, %lld]", path, (long long)ck->step,
-                    (long long)ck->tc.steps);
+                      (long long)ck->tc.steps);
     if (ck->adamw_t < 0) return errmsg(err, errlen, -1, "%s: negative AdamW step", path);
     if (!isfinite(ck->elapsed_s) || ck->elapsed_s < 0)
         return errmsg(err, errlen, -1, "%s: bad elapsed time", path);
@@ -200,14 +200,14 @@ int checkpoint_load(const char *path, checkpoint *ck, int with_optimizer, char *
     uint32_t version = io_read_u32(&r);
     if (version < CHECKPOINT_MIN_VERSION || version > CHECKPOINT_VERSION) {
         errmsg(err, errlen, -1, "%s: checkpoint format version %u, this build reads versions %u to %u", path, version,
-             CHECKPOINT_MIN_VERSION, CHECKPOINT_VERSION);
+               CHECKPOINT_MIN_VERSION, CHECKPOINT_VERSION);
         goto out;
     }
     uint32_t header_size = io_read_u32(&r);
     uint64_t file_size = io_read_u64(&r);
     if (file_size != (uint64_t)len) {
         errmsg(err, errlen, -1, "%s: %s checkpoint: %zu bytes, header says %llu", path,
-             (uint64_t)len < file_size ? "truncated" : "oversized", len, (unsigned long long)file_size);
+               (uint64_t)len < file_size ? "truncated" : "oversized", len, (unsigned long long)file_size);
         goto out;
     }
     if (header_size < PREFIX_BYTES || (uint64_t)header_size + 4 > file_size) {
@@ -307,26 +307,26 @@ int checkpoint_load(const char *path, checkpoint *ck, int with_optimizer, char *
     size_t expect = tensor_sizes(c, &ck->arch, sizes, &nt);
     if (h.err || n_tensors != (uint32_t)nt || n_params != (uint64_t)expect) {
         errmsg(err, errlen, -1, "%s: tensor table does not match the model config (%llu params, %zu expected)",
-             path, (unsigned long long)n_params, expect);
+               path, (unsigned long long)n_params, expect);
         goto out;
     }
     for (int i = 0; i < nt; i++) {
         uint64_t s = io_read_u64(&h);
         if (h.err || s != (uint64_t)sizes[i]) {
             errmsg(err, errlen, -1, "%s: tensor %s has %llu elements, the config gives %zu", path,
-                 tensor_name(&ck->arch, i), (unsigned long long)s, sizes[i]);
+                   tensor_name(&ck->arch, i), (unsigned long long)s, sizes[i]);
             goto out;
         }
     }
     if (h.pos != header_size) {
         errmsg(err, errlen, -1, "%s: corrupted checkpoint (header size %u, fields end at %zu)", path, header_size,
-             h.pos);
+               h.pos);
         goto out;
     }
     /* The three tensors must fill exactly the bytes between header and CRC. */
     if ((file_size - 4 - header_size) / 12 != n_params || (file_size - 4 - header_size) % 12 != 0) {
         errmsg(err, errlen, -1, "%s: corrupted checkpoint (tensor bytes do not match %llu params)", path,
-             (unsigned long long)n_params);
+               (unsigned long long)n_params);
         goto out;
     }
     ck->n_params = (size_t)n_params;
@@ -376,8 +376,8 @@ int checkpoint_load_model(const char *model, gpt *m, checkpoint *meta_out, char 
     if (checkpoint_load(path, &ck, 0, err, errlen)) return -1;
     if (ck.arch.arch != ARCH_GPT) {
         errmsg(err, errlen, -1, "%s: a %s checkpoint; run it after `ropegpt export --model %s --format llama2c --out "
-             "M --tokenizer-out TOK` with `ropegpt generate --model M --tokenizer TOK`", path,
-             model_arch_name(ck.arch.arch), path);
+               "M --tokenizer-out TOK` with `ropegpt generate --model M --tokenizer TOK`", path,
+               model_arch_name(ck.arch.arch), path);
         checkpoint_free(&ck);
         return -1;
     }

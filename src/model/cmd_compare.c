@@ -255,6 +255,7 @@ static void run_one(compare_state *c, const dataset *ds, int k, int j, step_ctx 
     train_result res;
     memset(&res, 0, sizeof res);
     train_status st = trainer_run(&tr, &hooks, dir, &res, err, sizeof err);
+    sc->tr = NULL;   /* tr is this call's; the hook context must not outlive it */
     if (sc->progress && sc->tty) fputc('\n', sc->progress);
     if (st != TRAIN_OK) {
         snprintf(r->error, sizeof r->error, "%.240s", err);

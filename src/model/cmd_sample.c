@@ -44,6 +44,7 @@ static int pick(const float *logits, int V, double temperature, int top_k, rng_s
             int m = -1;
             for (int i = 0; i < V; i++)
                 if (probs[i] != -INFINITY && (m < 0 || probs[i] > probs[m])) m = i;
+            if (m < 0) break;   /* fewer than top_k finite logits: keep them all */
             thresh = (float)probs[m];
             probs[m] = -INFINITY;
         }

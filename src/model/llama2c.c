@@ -80,7 +80,7 @@ int llama2c_parse_header(llama_config *cfg, const unsigned char *hdr, uint64_t f
         int64_t x = i == 5 ? (v[i] < 0 ? -(int64_t)v[i] : v[i]) : v[i];
         if (x <= 0 || x > limits[i])
             return errmsg(err, errlen, L2C_EDIM, "header field %s = %d is not in [1, %lld]%s", names[i], (int)v[i],
-                        (long long)limits[i], i == 5 ? " (negative = unshared classifier)" : "");
+                          (long long)limits[i], i == 5 ? " (negative = unshared classifier)" : "");
     }
     llama_config c = llama_config_default();
     c.dim = v[0];
@@ -98,10 +98,10 @@ int llama2c_parse_header(llama_config *cfg, const unsigned char *hdr, uint64_t f
     uint64_t want = llama2c_file_bytes(&c);
     if (file_len < want)
         return errmsg(err, errlen, L2C_ETRUNC, "file has %llu bytes, the header implies %llu (truncated)",
-                    (unsigned long long)file_len, (unsigned long long)want);
+                      (unsigned long long)file_len, (unsigned long long)want);
     if (file_len > want)
         return errmsg(err, errlen, L2C_ESIZE, "file has %llu bytes, the header implies %llu (%llu extra)",
-                    (unsigned long long)file_len, (unsigned long long)want, (unsigned long long)(file_len - want));
+                      (unsigned long long)file_len, (unsigned long long)want, (unsigned long long)(file_len - want));
     *cfg = c;
     return L2C_OK;
 }
@@ -122,7 +122,7 @@ int llama2c_open(llama2c_file *f, const char *path, char *err, size_t errlen) {
     if (len < L2C_HEADER_BYTES) {
         close(fd);
         return errmsg(err, errlen, L2C_ETRUNC, "%s: %llu bytes, shorter than the 28-byte header", path,
-                    (unsigned long long)len);
+                      (unsigned long long)len);
     }
     size_t got = 0;
     while (got < sizeof hdr) {

@@ -323,7 +323,7 @@ train_status trainer_init_arch(trainer *tr, const gpt_config *cfg, const arch_co
     if (!ds || !ds->bytes) { errmsg(err, errlen, -1, "no dataset"); return TRAIN_EDATA; }
     if (dataset_check_T(ds, cfg->maxT) != DATA_OK) {
         errmsg(err, errlen, -1, "data: ctx %d needs more than %d tokens in each split (train %zu, val %zu)",
-             cfg->maxT, cfg->maxT, ds->n_train, ds->n_val);
+               cfg->maxT, cfg->maxT, ds->n_train, ds->n_val);
         return TRAIN_EDATA;
     }
     tr->cfg = *cfg;
@@ -372,7 +372,7 @@ train_status trainer_resume(trainer *tr, const char *path, const dataset *ds, ch
     if (checkpoint_load(path, &ck, 1, err, errlen)) return TRAIN_EIO;
     if (!ds || (uint64_t)ds->n != ck.data_len || io_crc32(0, ds->bytes, ds->n) != ck.data_crc) {
         errmsg(err, errlen, -1, "%s: the data differs from the data this run trained on ('%s', %llu bytes)", path,
-             ck.data_path, (unsigned long long)ck.data_len);
+               ck.data_path, (unsigned long long)ck.data_len);
         checkpoint_free(&ck);
         return TRAIN_EDATA;
     }
@@ -385,7 +385,7 @@ train_status trainer_resume(trainer *tr, const char *path, const dataset *ds, ch
         /* checkpoint_load checked n_params against this config. */
         if (ck.n_params != tr->llama.n_params) {
             errmsg(err, errlen, -1, "%s: %zu parameters, the llama config gives %zu", path, ck.n_params,
-                 tr->llama.n_params);
+                   tr->llama.n_params);
             checkpoint_free(&ck);
             trainer_free(tr);
             return TRAIN_EMODEL;
@@ -678,7 +678,7 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
             const char *vs = isnan(v) ? "nan" : isfinite(v) ? "on another rank" : v > 0 ? "inf" : "-inf";
             if (!hooks || hooks->nan_policy != TRAIN_NAN_SKIP) {
                 errmsg(err, errlen, -1, "step %lld: non-finite %s (%s); stopping (the last checkpoint is intact)",
-                     (long long)tr->step + 1, bad_loss ? "loss" : "gradient norm", vs);
+                       (long long)tr->step + 1, bad_loss ? "loss" : "gradient norm", vs);
                 ret = TRAIN_EMODEL;
                 goto out;
             }
@@ -701,7 +701,7 @@ train_status trainer_run(trainer *tr, const train_hooks *hooks, const char *out_
             last_val = trainer_evaluate(tr);
             if (isnan(last_val)) {
                 errmsg(err, errlen, -1, "evaluation failed at step %lld: %s", (long long)tr->step,
-                     model_status(tr));
+                       model_status(tr));
                 ret = TRAIN_EMODEL;
                 goto out;
             }

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/errmsg.h"
+
 int plotpng_available(void) {
     return system("command -v gnuplot >/dev/null 2>&1") == 0;
 }
@@ -157,18 +159,18 @@ int plotpng_write(const char *path, int width, int height, const plotpng_panel *
                   char *err, size_t errlen) {
     if (err && errlen) err[0] = 0;
     if (!plotpng_available()) {
-        snprintf(err, errlen, "gnuplot not found: no PNG for %.200s", path);
+        errmsg(err, errlen, -1, "gnuplot not found: no PNG for %.200s", path);
         return -1;
     }
     if (strchr(path, '\'') || strchr(path, '"') || strchr(path, '\\')) {
-        snprintf(err, errlen, "%.200s: a PNG path may not contain quotes or backslashes", path);
+        errmsg(err, errlen, -1, "%.200s: a PNG path may not contain quotes or backslashes", path);
         return -1;
     }
     size_t n = strlen(path) + 8;
     char *gp_path = malloc(n), *dat_path = malloc(n), *cmd = malloc(n + 64);
     if (!gp_path || !dat_path || !cmd) {
         free(gp_path); free(dat_path); free(cmd);
-        snprintf(err, errlen, "out of memory");
+        errmsg(err, errlen, -1, "out of memory");
         return -1;
     }
     snprintf(gp_path, n, "%s.gp", path);
@@ -176,7 +178,7 @@ int plotpng_write(const char *path, int width, int height, const plotpng_panel *
     FILE *gp = fopen(gp_path, "w"), *dat = fopen(dat_path, "w");
     int rc = 0;
     if (!gp || !dat) {
-        snprintf(err, errlen, "%.200s: cannot write the gnuplot script or data", path);
+        errmsg(err, errlen, -1, "%.200s: cannot write the gnuplot script or data", path);
         rc = -1;
     } else {
         fprintf(gp, "set terminal pngcairo size %d,%d font 'Helvetica,10'\nset output ", width, height);
@@ -193,11 +195,11 @@ int plotpng_write(const char *path, int width, int height, const plotpng_panel *
     if (rc == 0) {
         snprintf(cmd, n + 64, "gnuplot '%s' >/dev/null 2>&1", gp_path);
         if (system(cmd) != 0) {
-            snprintf(err, errlen, "gnuplot failed on %.200s (script kept)", gp_path);
+            errmsg(err, errlen, -1, "gnuplot failed on %.200s (script kept)", gp_path);
             rc = -1;
         }
-    } else if (!err[0]) {
-        snprintf(err, errlen, "%.200s: write error", path);
+    } else if (!err || !errlen || !err[0]) {   /* a close failed: nothing said yet */
+        errmsg(err, errlen, -1, "%.200s: write error", path);
     }
     if (rc == 0) {
         remove(gp_path);

@@ -13,9 +13,6 @@
 #include <string.h>
 #include <time.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #ifdef ROPEGPT_HAVE_BLAS
 #include <cblas.h>
 char *openblas_get_corename(void);
@@ -23,6 +20,7 @@ char *openblas_get_corename(void);
 
 #include "bench_util.h"
 #include "nn/matmul.h"
+#include "util/threads.h"
 
 /* cpu clock: process CPU time, which leaves out time this process was
  * descheduled by other load on a shared host (meaningful with 1 thread). */
@@ -31,14 +29,6 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(use_cpu_clock ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int nthreads(void) {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
 }
 
 static void fill(float *p, size_t n, unsigned seed) {
@@ -111,7 +101,7 @@ int main(int argc, char **argv) {
     }
     use_cpu_clock = argc > 3 && strcmp(argv[3], "cpu") == 0;
     double peak = matmul_peak_gflops();
-    printf("matmul_bench threads=%d isa=%s peak_gflops=%.1f", nthreads(),
+    printf("matmul_bench threads=%d isa=%s peak_gflops=%.1f", threads_max(),
            matmul_isa_name(matmul_isa_best()), peak);
 #ifdef ROPEGPT_HAVE_BLAS
     printf(" openblas_core=%s", openblas_get_corename());

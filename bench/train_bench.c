@@ -34,9 +34,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #ifdef ROPEGPT_HAVE_BLAS
 char *openblas_get_corename(void);
 #endif
@@ -46,14 +43,7 @@ char *openblas_get_corename(void);
 #include "model/gpt.h"
 #include "model/gpt_split.h"
 #include "nn/matmul.h"
-
-static int nthreads(void) {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
+#include "util/threads.h"
 
 typedef struct {
     char name;  /* 'a' or 'b' */
@@ -89,7 +79,7 @@ static int model_setup(bench_model *bm, const bench_config *bc, pe_type pe, matm
         return 1;
     }
     bm->m.mm.backend = backend;
-    if (gpt_split_init(&bm->split, &bm->m, gpt_split_ways(&bm->m, nthreads(), bc->B)) != GPT_OK) {
+    if (gpt_split_init(&bm->split, &bm->m, gpt_split_ways(&bm->m, threads_max(), bc->B)) != GPT_OK) {
         fprintf(stderr, "train_bench: out of memory\n");
         gpt_free(&bm->m);
         return 1;
@@ -173,7 +163,7 @@ static double kernel_over_probe(void) {
     const int lanes = avx512 ? 16 : 8;
     enum { KC = 128, ROUNDS = 15, MAXT = 64 };
     const int64_t iters = 500 * 1000, calls = 4000;
-    const int nt = nthreads() < MAXT ? nthreads() : MAXT;
+    const int nt = threads_max() < MAXT ? threads_max() : MAXT;
     (void)nt;   /* read only by the OpenMP pragma */
     double ratio[ROUNDS * MAXT];
     int n = 0;
@@ -279,7 +269,7 @@ static int run_case(const bench_config *bc, pe_type pe, int min_steps, matmul_ba
     double rss_mb = (double)ru.ru_maxrss / 1024.0; /* Linux: kilobytes */
     printf("train_bench config=%c pe=%s threads=%d ms_per_step=%.1f gflops=%.1f peak_gflops=%.1f "
            "peak_fraction=%.3f rss_mb=%.1f need_mb=%.1f\n",
-           bc->name, pe_type_name(pe), nthreads(), med * 1e3, gflops, peak,
+           bc->name, pe_type_name(pe), threads_max(), med * 1e3, gflops, peak,
            peak > 0 ? gflops / peak : 0.0, rss_mb, need / (1024.0 * 1024.0));
     /* Where the step goes (medians of each phase), to read beside the line above. */
     printf("train_bench_phases config=%c pe=%s split=%d steps=%d forward_ms=%.1f backward_ms=%.1f adamw_ms=%.1f "
@@ -328,7 +318,7 @@ static int run_ab(const bench_config *bc, int pairs, matmul_backend backend) {
     }
     qsort(r, (size_t)pairs, sizeof r[0], bench_cmp_double);
     printf("train_bench_ab config=%c threads=%d pairs=%d rope_over_learned=%.3f q1=%.3f q3=%.3f\n", bc->name,
-           nthreads(), pairs, bench_median(r, pairs), r[pairs / 4], r[(3 * pairs) / 4]);
+           threads_max(), pairs, bench_median(r, pairs), r[pairs / 4], r[(3 * pairs) / 4]);
     fflush(stdout);
     free(r);
     model_free(&a);

@@ -14,9 +14,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "nn/encoder.h"
 #include "nn/gelu.h"
@@ -25,6 +22,7 @@
 #include "nn/matvec.h"
 #include "nn/posenc.h"
 #include "nn/residual.h"
+#include "util/threads.h"
 
 const char *gen_status_str(gen_status s) {
     switch (s) {
@@ -123,11 +121,7 @@ gen_status gen_init(gen_state *g, const gpt *m, const gen_config *gc) {
     g->gc = *gc;
     g->C3 = 3 * c->C;
     matmul_ctx_init(&g->mm, MATMUL_OWN);
-#ifdef _OPENMP
-    g->nthreads = gc->n_threads > 0 ? gc->n_threads : omp_get_max_threads();
-#else
-    g->nthreads = 1;
-#endif
+    g->nthreads = gc->n_threads > 0 ? gc->n_threads : threads_max();
     if (g->nthreads < 1) g->nthreads = 1;
 
     const size_t cap = (size_t)gc->capacity, C = (size_t)c->C, P = (size_t)gc->max_chunk;
@@ -228,14 +222,6 @@ static float dot_head(const float *a, const float *b, int n) {
     return s;
 }
 
-static int thread_id(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
 /* Causal attention of the chunk's T queries (positions p0 .. p0+T-1) over the
  * cached keys/values of layer l, positions 0 .. p, as attention_forward does
  * it: scaled dot product, ALiBi bias -slope*(p - j), max-subtracted softmax,
@@ -253,7 +239,7 @@ static void attend(gen_state *g, const float *kc /*(cap, C)*/, const float *vc /
     for (long long r = 0; r < rows; r++) {
         const int t = (int)(r / NH), h = (int)(r % NH), p = p0 + t;
         const float *q = g->qkv + (size_t)t * C3 + (size_t)h * HS;   /* (HS) */
-        float *sc = g->att + (size_t)thread_id() * cap;              /* (p+1) */
+        float *sc = g->att + (size_t)thread_index() * cap;              /* (p+1) */
         const float slope = alibi ? alibi[h] : 0.0f;
         float maxv = -INFINITY;
         for (int j = 0; j <= p; j++) {

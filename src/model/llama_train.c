@@ -15,30 +15,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "nn/crossentropy.h"
 #include "nn/rmsnorm.h"
 #include "nn/swiglu.h"
 #include "util/rng.h"
-
-static int n_threads_max(void) {
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
-static int thread_id(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
+#include "util/threads.h"
 
 /* The gradient buffer position of a parameter view. */
 static float *G(const llama_trainer *m, const float *p) { return m->grads + (p - m->params); }
@@ -124,7 +106,7 @@ static size_t kvd_of(const llama_config *c) { return (size_t)c->n_kv_heads * (si
 /* Scratch floats the backward needs (beyond the activations). */
 static size_t scratch_floats(const llama_config *c, size_t BT, size_t T) {
     size_t C = (size_t)c->dim, H = (size_t)c->hidden_dim, V = (size_t)c->vocab_size, kvd = kvd_of(c);
-    return 5 * BT * C + 2 * BT * kvd + 3 * BT * H + BT * V + (size_t)n_threads_max() * T;   /* + rows per thread */
+    return 5 * BT * C + 2 * BT * kvd + 3 * BT * H + BT * V + (size_t)threads_max() * T;   /* + rows per thread */
 }
 
 static int alloc_acts(llama_trainer *m, int B, int T) {
@@ -142,7 +124,7 @@ static int alloc_acts(llama_trainer *m, int B, int T) {
     size_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) total += sizes[i];
     m->acts = calloc(total, sizeof(float));
-    m->n_scratch = n_threads_max();
+    m->n_scratch = threads_max();
     m->grad_scratch = malloc(scratch_floats(c, BT, (size_t)T) * sizeof(float));
     m->inp = malloc(BT * sizeof(int));
     m->targets = malloc(BT * sizeof(int));
@@ -212,7 +194,7 @@ static void gqa_backward(float *dq, float *dk, float *dv, const float *dout, con
     for (int bg = 0; bg < B * KVH; bg++) {
         int b = bg / KVH, g = bg % KVH;
         size_t ko = (size_t)g * HS;
-        float *da = scratch + (size_t)thread_id() * T;
+        float *da = scratch + (size_t)thread_index() * T;
         for (int h = g * group; h < (g + 1) * group; h++) {
             for (int t = 0; t < T; t++) {
                 const float *a = att + (((size_t)b * NH + h) * T + t) * T;

@@ -18,32 +18,10 @@
 
 #include "rope.h"
 #include "rope/kernels.h"   /* rope_kernel_best: what init must pick */
+#include "rope_fixtures.h"
 #include "test.h"
 
 #define EPS 0x1.0p-22
-
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static float rng_float(uint64_t *s) {
-    float f = (float)((double)(rng_next(s) >> 11) * 0x1.0p-53 * 2.0 - 1.0);
-    return f == 0.0f ? 0.5f : f;
-}
-static void fill(float *x, size_t n, uint64_t *s) {
-    for (size_t i = 0; i < n; i++) x[i] = rng_float(s);
-}
-
-static rope_config config(int head_dim, int rotary_dim, rope_layout layout, int64_t max_pos) {
-    rope_config c = rope_config_default();
-    c.head_dim = head_dim;
-    c.rotary_dim = rotary_dim;
-    c.layout = layout;
-    c.max_positions = max_pos;
-    return c;
-}
 
 static const int shapes[][2] = {
     { 64, 64 }, { 80, 80 }, { 96, 96 }, { 128, 128 }, { 64, 32 }, { 96, 6 }, { 128, 10 }, { 64, 22 },

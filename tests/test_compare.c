@@ -297,6 +297,9 @@ TEST(compare_rejects_bad_flags) {
     CHECK_EQ_INT(compare_main(4, a4, stdout, NULL), 2);
     char *a5[] = {"--seeds", "0", "--out", d};
     CHECK_EQ_INT(compare_main(4, a5, stdout, NULL), 2);
+    /* an --out that cannot be created: refused before any training */
+    char *a6[] = {"--pe", "rope", "--seeds", "1", "--steps", "1", "--out", "/proc/ropegpt-test/cmp"};
+    CHECK_EQ_INT(compare_main(8, a6, stdout, NULL), 2);
 }
 
 TEST(viz_writes_three_wellformed_figures) {
@@ -317,6 +320,8 @@ TEST(viz_writes_three_wellformed_figures) {
     free(t);
     char *bad[] = {"--head-dim", "63"};
     CHECK_EQ_INT(cmd_viz(2, bad), 2);
+    char *bad_out[] = {"--out", "/proc/ropegpt-test/viz"};
+    CHECK_EQ_INT(cmd_viz(2, bad_out), 2);
 }
 
 TEST(eval_command_on_compare_checkpoints) {

@@ -504,6 +504,15 @@ int compare_main(int argc, char **argv, FILE *out, FILE *progress) {
             return 2;
         }
     }
+    /* An --out that cannot be made is bad input, like an unreadable --data:
+     * said before any training, exit 2 (compare_execute makes it too, for
+     * other callers). */
+    if (io_mkdir_p(c.out_dir, err, sizeof err) != 0) {
+        fprintf(stderr, "compare: --out: %s\n", err);
+        dataset_free(&ds);
+        compare_state_free(&c);
+        return 2;
+    }
     int failed = compare_execute(&c, &ds, progress, err, sizeof err);
     dataset_free(&ds);
     if (failed < 0) {

@@ -338,7 +338,7 @@ int cmd_viz(int argc, char **argv) {
     }
     if (rc != 0) { fprintf(stderr, "viz: %s\n", err); return 2; }
     if (o.head_dim % 2 != 0) { fprintf(stderr, "viz: --head-dim: expected an even number, got %d\n", o.head_dim); return 2; }
-    if (io_mkdir_p(out, err, sizeof err) != 0) { fprintf(stderr, "viz: %s\n", err); return 1; }
+    if (io_mkdir_p(out, err, sizeof err) != 0) { fprintf(stderr, "viz: --out: %s\n", err); return 2; }
     static const char *const files[3] = {"rope_rotation.svg", "rope_decay.svg", "rope_scaling.svg"};
     for (int f = 0; f < 3; f++) {
         char path[4096];

@@ -27,6 +27,7 @@
 #include "model/llama.h"
 #include "model/llama2c.h"
 #include "util/args.h"
+#include "util/io.h"
 
 #define PROG "ropegpt export"
 
@@ -123,6 +124,9 @@ int cmd_export(int argc, char **argv) {
     if (pr) return args_report(PROG, "%s", err);
     if (!out) return args_report(PROG, "--out: expected the model file to write");
     if ((model != NULL) == (shape != 0)) return args_report(PROG, "--model/--random: give exactly one of them");
+    if (io_check_parent_writable(out, err, sizeof err)) return args_report(PROG, "--out %s: %s", out, err);
+    if (tokout && io_check_parent_writable(tokout, err, sizeof err))
+        return args_report(PROG, "--tokenizer-out %s: %s", tokout, err);
 
     llama2c_file f;
     llama_model m;

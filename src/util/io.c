@@ -193,6 +193,20 @@ int io_exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
+int io_check_parent_writable(const char *path, char *err, size_t errlen) {
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - path) >= sizeof dir) return errmsg(err, errlen, -1, "path too long");
+    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    struct stat st;
+    if (stat(dir, &st) != 0) return errmsg(err, errlen, -1, "folder '%s': %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return errmsg(err, errlen, -1, "'%s' is not a folder", dir);
+    if (access(dir, W_OK) != 0) return errmsg(err, errlen, -1, "folder '%s' is not writable: %s", dir, strerror(errno));
+    return 0;
+}
+
 int io_path_join(char *out, size_t outlen, const char *dir, const char *name) {
     size_t dl = strlen(dir);
     int k;

@@ -37,6 +37,11 @@ int io_mkdir_p(const char *path, char *err, size_t errlen);
 /* 1 if path exists (any kind), else 0. */
 int io_exists(const char *path);
 
+/* 0 if a file named path could be created: its folder exists, is a folder
+ * and is writable; else -1 with the reason in err. For checking an output
+ * path up front, so that a bad one is reported as bad input before any work. */
+int io_check_parent_writable(const char *path, char *err, size_t errlen);
+
 /* Joins dir and name with one '/' into out (size outlen). -1 if it does not fit. */
 int io_path_join(char *out, size_t outlen, const char *dir, const char *name);
 

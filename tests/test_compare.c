@@ -349,6 +349,10 @@ TEST(eval_command_on_compare_checkpoints) {
     CHECK_EQ_INT(cmd_eval(10, a6), 0);
     char *a7[] = {"--model", cmp_dir, "--batches", "1", "--batch", "2", "--data", (char *)DATA};
     CHECK_EQ_INT(cmd_eval(8, a7), 2);
+    /* A window longer than the validation split is bad input (exit 2), found
+     * before any memory is sized for it. */
+    char *a8[] = {"--model", model, "--ctx", "1000000", "--data", (char *)DATA};
+    CHECK_EQ_INT(cmd_eval(6, a8), 2);
 }
 
 TEST(compare_resume_reuses_finished_runs_and_checks_settings) {

@@ -35,7 +35,7 @@ int eval_at_context(gpt *m, const dataset *ds, int ctx, rope_scaling_type scalin
     out->ctx = ctx;
     out->loss = out->loss_beyond = NAN;
     if (ctx <= 0 || B <= 0 || batches <= 0) {
-        snprintf(err, errlen, "eval: ctx, batch and batches must be positive");
+        snprintf(err, errlen, "ctx, batch and batches must be positive");
         return -1;
     }
     if (m->cfg.pe == PE_LEARNED && ctx > T0) {
@@ -44,7 +44,7 @@ int eval_at_context(gpt *m, const dataset *ds, int ctx, rope_scaling_type scalin
         return 1;
     }
     if (dataset_check_T(ds, ctx) != DATA_OK) {
-        snprintf(err, errlen, "eval: the validation split is shorter than %d + 1 tokens", ctx);
+        snprintf(err, errlen, "the validation split is shorter than %d + 1 tokens", ctx);
         return -1;
     }
     int scaled = m->cfg.pe == PE_ROPE && scaling != ROPE_SCALING_NONE;
@@ -55,7 +55,7 @@ int eval_at_context(gpt *m, const dataset *ds, int ctx, rope_scaling_type scalin
         sc.original_max_positions = T0;
         gpt_status st = gpt_set_rope_scaling(m, &sc, ctx);
         if (st != GPT_OK) {
-            snprintf(err, errlen, "eval: cannot set the RoPE scaling: %s", gpt_status_str(st));
+            snprintf(err, errlen, "cannot set the RoPE scaling: %s", gpt_status_str(st));
             return -1;
         }
     }
@@ -63,16 +63,16 @@ int eval_at_context(gpt *m, const dataset *ds, int ctx, rope_scaling_type scalin
     int *inp = malloc(bt * sizeof *inp), *tgt = malloc(bt * sizeof *tgt);
     double *pos = malloc((size_t)ctx * sizeof *pos), *acc = calloc((size_t)ctx, sizeof *acc);
     int rc = 0;
-    if (!inp || !tgt || !pos || !acc) { snprintf(err, errlen, "eval: out of memory"); rc = -1; }
+    if (!inp || !tgt || !pos || !acc) { snprintf(err, errlen, "out of memory"); rc = -1; }
     for (int k = 0; rc == 0 && k < batches; k++) {
         if (dataset_eval_batch(ds, SPLIT_VAL, k, B, ctx, inp, tgt) != DATA_OK) {
-            snprintf(err, errlen, "eval: could not draw validation batch %d", k);
+            snprintf(err, errlen, "could not draw validation batch %d", k);
             rc = -1;
             break;
         }
         float loss = gpt_forward(m, inp, tgt, B, ctx);
         if (!isfinite(loss)) {
-            snprintf(err, errlen, "eval: forward at ctx %d failed: %s", ctx,
+            snprintf(err, errlen, "forward at ctx %d failed: %s", ctx,
                      m->status != GPT_OK ? gpt_status_str(m->status) : "non-finite loss");
             rc = -1;
             break;
@@ -97,7 +97,7 @@ int eval_at_context(gpt *m, const dataset *ds, int ctx, rope_scaling_type scalin
     if (scaled) {
         gpt_status st = gpt_set_rope_scaling(m, NULL, 0);
         if (st != GPT_OK && rc == 0) {
-            snprintf(err, errlen, "eval: cannot reset the RoPE scaling: %s", gpt_status_str(st));
+            snprintf(err, errlen, "cannot reset the RoPE scaling: %s", gpt_status_str(st));
             rc = -1;
         }
     }
@@ -154,6 +154,13 @@ int cmd_eval(int argc, char **argv) {
     data_status ds_st = dataset_load(&ds, data_path, 0);
     if (ds_st != DATA_OK) {
         fprintf(stderr, "eval: --data: '%s': %s\n", data_path, data_status_str(ds_st));
+        gpt_free(&m);
+        return 2;
+    }
+    if (dataset_check_T(&ds, ctx) != DATA_OK) {   /* bad input, not a failure: exit 2 */
+        fprintf(stderr, "eval: --ctx %d: the validation split of '%s' has %zu tokens; a window needs %d\n", ctx,
+                data_path, ds.n_val, ctx + 1);
+        dataset_free(&ds);
         gpt_free(&m);
         return 2;
     }

@@ -97,6 +97,10 @@ TEST(data_errors) {
     snprintf(path, sizeof path, "%s/does_not_exist.txt", test_tmp_dir());
     CHECK_EQ_INT(dataset_load(&ds, path, 0), DATA_EOPEN);
     CHECK(ds.bytes == NULL);
+    /* a folder opens for reading on Linux, then every read fails: named as a folder */
+    CHECK_EQ_INT(dataset_load(&ds, test_tmp_dir(), 0), DATA_EISDIR);
+    CHECK(ds.bytes == NULL);
+    CHECK(strstr(data_status_str(DATA_EISDIR), "folder") != NULL);
     snprintf(path, sizeof path, "%s/empty.txt", test_tmp_dir());
     FILE *f = fopen(path, "wb");
     CHECK(f != NULL);

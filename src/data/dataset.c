@@ -2,11 +2,13 @@
  * dataset.c — loads a text file whole as byte tokens, splits it 90/10 and
  * draws random (or fixed evaluation) windows. See dataset.h.
  */
+#define _POSIX_C_SOURCE 200809L   /* fileno, fstat */
 #include "data/dataset.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const char *data_status_str(data_status s) {
     switch (s) {
@@ -18,6 +20,7 @@ const char *data_status_str(data_status s) {
     case DATA_ESHORT: return "a data split is shorter than context + 1 tokens";
     case DATA_ENOMEM: return "out of memory";
     case DATA_EARG: return "batch size and context must be positive";
+    case DATA_EISDIR: return "the data path is a folder, not a file";
     default: return "unknown status";
     }
 }
@@ -64,6 +67,11 @@ data_status dataset_load(dataset *ds, const char *path, int min_T) {
     if (path == NULL) return DATA_ENULL;
     FILE *f = fopen(path, "rb");
     if (f == NULL) return DATA_EOPEN;
+    struct stat st;   /* a folder opens, then every read fails: say what it is */
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return DATA_EISDIR;
+    }
     /* Read in chunks rather than trusting fseek/ftell: works for pipes too. */
     size_t cap = 1 << 20, n = 0;
     uint8_t *buf = malloc(cap);

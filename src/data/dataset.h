@@ -30,6 +30,7 @@ typedef enum {
     DATA_ESHORT,   /* a split has fewer than T+1 tokens for the requested T */
     DATA_ENOMEM,   /* an allocation failed */
     DATA_EARG,     /* B <= 0, T <= 0 or an unknown split */
+    DATA_EISDIR,   /* the path is a folder, not a file */
     DATA_STATUS_COUNT
 } data_status;
 

@@ -187,6 +187,11 @@ TEST(arch_llama_export_generate_matches_greedy) {
     CHECK(strlen(out) == strlen(expect));
     CHECK(strcmp(out, expect) == 0);
     if (strcmp(out, expect) != 0) printf("    generate: [%s]\n    greedy:   [%s]\n", out, expect);
+    /* The run folder (a ropegpt checkpoint) with --tokenizer: told to drop the
+     * flag, exit 2, rather than "not a regular file". */
+    const char *wrong[] = { "generate", "--model", dir, "--tokenizer", tok, NULL };
+    CHECK_EQ_INT(run_bin(wrong, NULL, 0, err, sizeof err), 2);
+    CHECK(strstr(err, "--tokenizer is only for llama2.c model files") != NULL);
 
     /* The inference forward (llama.c) equals the training forward
      * (llama_train.c) on the trained weights: the exported model is the

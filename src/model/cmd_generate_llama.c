@@ -17,12 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 #include "data/bpe.h"
+#include "model/checkpoint.h"   /* CHECKPOINT_MAGIC */
 #include "model/llama.h"
 #include "model/llama2c.h"
 #include "model/sampler.h"
@@ -34,6 +36,20 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A run folder or a file that starts with the checkpoint magic: what
+ * `generate` reads without --tokenizer. */
+static int is_ropegpt_model(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return 0;
+    if (S_ISDIR(st.st_mode)) return 1;
+    char magic[8];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    const int yes = fread(magic, 1, 8, f) == 8 && memcmp(magic, CHECKPOINT_MAGIC, 8) == 0;
+    fclose(f);
+    return yes;
 }
 
 int llama2c_wants_generate(int argc, char **argv) {
@@ -87,7 +103,12 @@ int llama2c_generate_cmd(int argc, char **argv) {
 #endif
 
     llama2c_file f;
-    if (llama2c_open(&f, model, err, sizeof err)) return args_report(PROG, "--model %s", err);
+    if (llama2c_open(&f, model, err, sizeof err)) {
+        if (is_ropegpt_model(model))
+            return args_report(PROG, "--model %s: a ropegpt checkpoint or run folder; --tokenizer is only for "
+                               "llama2.c model files (drop it)", model);
+        return args_report(PROG, "--model %s", err);
+    }
     bpe_tokenizer tok;
     int brc = bpe_load(&tok, tokpath, f.cfg.vocab_size, err, sizeof err);
     if (brc) {

@@ -192,6 +192,10 @@ TEST(arch_llama_export_generate_matches_greedy) {
     const char *wrong[] = { "generate", "--model", dir, "--tokenizer", tok, NULL };
     CHECK_EQ_INT(run_bin(wrong, NULL, 0, err, sizeof err), 2);
     CHECK(strstr(err, "--tokenizer is only for llama2.c model files") != NULL);
+    /* ... and the other way round: the llama2.c file where a checkpoint is expected. */
+    const char *wrong2[] = { "sample", "--model", model, NULL };
+    CHECK_EQ_INT(run_bin(wrong2, NULL, 0, err, sizeof err), 2);
+    CHECK(strstr(err, "a llama2.c model file; run it with `ropegpt generate") != NULL);
 
     /* The inference forward (llama.c) equals the training forward
      * (llama_train.c) on the trained weights: the exported model is the

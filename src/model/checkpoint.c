@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "model/llama2c.h"
 #include "util/errmsg.h"
 #include "util/io.h"
 
@@ -373,7 +374,15 @@ int checkpoint_load_model(const char *model, gpt *m, checkpoint *meta_out, char 
         path = file;
     }
     checkpoint ck;
-    if (checkpoint_load(path, &ck, 0, err, errlen)) return -1;
+    if (checkpoint_load(path, &ck, 0, err, errlen)) {
+        llama2c_file lf;   /* a llama2.c model is a common mix-up: say how to run it */
+        if (llama2c_open(&lf, path, NULL, 0) == 0) {
+            llama2c_close(&lf);
+            errmsg(err, errlen, -1, "%s: a llama2.c model file; run it with `ropegpt generate --model %s "
+                   "--tokenizer tokenizer.bin`", path, path);
+        }
+        return -1;
+    }
     if (ck.arch.arch != ARCH_GPT) {
         errmsg(err, errlen, -1, "%s: a %s checkpoint; run it after `ropegpt export --model %s --format llama2c --out "
                "M --tokenizer-out TOK` with `ropegpt generate --model M --tokenizer TOK`", path,

@@ -364,6 +364,18 @@ out:
     return rc;
 }
 
+int checkpoint_is_ropegpt(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return 0;
+    if (S_ISDIR(st.st_mode)) return 1;
+    char magic[8];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    const int yes = fread(magic, 1, 8, f) == 8 && memcmp(magic, CHECKPOINT_MAGIC, 8) == 0;
+    fclose(f);
+    return yes;
+}
+
 int checkpoint_load_model(const char *model, gpt *m, checkpoint *meta_out, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     char file[4096];

@@ -88,4 +88,9 @@ void checkpoint_free(checkpoint *ck);
  * zeroed. 0 ok, -1 with a one-line reason in err. */
 int checkpoint_load_model(const char *model, gpt *m, checkpoint *meta_out, char *err, size_t errlen);
 
+/* 1 if path is a run folder or a file that starts with the checkpoint magic
+ * (what checkpoint_load_model reads), else 0; for telling a user who gave
+ * one where another kind of file was expected. Reads 8 bytes at most. */
+int checkpoint_is_ropegpt(const char *path);
+
 #endif

@@ -286,7 +286,6 @@ int compare_execute(compare_state *c, const dataset *ds, FILE *progress, char *e
     int n = c->n_seeds * c->n_pe;
     c->runs = calloc((size_t)n, sizeof *c->runs);
     if (!c->runs) { snprintf(err, errlen, "out of memory"); return -1; }
-    if (io_mkdir_p(c->out_dir, err, errlen) != 0) return -1;
     double t0 = now_s();
     int failed = 0;
     for (int k = 0; k < c->n_seeds; k++) {
@@ -505,8 +504,7 @@ int compare_main(int argc, char **argv, FILE *out, FILE *progress) {
         }
     }
     /* An --out that cannot be made is bad input, like an unreadable --data:
-     * said before any training, exit 2 (compare_execute makes it too, for
-     * other callers). */
+     * said before any training, exit 2. */
     if (io_mkdir_p(c.out_dir, err, sizeof err) != 0) {
         fprintf(stderr, "compare: --out: %s\n", err);
         dataset_free(&ds);

@@ -88,7 +88,8 @@ const char *compare_config_mismatch(const gpt_config *a, const train_config *ta,
 
 /* Trains every run (seed-major, so each encoding has a result early), with
  * progress lines on progress (may be NULL), then evaluates extrapolation if
- * asked. A run that fails is recorded (ok = 0) and the others go on.
+ * asked, into c->out_dir, which must exist (compare_main makes it). A run
+ * that fails is recorded (ok = 0) and the others go on.
  * Returns the number of failed runs, or -1 if nothing could start. */
 int compare_execute(compare_state *c, const dataset *ds, FILE *progress, char *err, size_t errlen);
 

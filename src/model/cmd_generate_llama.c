@@ -17,14 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 #include "data/bpe.h"
-#include "model/checkpoint.h"   /* CHECKPOINT_MAGIC */
+#include "model/checkpoint.h"
 #include "model/llama.h"
 #include "model/llama2c.h"
 #include "model/sampler.h"
@@ -36,20 +35,6 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* A run folder or a file that starts with the checkpoint magic: what
- * `generate` reads without --tokenizer. */
-static int is_ropegpt_model(const char *path) {
-    struct stat st;
-    if (stat(path, &st) != 0) return 0;
-    if (S_ISDIR(st.st_mode)) return 1;
-    char magic[8];
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    const int yes = fread(magic, 1, 8, f) == 8 && memcmp(magic, CHECKPOINT_MAGIC, 8) == 0;
-    fclose(f);
-    return yes;
 }
 
 int llama2c_wants_generate(int argc, char **argv) {
@@ -104,7 +89,7 @@ int llama2c_generate_cmd(int argc, char **argv) {
 
     llama2c_file f;
     if (llama2c_open(&f, model, err, sizeof err)) {
-        if (is_ropegpt_model(model))
+        if (checkpoint_is_ropegpt(model))
             return args_report(PROG, "--model %s: a ropegpt checkpoint or run folder; --tokenizer is only for "
                                "llama2.c model files (drop it)", model);
         return args_report(PROG, "--model %s", err);

@@ -327,7 +327,7 @@ TEST(matmul_packed_weights_same_bits_as_unpacked) {
     matmul_packed_free(&p);   /* empty: fine */
 }
 
-/* The 12 x 32 AVX-512 kernel (dweight) and the 8 x 32 one (everything else)
+/* The 12 x 32 AVX-512 kernels (both broadcast forms) and the 8 x 32 one
  * must give the same bits for the same element: each is the same FMA chain
  * over k from zero, then the same SET / ADD / SET_BIAS step. Checked on one
  * packed 12-row A panel (a_ks = 12, which the 8-row kernel also reads: rows
@@ -341,14 +341,17 @@ TEST(matmul_avx512_12_and_8_row_kernels_same_bits) {
     trng r = {29};
     float *a = rand_buf((size_t)KMAX * 12, &r), *b = rand_buf((size_t)KMAX * 32, &r);
     float *bias = rand_buf(32, &r), *c0 = rand_buf((size_t)12 * LDC, &r);
-    float c12[12 * LDC], c8[12 * LDC], hi[12 * LDC], c4[12 * LDC];
+    float c12[12 * LDC], c12r[12 * LDC], c8[12 * LDC], hi[12 * LDC], c4[12 * LDC];
     for (int q = 0; q < 3; q++)
         for (int mode = MATMUL_UKR_SET; mode <= MATMUL_UKR_SET_BIAS; mode++) {
             const size_t kc = (size_t)kcs[q];
             memcpy(c12, c0, sizeof c12);
             memcpy(c8, c0, sizeof c8);
             memcpy(hi, c0, sizeof hi);
+            memcpy(c12r, c0, sizeof c12r);
             matmul_ukr_avx512_12(kc, a, 12, b, 32, c12, LDC, mode, bias);
+            matmul_ukr_avx512_12r(kc, a, 12, b, 32, c12r, LDC, mode, bias);
+            CHECK(memcmp(c12, c12r, sizeof c12) == 0);
             matmul_ukr_avx512(kc, a, 12, b, 32, c8, LDC, mode, bias);                 /* rows 0..7 */
             matmul_ukr_avx512(kc, a + 4, 12, b, 32, hi + 4 * LDC, LDC, mode, bias);   /* rows 4..11 */
             memcpy(c8 + 8 * LDC, hi + 8 * LDC, (size_t)4 * LDC * sizeof(float));
@@ -364,14 +367,15 @@ TEST(matmul_avx512_12_and_8_row_kernels_same_bits) {
 }
 
 /* The kernel variants (8-row with A in place, 12-row with A packed and, at
- * 2+ threads, shared) and the tuner that switches between them must not
+ * 2+ threads, shared, in both broadcast forms) and the tuner that switches between them must not
  * change a bit: forward, and a backward that accumulates into nonzero
  * gradients, at 1 and 2 threads, over the odd sizes plus GPT shapes that
  * take the shared-A split (N = 64, 300 rows <= MC_MAX, wide Ncols). AUTO is
- * run six times so that it goes through both variants. */
+ * run ten times so that it goes through every variant (2 calls each of 4). */
 TEST(matmul_kernel_variants_and_tuner_same_bits) {
     static const int extra[][3] = {{64, 288, 768}, {64, 768, 288}, {300, 130, 1100}};
-    static const matmul_kernel kinds[] = {MATMUL_KERNEL_8, MATMUL_KERNEL_12, MATMUL_KERNEL_AUTO};
+    static const matmul_kernel kinds[] = {MATMUL_KERNEL_8, MATMUL_KERNEL_12, MATMUL_KERNEL_12R, MATMUL_KERNEL_AUTO};
+    enum { NKINDS = sizeof kinds / sizeof kinds[0] };
     trng r = {31};
     for (int s = 0; s < NSIZES + 3; s++) {
         const int *sz = s < NSIZES ? sizes[s] : extra[s - NSIZES];
@@ -385,14 +389,18 @@ TEST(matmul_kernel_variants_and_tuner_same_bits) {
             int saved = omp_get_max_threads();
             omp_set_num_threads(t);
 #endif
-            for (int k = 0; k < 3; k++) {
+            for (int k = 0; k < NKINDS; k++) {
                 matmul_ctx ctx;
                 matmul_ctx_init(&ctx, MATMUL_OWN);
                 ctx.kernel = kinds[k];
-                for (int rep = 0; rep < (kinds[k] == MATMUL_KERNEL_AUTO ? 6 : 1); rep++) {
+                for (int rep = 0; rep < (kinds[k] == MATMUL_KERNEL_AUTO ? 10 : 1); rep++) {
                     float *out = malloc(no * sizeof(float)), *di = copy_buf(di0, ni), *dw = copy_buf(dw0, nw);
+                    float *dw_only = copy_buf(dw0, nw);
                     matmul_forward_ctx(&ctx, out, inp, w, bias, N, C, OC);
                     matmul_backward_ctx(&ctx, di, dw, NULL, dout, inp, w, N, C, OC);
+                    matmul_backward_ctx(&ctx, NULL, dw_only, NULL, dout, inp, w, N, C, OC);   /* no dinp */
+                    CHECK(memcmp(dw_only, dw, nw * sizeof(float)) == 0);
+                    free(dw_only);
                     if (!ref[0]) {
                         ref[0] = out, ref[1] = di, ref[2] = dw;
                         continue;
@@ -424,7 +432,7 @@ TEST(matmul_tuner_picks_the_faster_variant) {
     int slot, seen[2] = {0, 0};
     /* warm-up: 2 of each, variant 1 twice as fast */
     for (int i = 0; i < 2 * MATMUL_TUNE_WARMUP; i++) {
-        int v = matmul_tune_pick(&t, 64, 128, 256, 0, &slot);
+        int v = matmul_tune_pick(&t, 64, 128, 256, 0, 2, &slot);
         CHECK_EQ_INT(slot, 0);
         seen[v]++;
         matmul_tune_record(&t, slot, v, v ? 1.0 : 2.0);
@@ -433,7 +441,7 @@ TEST(matmul_tuner_picks_the_faster_variant) {
     CHECK_EQ_INT(seen[1], MATMUL_TUNE_WARMUP);
     int ones = 0, zeros = 0;
     for (int i = 0; i < 4 * MATMUL_TUNE_PROBE; i++) {
-        int v = matmul_tune_pick(&t, 64, 128, 256, 0, &slot);
+        int v = matmul_tune_pick(&t, 64, 128, 256, 0, 2, &slot);
         if (v) ones++;
         else zeros++;
         matmul_tune_record(&t, slot, v, v ? 1.0 : 2.0);
@@ -443,23 +451,52 @@ TEST(matmul_tuner_picks_the_faster_variant) {
     /* variant 1 becomes slow: within a few calls the tuner moves to 0 */
     int last = 1;
     for (int i = 0; i < 2 * MATMUL_TUNE_PROBE; i++) {
-        last = matmul_tune_pick(&t, 64, 128, 256, 0, &slot);
+        last = matmul_tune_pick(&t, 64, 128, 256, 0, 2, &slot);
         matmul_tune_record(&t, slot, last, last ? 5.0 : 2.0);
     }
     CHECK_EQ_INT(last, 0);
     /* another kind of the same shape is another slot */
-    matmul_tune_pick(&t, 64, 128, 256, 1, &slot);
+    matmul_tune_pick(&t, 64, 128, 256, 1, 2, &slot);
     CHECK_EQ_INT(slot, 1);
     /* a full table: variant 0, nothing recorded */
-    for (int i = 2; i < MATMUL_TUNE_SLOTS; i++) matmul_tune_pick(&t, i, 1, 1, 0, &slot);
+    for (int i = 2; i < MATMUL_TUNE_SLOTS; i++) matmul_tune_pick(&t, i, 1, 1, 0, 2, &slot);
     CHECK_EQ_INT(t.nslots, MATMUL_TUNE_SLOTS);
-    CHECK_EQ_INT(matmul_tune_pick(&t, 999, 1, 1, 0, &slot), 0);
+    CHECK_EQ_INT(matmul_tune_pick(&t, 999, 1, 1, 0, 2, &slot), 0);
     CHECK_EQ_INT(slot, -1);
     matmul_tune_record(&t, -1, 0, 1.0);   /* ignored */
-    CHECK_EQ_INT(matmul_tune_pick(NULL, 1, 1, 1, 0, &slot), 0);
+    CHECK_EQ_INT(matmul_tune_pick(NULL, 1, 1, 1, 0, 2, &slot), 0);
     CHECK_EQ_INT(slot, -1);
     matmul_tune_record(NULL, 0, 0, 1.0);  /* ignored */
     matmul_tune_record(&t, 0, 7, 1.0);    /* ignored: no such variant */
+    CHECK_EQ_INT(matmul_tune_pick(&t, 64, 128, 256, 0, 1, &slot), 0);   /* a bad count: no slot */
+    CHECK_EQ_INT(slot, -1);
+    CHECK_EQ_INT(matmul_tune_pick(&t, 64, 128, 256, 0, MATMUL_TUNE_MAXV + 1, &slot), 0);
+    CHECK_EQ_INT(slot, -1);
+}
+
+/* Three variants: each timed MATMUL_TUNE_WARMUP times first, then the
+ * fastest (here 2), the probes going to 0 and 1 in turn. */
+TEST(matmul_tuner_three_variants) {
+    static const double secs[3] = {3.0, 2.0, 1.0};
+    matmul_tuner t;
+    matmul_tune_reset(&t);
+    int slot, seen[3] = {0, 0, 0};
+    for (int i = 0; i < 3 * MATMUL_TUNE_WARMUP; i++) {
+        int v = matmul_tune_pick(&t, 8, 8, 8, 0, 3, &slot);
+        CHECK(v >= 0 && v < 3);
+        seen[v]++;
+        matmul_tune_record(&t, slot, v, secs[v]);
+    }
+    for (int v = 0; v < 3; v++) CHECK_EQ_INT(seen[v], MATMUL_TUNE_WARMUP);
+    memset(seen, 0, sizeof seen);
+    for (int i = 0; i < 4 * MATMUL_TUNE_PROBE; i++) {
+        int v = matmul_tune_pick(&t, 8, 8, 8, 0, 3, &slot);
+        seen[v]++;
+        matmul_tune_record(&t, slot, v, secs[v]);
+    }
+    CHECK_EQ_INT(seen[0], 2);
+    CHECK_EQ_INT(seen[1], 2);
+    CHECK_EQ_INT(seen[2], 4 * MATMUL_TUNE_PROBE - 4);
 }
 
 /* An overwritten dbias is summed from dweight's packed A panels (the own

@@ -53,15 +53,27 @@ ukr_desc gemm_kernel_8(matmul_isa isa) {
  * the ISA has no such variant. Any of the kernels gives the same bits (each
  * element is the same chain of FMAs over k, in the same KC blocks), so the
  * choice between them is speed only. dweight, whose A (dout^T) is always
- * packed, always takes this one: alternated with the 8 x 32 kernel at the
- * GPT-2 shapes it took 0.86-0.98x the time when the host was slow,
- * 0.96-1.02x when it was fast. For the forward and dinp the faster of the
- * two depends on the shape and the minute (see matmul_tune.h). */
+ * packed, always takes a 12-row one: alternated with the 8 x 32 kernel at
+ * the GPT-2 shapes it took 0.86-0.98x the time when the (Intel) host was
+ * slow, 0.96-1.02x when it was fast. Which 12-row flavour (this one or
+ * gemm_kernel_12r), and for the forward and dinp whether a 12-row or the
+ * 8-row kernel, depends on the core, the shape and the minute (see
+ * matmul_tune.h). */
 ukr_desc gemm_kernel_12(matmul_isa isa) {
     ukr_desc d = gemm_kernel_8(isa);
 #ifdef MATMUL_X86
     if (d.fn == matmul_ukr_avx512)
         d = (ukr_desc){MATMUL_MR_AVX512_12, MATMUL_NR_AVX512, matmul_ukr_avx512_12, 1, 0, matmul_ukr_avx512_4};
+#endif
+    return d;
+}
+
+/* The 12 x 32 kernel with register broadcasts (matmul_ukr_avx512_12r), or
+ * gemm_kernel_12's where the ISA has no such variant. */
+ukr_desc gemm_kernel_12r(matmul_isa isa) {
+    ukr_desc d = gemm_kernel_12(isa);
+#ifdef MATMUL_X86
+    if (d.fn == matmul_ukr_avx512_12) d.fn = matmul_ukr_avx512_12r;
 #endif
     return d;
 }

@@ -35,6 +35,9 @@ ukr_desc gemm_kernel_8(matmul_isa isa);
 /* The 12 x 32 AVX-512 kernel (packed A only), or gemm_kernel_8's where the
  * ISA has no such variant (then .fn is the same). */
 ukr_desc gemm_kernel_12(matmul_isa isa);
+/* The same tile with register broadcasts (matmul_ukr_avx512_12r), or
+ * gemm_kernel_12's where the ISA has none. */
+ukr_desc gemm_kernel_12r(matmul_isa isa);
 
 /* Floats of scratch every call below needs with kernel u's panel width at
  * the current OpenMP thread count (per-thread packing buffers and two

@@ -112,6 +112,7 @@ const char *matmul_kernel_name(matmul_kernel k) {
     case MATMUL_KERNEL_AUTO: return "auto";
     case MATMUL_KERNEL_8: return "8";
     case MATMUL_KERNEL_12: return "12";
+    case MATMUL_KERNEL_12R: return "12r";
     }
     return "unknown";
 }
@@ -223,15 +224,51 @@ static double wall_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The kernel variant for one call (0: 8-row, 1: 12-row; see matmul_kernel)
- * and the tuner slot to record its time in (-1: none). */
-static int pick_variant(matmul_ctx *ctx, const ukr_desc *u8, const ukr_desc *u12, int M, int Ncols, int K,
-                        int kind, int *slot) {
+/* The kernels of one call: `main` for the forward or dinp, `dw` for dweight.
+ * Variant 0: the 8-row kernel (dweight 12); 1: the 12-row kernel with
+ * embedded broadcasts for both; 2: the one with register broadcasts for
+ * both; 3: the 8-row kernel with dweight 12r. A forward has no dweight, so
+ * it is timed over 0-2; a backward without dinp has only dweight, so over
+ * 0 and 3. */
+typedef struct {
+    ukr_desc main, dw;
+} kernel_pair;
+
+static kernel_pair kernel_variant(matmul_isa isa, int v) {
+    const ukr_desc u8 = gemm_kernel_8(isa), u12 = gemm_kernel_12(isa), u12r = gemm_kernel_12r(isa);
+    switch (v) {
+    case 1: return (kernel_pair){u12, u12};
+    case 2: return (kernel_pair){u12r, u12r};
+    case 3: return (kernel_pair){u8, u12r};
+    default: return (kernel_pair){u8, u12};
+    }
+}
+
+typedef enum { CALL_FORWARD, CALL_BACKWARD, CALL_DWEIGHT_ONLY } call_kind;
+
+/* The kernels for one call of `kind` (also the tuner's key), and in *slot
+ * and the return value the tuner slot and variant index to record its time
+ * under (*slot -1: nothing to record). */
+static int pick_kernels(matmul_ctx *ctx, matmul_isa isa, call_kind kind, int M, int Ncols, int K,
+                        kernel_pair *kp, int *slot) {
+    static const int listed[][4] = {{0, 1, 2}, {0, 1, 2, 3}, {0, 3}};
+    static const int count[] = {3, 4, 2};
     *slot = -1;
-    if (!ctx || u8->fn == u12->fn) return 0;
-    if (ctx->kernel == MATMUL_KERNEL_8) return 0;
-    if (ctx->kernel == MATMUL_KERNEL_12) return 1;
-    return matmul_tune_pick(&ctx->tune, M, Ncols, K, kind, slot);
+    int v = 0, t = 0;
+    if (ctx && gemm_kernel_8(isa).fn != gemm_kernel_12(isa).fn) {   /* else one kernel */
+        switch (ctx->kernel) {
+        case MATMUL_KERNEL_8: v = 0; break;
+        case MATMUL_KERNEL_12: v = 1; break;
+        case MATMUL_KERNEL_12R: v = 2; break;
+        default:
+            t = matmul_tune_pick(&ctx->tune, M, Ncols, K, (int)kind, count[kind], slot);
+            v = listed[kind][t];
+            break;
+        }
+        if (kind == CALL_DWEIGHT_ONLY && v != 3) v = v == 2 ? 3 : 0;   /* their dweight kernel */
+    }
+    *kp = kernel_variant(isa, v);
+    return t;
 }
 
 void matmul_forward_ctx(matmul_ctx *ctx, float *out, const float *inp, const float *weight,
@@ -249,18 +286,18 @@ void matmul_forward_ctx(matmul_ctx *ctx, float *out, const float *inp, const flo
     }
 #endif
     const matmul_isa isa = ctx ? ctx->isa : MATMUL_ISA_AUTO;
-    const ukr_desc u8 = gemm_kernel_8(isa), u12 = gemm_kernel_12(isa);
+    kernel_pair kp;
+    int slot;
+    const int t = pick_kernels(ctx, isa, CALL_FORWARD, N, OC, C, &kp, &slot);
     float *owned;
-    float *scratch = scratch_get(ctx, gemm_scratch_floats(&u8), &owned);
+    float *scratch = scratch_get(ctx, gemm_scratch_floats(&kp.main), &owned);
     if (!scratch) { /* out of memory: the reference path needs no scratch */
         matmul_forward_naive(out, inp, weight, bias, N, C, OC);
         return;
     }
-    int slot;
-    const int v = pick_variant(ctx, &u8, &u12, N, OC, C, 0, &slot);
     const double t0 = slot >= 0 ? wall_s() : 0.0;
-    gemm_forward(v ? &u12 : &u8, out, inp, weight, bias, N, C, OC, scratch);
-    if (slot >= 0) matmul_tune_record(&ctx->tune, slot, v, wall_s() - t0);
+    gemm_forward(&kp.main, out, inp, weight, bias, N, C, OC, scratch);
+    if (slot >= 0) matmul_tune_record(&ctx->tune, slot, t, wall_s() - t0);
     free(owned);
 }
 /* ------------------------------------------------------ packed weights -- */
@@ -354,9 +391,11 @@ static void backward_impl(matmul_ctx *ctx, int flags, float *dinp, const float *
 #endif
     /* up to two kernels, the same B panel width, one scratch */
     const matmul_isa isa = ctx ? ctx->isa : MATMUL_ISA_AUTO;
-    const ukr_desc u8 = gemm_kernel_8(isa), uw = gemm_kernel_12(isa);
+    kernel_pair kp;
+    int slot;
+    const int t = pick_kernels(ctx, isa, dinp ? CALL_BACKWARD : CALL_DWEIGHT_ONLY, N, C, OC, &kp, &slot);
     float *owned;
-    float *scratch = scratch_get(ctx, gemm_scratch_floats(&u8), &owned);
+    float *scratch = scratch_get(ctx, gemm_scratch_floats(&kp.main), &owned);
     if (!scratch) {
         zero_set_outputs(flags, dinp, dweight, NULL, N, C, OC);
         matmul_backward_naive(dinp, dweight, NULL, dout, inp, weight, N, C, OC);
@@ -364,14 +403,10 @@ static void backward_impl(matmul_ctx *ctx, int flags, float *dinp, const float *
         dinp_mul_pass(dinp, dinp_mul, N, C);
         return;
     }
-    /* the tuned choice is dinp's kernel (dweight's is always uw), so a
-     * backward without dinp is not timed */
-    int slot = -1;
-    const int v = dinp ? pick_variant(ctx, &u8, &uw, N, C, OC, 1, &slot) : 0;
     const double t0 = slot >= 0 ? wall_s() : 0.0;
-    gemm_backward(v ? &uw : &u8, &uw, dinp, dinp_mul, set_dinp, dweight, bias_in_pack ? dbias : NULL, set_dparams,
+    gemm_backward(&kp.main, &kp.dw, dinp, dinp_mul, set_dinp, dweight, bias_in_pack ? dbias : NULL, set_dparams,
                   dout, inp, weight, N, C, OC, scratch);
-    if (slot >= 0) matmul_tune_record(&ctx->tune, slot, v, wall_s() - t0);
+    if (slot >= 0) matmul_tune_record(&ctx->tune, slot, t, wall_s() - t0);
     free(owned);
 }
 

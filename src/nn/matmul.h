@@ -46,14 +46,17 @@ typedef enum {
 
 /* Which AVX-512 kernel variant MATMUL_OWN runs (the same bits either way):
  * 8: the 8 x 32 kernel, reading A in place where its rows are contiguous
- * (dweight still uses the 12 x 32 one); 12: the 12 x 32 kernel for every
- * product, A always packed (shared between threads where it fits); AUTO:
- * timed per shape as the calls run (matmul_tune.h); a value outside the
+ * (dweight still uses the 12 x 32 one); 12: the 12 x 32 kernel with
+ * embedded broadcasts for every product, A always packed (shared between
+ * threads where it fits); 12R: the same with register broadcasts; AUTO:
+ * timed per shape as the calls run (matmul_tune.h), among these three and,
+ * for a backward, the 8-row kernel with 12R's dweight; a value outside the
  * enum counts as AUTO (harmless: the bits are the same). Other ISAs have one. */
 typedef enum {
     MATMUL_KERNEL_AUTO = 0,
     MATMUL_KERNEL_8 = 1,
-    MATMUL_KERNEL_12 = 2
+    MATMUL_KERNEL_12 = 2,
+    MATMUL_KERNEL_12R = 3
 } matmul_kernel;
 
 /* Backend choice plus packing scratch and kernel timings kept between
@@ -74,7 +77,7 @@ void matmul_ctx_free(matmul_ctx *ctx);
 
 const char *matmul_backend_name(matmul_backend b);
 const char *matmul_isa_name(matmul_isa isa);
-const char *matmul_kernel_name(matmul_kernel k);   /* "auto", "8", "12" */
+const char *matmul_kernel_name(matmul_kernel k);   /* "auto", "8", "12", "12r" */
 int matmul_isa_supported(matmul_isa isa);  /* 1 if this CPU and build can run it */
 matmul_isa matmul_isa_best(void);
 int matmul_have_blas(void);                /* 1 if built with ROPEGPT_HAVE_BLAS */
@@ -174,6 +177,10 @@ void matmul_ukr_avx512(size_t kc, const float *a, size_t a_ks, const float *b, s
 #define MATMUL_MR_AVX512_12 12
 void matmul_ukr_avx512_12(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
                           float *c, size_t ldc, int mode, const float *bias);
+/* The same tile with each A value broadcast into a register (faster on AMD
+ * Zen 5, slower where a core is short of issue slots). Same bits. */
+void matmul_ukr_avx512_12r(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
+                           float *c, size_t ldc, int mode, const float *bias);
 /* AVX-512 4 x 32 kernel (packed A, any a_ks): a panel's last rows. */
 void matmul_ukr_avx512_4(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
                          float *c, size_t ldc, int mode, const float *bias);

@@ -4,8 +4,9 @@
  * packed B panel and 8 broadcast A values: 16 FMAs per 10 loads, enough
  * independent chains to cover FMA latency on two FMA ports), its variant
  * reading A in place, and a 12 x 32 tile in 24 accumulators with the A
- * values folded into the FMAs as embedded broadcasts. All three give the
- * same bits. Also the packers. Blocking and the packers' dispatch live in
+ * values folded into the FMAs as embedded broadcasts (and its twin with
+ * register broadcasts: which is faster depends on the core). All of them
+ * give the same bits. Also the packers. Blocking and the packers' dispatch live in
  * gemm.c, the choice between the kernels in matmul.c. Compiled with AVX-512 flags by the Makefile;
  * chosen at run time by matmul_isa_supported.
  */
@@ -138,6 +139,38 @@ void matmul_ukr_avx512_12(size_t kc, const float *a, size_t a_ks, const float *b
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
         ROW12_FMA(0); ROW12_FMA(1); ROW12_FMA(2); ROW12_FMA(3); ROW12_FMA(4); ROW12_FMA(5);
         ROW12_FMA(6); ROW12_FMA(7); ROW12_FMA(8); ROW12_FMA(9); ROW12_FMA(10); ROW12_FMA(11);
+        a += a_ks;
+        b += b_ks;
+    }
+    BIAS_DECL;
+    ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3); ROW_STORE(4); ROW_STORE(5);
+    ROW_STORE(6); ROW_STORE(7); ROW_STORE(8); ROW_STORE(9); ROW_STORE(10); ROW_STORE(11);
+}
+
+/* The same 12 x 32 tile with each A value broadcast into a register once and
+ * used by both FMAs: 14 loads and 24 FMAs per k step, 38 uops where the
+ * embedded form issues 26. The embedded form was written for an Intel host
+ * whose cores were often short of issue slots (this twin was never timed
+ * there); on an AMD Zen 5 (family 0x1a) the embedded form ran at 0.81 of
+ * the FMA probe on L1-resident panels and this one at 0.98 (15 alternated
+ * rounds). Which is faster depends on the core, so matmul.c's tuner
+ * chooses. */
+#define ROW12R_FMA(i)                                                        \
+    do {                                                                     \
+        __m512 a_ = _mm512_set1_ps(a[i]);                                    \
+        c##i##0 = _mm512_fmadd_ps(a_, b0, c##i##0);                          \
+        c##i##1 = _mm512_fmadd_ps(a_, b1, c##i##1);                          \
+    } while (0)
+void matmul_ukr_avx512_12r(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
+                           float *c, size_t ldc, int mode, const float *bias) {
+    prefetch_c_tile(c, ldc, 12, mode);
+    ROW_DECL(0); ROW_DECL(1); ROW_DECL(2); ROW_DECL(3); ROW_DECL(4); ROW_DECL(5);
+    ROW_DECL(6); ROW_DECL(7); ROW_DECL(8); ROW_DECL(9); ROW_DECL(10); ROW_DECL(11);
+    K_LOOP_UNROLL
+    for (size_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        ROW12R_FMA(0); ROW12R_FMA(1); ROW12R_FMA(2); ROW12R_FMA(3); ROW12R_FMA(4); ROW12R_FMA(5);
+        ROW12R_FMA(6); ROW12R_FMA(7); ROW12R_FMA(8); ROW12R_FMA(9); ROW12R_FMA(10); ROW12R_FMA(11);
         a += a_ks;
         b += b_ks;
     }

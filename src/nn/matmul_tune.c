@@ -1,7 +1,7 @@
 /*
  * matmul_tune.c — see matmul_tune.h. A table of shapes, each with a moving
- * average of both variants' call times: run each a few times, then the
- * faster, re-timing the other one call in MATMUL_TUNE_PROBE so a change of
+ * average of every variant's call time: run each a few times, then the
+ * fastest, re-timing another one call in MATMUL_TUNE_PROBE so a change of
  * the host's state is noticed within a few steps.
  */
 #include "nn/matmul_tune.h"
@@ -22,20 +22,28 @@ static int find_or_add(matmul_tuner *t, int M, int Ncols, int K, int kind) {
     return t->nslots++;
 }
 
-int matmul_tune_pick(matmul_tuner *t, int M, int Ncols, int K, int kind, int *slot) {
-    const int i = t ? find_or_add(t, M, Ncols, K, kind) : -1;
+int matmul_tune_pick(matmul_tuner *t, int M, int Ncols, int K, int kind, int nvariants, int *slot) {
+    const int ok = t && nvariants >= 2 && nvariants <= MATMUL_TUNE_MAXV;
+    const int i = ok ? find_or_add(t, M, Ncols, K, kind) : -1;
     if (slot) *slot = i;
     if (i < 0) return 0;
     matmul_tune_slot *s = &t->slot[i];
     s->calls++;
-    /* warm-up: alternate until both have MATMUL_TUNE_WARMUP timings */
-    if (s->runs[0] < MATMUL_TUNE_WARMUP || s->runs[1] < MATMUL_TUNE_WARMUP) return s->runs[1] < s->runs[0];
-    const int best = s->secs[1] < s->secs[0];
-    return s->calls % MATMUL_TUNE_PROBE == 0 ? !best : best;
+    /* warm-up: the least-run variant until each has MATMUL_TUNE_WARMUP timings */
+    int least = 0, best = 0;
+    for (int v = 1; v < nvariants; v++) {
+        if (s->runs[v] < s->runs[least]) least = v;
+        if (s->secs[v] < s->secs[best]) best = v;
+    }
+    if (s->runs[least] < MATMUL_TUNE_WARMUP) return least;
+    if (s->calls % MATMUL_TUNE_PROBE) return best;
+    /* a probe: the others in turn */
+    const int other = (int)(s->calls / MATMUL_TUNE_PROBE % (unsigned)(nvariants - 1));
+    return other < best ? other : other + 1;
 }
 
 void matmul_tune_record(matmul_tuner *t, int slot, int variant, double secs) {
-    if (!t || slot < 0 || slot >= t->nslots || (variant != 0 && variant != 1)) return;
+    if (!t || slot < 0 || slot >= t->nslots || variant < 0 || variant >= MATMUL_TUNE_MAXV) return;
     matmul_tune_slot *s = &t->slot[slot];
     /* the first timing of a variant is its cold call (page faults, scratch
      * growth): start the average from the second */

@@ -127,24 +127,36 @@ void matmul_ukr_avx512_rowa(size_t kc, const float *a, size_t lda, const float *
         c##i##1 = _mm512_fmadd_ps(_mm512_set1_ps(a2[i]), b1, c##i##1);      \
     } while (0)
 
-void matmul_ukr_avx512_12(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
-                          float *c, size_t ldc, int mode, const float *bias) {
+/* The 12 x 32 tile's body; `embedded` is a constant at each call below. */
+static inline __attribute__((always_inline)) void ukr12(size_t kc, const float *a, size_t a_ks, const float *b,
+                                                        size_t b_ks, float *c, size_t ldc, int mode,
+                                                        const float *bias, const int embedded) {
     prefetch_c_tile(c, ldc, 12, mode);
     ROW_DECL(0); ROW_DECL(1); ROW_DECL(2); ROW_DECL(3); ROW_DECL(4); ROW_DECL(5);
     ROW_DECL(6); ROW_DECL(7); ROW_DECL(8); ROW_DECL(9); ROW_DECL(10); ROW_DECL(11);
     K_LOOP_UNROLL
     for (size_t k = 0; k < kc; k++) {
-        const float *a2 = a;
-        __asm__("" : "+r"(a2));
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-        ROW12_FMA(0); ROW12_FMA(1); ROW12_FMA(2); ROW12_FMA(3); ROW12_FMA(4); ROW12_FMA(5);
-        ROW12_FMA(6); ROW12_FMA(7); ROW12_FMA(8); ROW12_FMA(9); ROW12_FMA(10); ROW12_FMA(11);
+        if (embedded) {
+            const float *a2 = a;
+            __asm__("" : "+r"(a2));
+            ROW12_FMA(0); ROW12_FMA(1); ROW12_FMA(2); ROW12_FMA(3); ROW12_FMA(4); ROW12_FMA(5);
+            ROW12_FMA(6); ROW12_FMA(7); ROW12_FMA(8); ROW12_FMA(9); ROW12_FMA(10); ROW12_FMA(11);
+        } else {
+            ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);
+            ROW_FMA(6); ROW_FMA(7); ROW_FMA(8); ROW_FMA(9); ROW_FMA(10); ROW_FMA(11);
+        }
         a += a_ks;
         b += b_ks;
     }
     BIAS_DECL;
     ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3); ROW_STORE(4); ROW_STORE(5);
     ROW_STORE(6); ROW_STORE(7); ROW_STORE(8); ROW_STORE(9); ROW_STORE(10); ROW_STORE(11);
+}
+
+void matmul_ukr_avx512_12(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
+                          float *c, size_t ldc, int mode, const float *bias) {
+    ukr12(kc, a, a_ks, b, b_ks, c, ldc, mode, bias, 1);
 }
 
 /* The same 12 x 32 tile with each A value broadcast into a register once and
@@ -155,28 +167,9 @@ void matmul_ukr_avx512_12(size_t kc, const float *a, size_t a_ks, const float *b
  * the FMA probe on L1-resident panels and this one at 0.98 (15 alternated
  * rounds). Which is faster depends on the core, so matmul.c's tuner
  * chooses. */
-#define ROW12R_FMA(i)                                                        \
-    do {                                                                     \
-        __m512 a_ = _mm512_set1_ps(a[i]);                                    \
-        c##i##0 = _mm512_fmadd_ps(a_, b0, c##i##0);                          \
-        c##i##1 = _mm512_fmadd_ps(a_, b1, c##i##1);                          \
-    } while (0)
 void matmul_ukr_avx512_12r(size_t kc, const float *a, size_t a_ks, const float *b, size_t b_ks,
                            float *c, size_t ldc, int mode, const float *bias) {
-    prefetch_c_tile(c, ldc, 12, mode);
-    ROW_DECL(0); ROW_DECL(1); ROW_DECL(2); ROW_DECL(3); ROW_DECL(4); ROW_DECL(5);
-    ROW_DECL(6); ROW_DECL(7); ROW_DECL(8); ROW_DECL(9); ROW_DECL(10); ROW_DECL(11);
-    K_LOOP_UNROLL
-    for (size_t k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-        ROW12R_FMA(0); ROW12R_FMA(1); ROW12R_FMA(2); ROW12R_FMA(3); ROW12R_FMA(4); ROW12R_FMA(5);
-        ROW12R_FMA(6); ROW12R_FMA(7); ROW12R_FMA(8); ROW12R_FMA(9); ROW12R_FMA(10); ROW12R_FMA(11);
-        a += a_ks;
-        b += b_ks;
-    }
-    BIAS_DECL;
-    ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3); ROW_STORE(4); ROW_STORE(5);
-    ROW_STORE(6); ROW_STORE(7); ROW_STORE(8); ROW_STORE(9); ROW_STORE(10); ROW_STORE(11);
+    ukr12(kc, a, a_ks, b, b_ks, c, ldc, mode, bias, 0);
 }
 
 /* A 4 x 32 tile from a packed A (a[k*a_ks + i], i < 4): the last rows of a

@@ -209,6 +209,14 @@ static double kernel_over_probe(void) {
 #endif
 }
 
+/* Untimed steps before the timed ones: the matmul tuner (matmul_tune.h)
+ * spends a shape's first 1 + MATMUL_TUNE_MAXV * MATMUL_TUNE_WARMUP calls
+ * trying every kernel variant once, and the LM head's two shapes are called
+ * once per step, so its exploration (variants up to 1.4x slower than the
+ * best) takes 9 steps. A training run amortises that over thousands of
+ * steps; the benchmark reports the steady state that follows it. */
+#define WARMUP_STEPS (2 + MATMUL_TUNE_MAXV * MATMUL_TUNE_WARMUP)
+
 /* Steps are timed for at least this long (and at least --steps of them), so
  * that a burst of other load on a shared host, which lasts a fraction of a
  * second to seconds, cannot own the median of config (a)'s ~25 ms steps. */
@@ -217,7 +225,7 @@ static double kernel_over_probe(void) {
 
 /* Runs one case; prints its line; returns 0, or 1 on a failed check. */
 static int run_case(const bench_config *bc, pe_type pe, int min_steps, matmul_backend backend) {
-    const int warmup = 2;
+    const int warmup = WARMUP_STEPS;
     const int cap = min_steps > MAX_TIMED_STEPS ? min_steps : MAX_TIMED_STEPS;
     double peak = matmul_peak_gflops();
     bench_model bm;
@@ -309,7 +317,7 @@ static int run_ab(const bench_config *bc, int pairs, matmul_backend backend) {
         return 1;
     }
     int ok = 1;
-    const int warmup = 2;
+    const int warmup = WARMUP_STEPS;
     for (int i = 0; i < warmup + pairs; i++) {
         double pa[3], pb[3];
         float la, lb;
@@ -406,8 +414,8 @@ int main(int argc, char **argv) {
     /* OpenMP's wait policy decides how barriers behave on an oversubscribed
      * host (spinning threads burn the slices the others need); print it. */
     const char *wp = getenv("OMP_WAIT_POLICY");
-    printf(" OMP_WAIT_POLICY=%s steps>=%d over >=%.1f s (median after 2 warm-up)\n", wp ? wp : "unset", steps,
-           MIN_TIMED_SECONDS);
+    printf(" OMP_WAIT_POLICY=%s steps>=%d over >=%.1f s (median after %d warm-up)\n", wp ? wp : "unset", steps,
+           MIN_TIMED_SECONDS, WARMUP_STEPS);
     fflush(stdout);
     int rc = 0;
     for (int c = 0; c < 2; c++) {

@@ -370,11 +370,15 @@ TEST(matmul_avx512_12_and_8_row_kernels_same_bits) {
  * 2+ threads, shared, in both broadcast forms) and the tuner that switches between them must not
  * change a bit: forward, and a backward that accumulates into nonzero
  * gradients, at 1 and 2 threads, over the odd sizes plus GPT shapes that
- * take the shared-A split (N = 64, 300 rows <= MC_MAX, wide Ncols). AUTO is
- * run ten times so that it goes through every variant (2 calls each of 4). */
+ * take the shared-A split (N = 64, 300 rows <= MC_MAX, wide Ncols), each
+ * kernel in both loop orders. AUTO is run twelve times so that it goes
+ * through every variant (a cold call, then one call each of 8). */
 TEST(matmul_kernel_variants_and_tuner_same_bits) {
     static const int extra[][3] = {{64, 288, 768}, {64, 768, 288}, {300, 130, 1100}};
-    static const matmul_kernel kinds[] = {MATMUL_KERNEL_8, MATMUL_KERNEL_12, MATMUL_KERNEL_12R, MATMUL_KERNEL_AUTO};
+    static const matmul_kernel kinds[] = {MATMUL_KERNEL_8,  MATMUL_KERNEL_12, MATMUL_KERNEL_12R, MATMUL_KERNEL_8,
+                                          MATMUL_KERNEL_12, MATMUL_KERNEL_12R, MATMUL_KERNEL_AUTO, MATMUL_KERNEL_AUTO};
+    static const matmul_order orders[] = {MATMUL_ORDER_AB, MATMUL_ORDER_AB, MATMUL_ORDER_AB, MATMUL_ORDER_BA,
+                                          MATMUL_ORDER_BA, MATMUL_ORDER_BA, MATMUL_ORDER_AUTO, MATMUL_ORDER_BA};
     enum { NKINDS = sizeof kinds / sizeof kinds[0] };
     trng r = {31};
     for (int s = 0; s < NSIZES + 3; s++) {
@@ -393,7 +397,8 @@ TEST(matmul_kernel_variants_and_tuner_same_bits) {
                 matmul_ctx ctx;
                 matmul_ctx_init(&ctx, MATMUL_OWN);
                 ctx.kernel = kinds[k];
-                for (int rep = 0; rep < (kinds[k] == MATMUL_KERNEL_AUTO ? 10 : 1); rep++) {
+                ctx.order = orders[k];
+                for (int rep = 0; rep < (kinds[k] == MATMUL_KERNEL_AUTO ? 12 : 1); rep++) {
                     float *out = malloc(no * sizeof(float)), *di = copy_buf(di0, ni), *dw = copy_buf(dw0, nw);
                     float *dw_only = copy_buf(dw0, nw);
                     matmul_forward_ctx(&ctx, out, inp, w, bias, N, C, OC);
@@ -422,18 +427,22 @@ TEST(matmul_kernel_variants_and_tuner_same_bits) {
     }
 }
 
-/* The tuner's policy on made-up timings: both variants timed during the
- * warm-up, then the faster one, the other re-timed once in
- * MATMUL_TUNE_PROBE calls, a switch when the timings cross, and variant 0
- * with no slot once the table is full. */
+/* The tuner's policy on made-up timings: the first call uncounted (cold),
+ * every variant timed during the warm-up, then the fastest, another
+ * re-timed once in MATMUL_TUNE_PROBE calls, a switch when the timings
+ * cross, and variant 0 with no slot once the table is full. */
 TEST(matmul_tuner_picks_the_faster_variant) {
     matmul_tuner t;
     matmul_tune_reset(&t);
     int slot, seen[2] = {0, 0};
-    /* warm-up: 2 of each, variant 1 twice as fast */
+    /* the cold call (its time, however slow, is not counted), then the
+     * warm-up: variant 1 twice as fast */
+    int v = matmul_tune_pick(&t, 64, 128, 256, 0, 2, &slot);
+    CHECK_EQ_INT(v, 0);
+    CHECK_EQ_INT(slot, 0);
+    matmul_tune_record(&t, slot, v, 1e-9);   /* would win if it counted */
     for (int i = 0; i < 2 * MATMUL_TUNE_WARMUP; i++) {
-        int v = matmul_tune_pick(&t, 64, 128, 256, 0, 2, &slot);
-        CHECK_EQ_INT(slot, 0);
+        v = matmul_tune_pick(&t, 64, 128, 256, 0, 2, &slot);
         seen[v]++;
         matmul_tune_record(&t, slot, v, v ? 1.0 : 2.0);
     }
@@ -441,7 +450,7 @@ TEST(matmul_tuner_picks_the_faster_variant) {
     CHECK_EQ_INT(seen[1], MATMUL_TUNE_WARMUP);
     int ones = 0, zeros = 0;
     for (int i = 0; i < 4 * MATMUL_TUNE_PROBE; i++) {
-        int v = matmul_tune_pick(&t, 64, 128, 256, 0, 2, &slot);
+        v = matmul_tune_pick(&t, 64, 128, 256, 0, 2, &slot);
         if (v) ones++;
         else zeros++;
         matmul_tune_record(&t, slot, v, v ? 1.0 : 2.0);
@@ -467,36 +476,38 @@ TEST(matmul_tuner_picks_the_faster_variant) {
     CHECK_EQ_INT(matmul_tune_pick(NULL, 1, 1, 1, 0, 2, &slot), 0);
     CHECK_EQ_INT(slot, -1);
     matmul_tune_record(NULL, 0, 0, 1.0);  /* ignored */
-    matmul_tune_record(&t, 0, 7, 1.0);    /* ignored: no such variant */
+    matmul_tune_record(&t, 0, MATMUL_TUNE_MAXV, 1.0);   /* ignored: no such variant */
     CHECK_EQ_INT(matmul_tune_pick(&t, 64, 128, 256, 0, 1, &slot), 0);   /* a bad count: no slot */
     CHECK_EQ_INT(slot, -1);
     CHECK_EQ_INT(matmul_tune_pick(&t, 64, 128, 256, 0, MATMUL_TUNE_MAXV + 1, &slot), 0);
     CHECK_EQ_INT(slot, -1);
 }
 
-/* Three variants: each timed MATMUL_TUNE_WARMUP times first, then the
- * fastest (here 2), the probes going to 0 and 1 in turn. */
-TEST(matmul_tuner_three_variants) {
-    static const double secs[3] = {3.0, 2.0, 1.0};
-    matmul_tuner t;
-    matmul_tune_reset(&t);
-    int slot, seen[3] = {0, 0, 0};
-    for (int i = 0; i < 3 * MATMUL_TUNE_WARMUP; i++) {
-        int v = matmul_tune_pick(&t, 8, 8, 8, 0, 3, &slot);
-        CHECK(v >= 0 && v < 3);
-        seen[v]++;
-        matmul_tune_record(&t, slot, v, secs[v]);
+/* Several variants (here 3 and the most, MATMUL_TUNE_MAXV): each timed
+ * MATMUL_TUNE_WARMUP times after the cold call, then the fastest (the
+ * last), the probes going to each of the others in turn. */
+TEST(matmul_tuner_several_variants) {
+    for (int nv = 3; nv <= MATMUL_TUNE_MAXV; nv += MATMUL_TUNE_MAXV - 3) {
+        matmul_tuner t;
+        matmul_tune_reset(&t);
+        int slot, seen[MATMUL_TUNE_MAXV] = {0};
+        for (int i = 0; i < 1 + nv * MATMUL_TUNE_WARMUP; i++) {
+            int v = matmul_tune_pick(&t, 8, 8, 8, 0, nv, &slot);
+            CHECK(v >= 0 && v < nv);
+            if (i > 0) seen[v]++;
+            matmul_tune_record(&t, slot, v, (double)(nv - v));
+        }
+        for (int v = 0; v < nv; v++) CHECK_EQ_INT(seen[v], MATMUL_TUNE_WARMUP);
+        memset(seen, 0, sizeof seen);
+        const int rounds = (nv - 1) * 2;   /* every other variant probed twice */
+        for (int i = 0; i < rounds * MATMUL_TUNE_PROBE; i++) {
+            int v = matmul_tune_pick(&t, 8, 8, 8, 0, nv, &slot);
+            seen[v]++;
+            matmul_tune_record(&t, slot, v, (double)(nv - v));
+        }
+        for (int v = 0; v < nv - 1; v++) CHECK_EQ_INT(seen[v], 2);
+        CHECK_EQ_INT(seen[nv - 1], rounds * MATMUL_TUNE_PROBE - rounds);
     }
-    for (int v = 0; v < 3; v++) CHECK_EQ_INT(seen[v], MATMUL_TUNE_WARMUP);
-    memset(seen, 0, sizeof seen);
-    for (int i = 0; i < 4 * MATMUL_TUNE_PROBE; i++) {
-        int v = matmul_tune_pick(&t, 8, 8, 8, 0, 3, &slot);
-        seen[v]++;
-        matmul_tune_record(&t, slot, v, secs[v]);
-    }
-    CHECK_EQ_INT(seen[0], 2);
-    CHECK_EQ_INT(seen[1], 2);
-    CHECK_EQ_INT(seen[2], 4 * MATMUL_TUNE_PROBE - 4);
 }
 
 /* An overwritten dbias is summed from dweight's packed A panels (the own

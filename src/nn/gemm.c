@@ -40,11 +40,11 @@ static void ukr_scalar(size_t kc, const float *a, size_t a_ks, const float *b, s
 
 ukr_desc gemm_kernel_8(matmul_isa isa) {
     if (isa == MATMUL_ISA_AUTO || !matmul_isa_supported(isa)) isa = matmul_isa_best();
-    ukr_desc d = {MR_SCALAR, NR_SCALAR, ukr_scalar, 0, 0, NULL};
+    ukr_desc d = {MR_SCALAR, NR_SCALAR, ukr_scalar, 0, 0, NULL, 0};
 #ifdef MATMUL_X86
     if (isa == MATMUL_ISA_AVX512)
-        d = (ukr_desc){MATMUL_MR_AVX512, MATMUL_NR_AVX512, matmul_ukr_avx512, 1, 1, matmul_ukr_avx512_4};
-    else if (isa == MATMUL_ISA_AVX2) d = (ukr_desc){MATMUL_MR_AVX2, MATMUL_NR_AVX2, matmul_ukr_avx2, 0, 0, NULL};
+        d = (ukr_desc){MATMUL_MR_AVX512, MATMUL_NR_AVX512, matmul_ukr_avx512, 1, 1, matmul_ukr_avx512_4, 0};
+    else if (isa == MATMUL_ISA_AVX2) d = (ukr_desc){MATMUL_MR_AVX2, MATMUL_NR_AVX2, matmul_ukr_avx2, 0, 0, NULL, 0};
 #endif
     return d;
 }
@@ -63,7 +63,7 @@ ukr_desc gemm_kernel_12(matmul_isa isa) {
     ukr_desc d = gemm_kernel_8(isa);
 #ifdef MATMUL_X86
     if (d.fn == matmul_ukr_avx512)
-        d = (ukr_desc){MATMUL_MR_AVX512_12, MATMUL_NR_AVX512, matmul_ukr_avx512_12, 1, 0, matmul_ukr_avx512_4};
+        d = (ukr_desc){MATMUL_MR_AVX512_12, MATMUL_NR_AVX512, matmul_ukr_avx512_12, 1, 0, matmul_ukr_avx512_4, 0};
 #endif
     return d;
 }
@@ -81,17 +81,20 @@ ukr_desc gemm_kernel_12r(matmul_isa isa) {
 /* Blocking (Goto & van de Geijn 2008, "Anatomy of high-performance matrix
  * multiplication"; loop nest as in BLIS): per (jc, pc) a KC x NC block of B is
  * packed, per ic an MC x KC block of A, and the micro-kernel multiplies one
- * MR-row A micro-panel by one NR-column B micro-panel. Innermost we keep the A
- * micro-panel (MR x KC = 8 KB) in L1 and stream the B panels (KC x NR = 32 KB
- * each) of the 1 MB B block from L2 (MATMUL_LOOP_AB=1; the BLIS order, B
- * panel in L1 and A streamed, stays selectable). With AVX-512 an A whose rows
+ * MR-row A micro-panel by one NR-column B micro-panel. Innermost either the A
+ * micro-panel (MR x KC = 8 KB) stays in L1 while the B panels (KC x NR =
+ * 32 KB each) of the 1 MB B block stream from L2, or (ukr_desc.b_in_l1, the
+ * BLIS order) a B panel stays while the A panels stream: the first was 2-7%
+ * faster on the Intel dev host, the second up to 10% on the AMD Zen 5 one,
+ * so matmul.c's tuner chooses. With AVX-512 an A whose rows
  * are contiguous in k (the forward's inp, dinp's dout) is not packed at all:
  * matmul_ukr_avx512_rowa broadcasts straight from its 8 rows
- * (MATMUL_ROWA=1; +5-20% on those products). KC=256, NC=1024 and order AB came
- * out a few percent ahead of 8 variants (KC 128-384, NC 640-4096, MC 128/384,
- * both orders) on the 2-vCPU AVX-512 dev host, which is too noisy to resolve
- * finer. KC is a fixed constant, so every output element is summed in the
- * same k order whatever the thread count. */
+ * (MATMUL_ROWA=1; +5-20% on those products). KC=256 and NC=1024 came out a
+ * few percent ahead of 8 variants (KC 128-384, NC 640-4096, MC 128/384) on
+ * the 2-vCPU Intel dev host, which is too noisy to resolve finer; on the
+ * Zen 5 host (1 MB of L2) NC 128-768 were within 2% of 1024. KC is a fixed
+ * constant, so every output element is summed in the same k order whatever
+ * the thread count. */
 #ifndef KC
 #define KC 256
 #endif
@@ -100,9 +103,6 @@ ukr_desc gemm_kernel_12r(matmul_isa isa) {
 #endif
 #ifndef MC_MAX
 #define MC_MAX 384
-#endif
-#ifndef MATMUL_LOOP_AB
-#define MATMUL_LOOP_AB 1
 #endif
 #ifndef MATMUL_ROWA
 #define MATMUL_ROWA 1
@@ -420,17 +420,17 @@ static void gemm_block(const gemm_args *g, int i0, int i1, int j0, int j1, float
                 }
                 else if (ifull < in)
                     pack_a_block(u, apack + (size_t)(ifull - ic) * kc, g->A, g->rsa, g->csa, ifull, in, pc, kc);
-#if MATMUL_LOOP_AB
-                /* A micro-panel held in L1, B panels streamed from L2 */
-                for (int i = ic; i < in; i += mr)
-                    for (int j = jc; j < jn; j += nr)
-#else
-                /* B micro-panel held in L1, A micro-panels streamed from L2 (BLIS) */
-                for (int j = jc; j < jn; j += nr)
+                if (!u->b_in_l1) {   /* A micro-panel held in L1, B panels streamed from L2 */
                     for (int i = ic; i < in; i += mr)
-#endif
-                        tile_at(g, rowa, ifull, i, in, j, jn, pc, kc, mode, apack + (size_t)(i - ic) * kc,
-                                bpack + (size_t)(j - jc) * kc, tile, TILE_A);
+                        for (int j = jc; j < jn; j += nr)
+                            tile_at(g, rowa, ifull, i, in, j, jn, pc, kc, mode, apack + (size_t)(i - ic) * kc,
+                                    bpack + (size_t)(j - jc) * kc, tile, TILE_A);
+                } else {             /* B micro-panel held in L1, A micro-panels streamed (BLIS) */
+                    for (int j = jc; j < jn; j += nr)
+                        for (int i = ic; i < in; i += mr)
+                            tile_at(g, rowa, ifull, i, in, j, jn, pc, kc, mode, apack + (size_t)(i - ic) * kc,
+                                    bpack + (size_t)(j - jc) * kc, tile, TILE_A);
+                }
             }
         }
     }

@@ -27,6 +27,9 @@ typedef struct {
     int simd_pack;         /* 1: AVX-512 packers (nr 32; mr 8, or 12 for A columns) */
     int rowa;              /* 1: has the in-place A variant (matmul_ukr_avx512_rowa) */
     matmul_ukr_fn rows4;   /* a 4-row kernel on the same packed panels, or NULL */
+    int b_in_l1;           /* loop order: 0 holds an A micro-panel in L1 and streams the
+                            * B block's panels past it; 1 holds a B micro-panel and
+                            * streams the A panels (the BLIS order). Same bits. */
 } ukr_desc;
 
 /* The 8-row kernel of isa (AUTO or unsupported: the best this CPU has):

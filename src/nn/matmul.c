@@ -77,6 +77,7 @@ void matmul_ctx_init(matmul_ctx *ctx, matmul_backend backend) {
     ctx->backend = backend;
     ctx->isa = MATMUL_ISA_AUTO;
     ctx->kernel = MATMUL_KERNEL_AUTO;
+    ctx->order = MATMUL_ORDER_AUTO;
     matmul_tune_reset(&ctx->tune);
     ctx->scratch = NULL;
     ctx->scratch_floats = 0;
@@ -113,6 +114,15 @@ const char *matmul_kernel_name(matmul_kernel k) {
     case MATMUL_KERNEL_8: return "8";
     case MATMUL_KERNEL_12: return "12";
     case MATMUL_KERNEL_12R: return "12r";
+    }
+    return "unknown";
+}
+
+const char *matmul_order_name(matmul_order o) {
+    switch (o) {
+    case MATMUL_ORDER_AUTO: return "auto";
+    case MATMUL_ORDER_AB: return "ab";
+    case MATMUL_ORDER_BA: return "ba";
     }
     return "unknown";
 }
@@ -225,23 +235,27 @@ static double wall_s(void) {
 }
 
 /* The kernels of one call: `main` for the forward or dinp, `dw` for dweight.
- * Variant 0: the 8-row kernel (dweight 12); 1: the 12-row kernel with
- * embedded broadcasts for both; 2: the one with register broadcasts for
- * both; 3: the 8-row kernel with dweight 12r. A forward has no dweight, so
- * it is timed over 0-2; a backward without dinp has only dweight, so over
- * 0 and 3. */
+ * Variant v: kernels by v % 4, 0: the 8-row kernel (dweight 12); 1: the
+ * 12-row kernel with embedded broadcasts for both; 2: the one with register
+ * broadcasts for both; 3: the 8-row kernel with dweight 12r; loop order by
+ * v / 4 (0: AB, 1: BA; see matmul_order). A forward has no dweight, so it is
+ * timed over kernels 0-2; a backward without dinp has only dweight, so over
+ * kernels 0 and 3. */
 typedef struct {
     ukr_desc main, dw;
 } kernel_pair;
 
 static kernel_pair kernel_variant(matmul_isa isa, int v) {
     const ukr_desc u8 = gemm_kernel_8(isa), u12 = gemm_kernel_12(isa), u12r = gemm_kernel_12r(isa);
-    switch (v) {
-    case 1: return (kernel_pair){u12, u12};
-    case 2: return (kernel_pair){u12r, u12r};
-    case 3: return (kernel_pair){u8, u12r};
-    default: return (kernel_pair){u8, u12};
+    kernel_pair kp;
+    switch (v % 4) {
+    case 1: kp = (kernel_pair){u12, u12}; break;
+    case 2: kp = (kernel_pair){u12r, u12r}; break;
+    case 3: kp = (kernel_pair){u8, u12r}; break;
+    default: kp = (kernel_pair){u8, u12}; break;
     }
+    kp.main.b_in_l1 = kp.dw.b_in_l1 = v / 4;
+    return kp;
 }
 
 typedef enum { CALL_FORWARD, CALL_BACKWARD, CALL_DWEIGHT_ONLY } call_kind;
@@ -251,21 +265,22 @@ typedef enum { CALL_FORWARD, CALL_BACKWARD, CALL_DWEIGHT_ONLY } call_kind;
  * under (*slot -1: nothing to record). */
 static int pick_kernels(matmul_ctx *ctx, matmul_isa isa, call_kind kind, int M, int Ncols, int K,
                         kernel_pair *kp, int *slot) {
-    static const int listed[][4] = {{0, 1, 2}, {0, 1, 2, 3}, {0, 3}};
-    static const int count[] = {3, 4, 2};
+    static const int listed[][8] = {{0, 1, 2, 4, 5, 6}, {0, 1, 2, 3, 4, 5, 6, 7}, {0, 3, 4, 7}};
+    static const int count[] = {6, 8, 4};
     *slot = -1;
     int v = 0, t = 0;
-    if (ctx && gemm_kernel_8(isa).fn != gemm_kernel_12(isa).fn) {   /* else one kernel */
-        switch (ctx->kernel) {
-        case MATMUL_KERNEL_8: v = 0; break;
-        case MATMUL_KERNEL_12: v = 1; break;
-        case MATMUL_KERNEL_12R: v = 2; break;
-        default:
+    if (ctx && gemm_kernel_8(isa).fn != gemm_kernel_12(isa).fn) {   /* else one kernel, one order */
+        if (ctx->kernel == MATMUL_KERNEL_8 || ctx->kernel == MATMUL_KERNEL_12 || ctx->kernel == MATMUL_KERNEL_12R) {
+            v = (int)ctx->kernel - 1 + (ctx->order == MATMUL_ORDER_BA ? 4 : 0);
+            if (kind == CALL_DWEIGHT_ONLY && v % 4 != 0) v = v / 4 * 4 + (v % 4 == 2 ? 3 : 0);   /* their dweight */
+        } else if (ctx->order == MATMUL_ORDER_AB || ctx->order == MATMUL_ORDER_BA) {
+            /* the kernels only: the lists' first halves are order AB */
+            t = matmul_tune_pick(&ctx->tune, M, Ncols, K, (int)kind, count[kind] / 2, slot);
+            v = listed[kind][t] + (ctx->order == MATMUL_ORDER_BA ? 4 : 0);
+        } else {
             t = matmul_tune_pick(&ctx->tune, M, Ncols, K, (int)kind, count[kind], slot);
             v = listed[kind][t];
-            break;
         }
-        if (kind == CALL_DWEIGHT_ONLY && v != 3) v = v == 2 ? 3 : 0;   /* their dweight kernel */
     }
     *kp = kernel_variant(isa, v);
     return t;

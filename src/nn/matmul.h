@@ -50,14 +50,25 @@ typedef enum {
  * embedded broadcasts for every product, A always packed (shared between
  * threads where it fits); 12R: the same with register broadcasts; AUTO:
  * timed per shape as the calls run (matmul_tune.h), among these three and,
- * for a backward, the 8-row kernel with 12R's dweight; a value outside the
- * enum counts as AUTO (harmless: the bits are the same). Other ISAs have one. */
+ * for a backward, the 8-row kernel with 12R's dweight, each in both loop
+ * orders unless matmul_order forces one; a value outside the enum counts
+ * as AUTO (harmless: the bits are the same). Other ISAs have one. */
 typedef enum {
     MATMUL_KERNEL_AUTO = 0,
     MATMUL_KERNEL_8 = 1,
     MATMUL_KERNEL_12 = 2,
     MATMUL_KERNEL_12R = 3
 } matmul_kernel;
+
+/* The own backend's loop order around the AVX-512 kernels (the same bits
+ * either way): AB holds an A micro-panel in L1 and streams B's panels past
+ * it, BA holds a B panel and streams A's (the BLIS order). AUTO: with
+ * MATMUL_KERNEL_AUTO timed together with the kernel; with a kernel forced, AB. */
+typedef enum {
+    MATMUL_ORDER_AUTO = 0,
+    MATMUL_ORDER_AB = 1,
+    MATMUL_ORDER_BA = 2
+} matmul_order;
 
 /* Backend choice plus packing scratch and kernel timings kept between
  * calls. Fill with matmul_ctx_init, release with matmul_ctx_free. One
@@ -67,9 +78,10 @@ typedef struct {
     matmul_backend backend;
     matmul_isa isa;
     matmul_kernel kernel;  /* AUTO after init */
+    matmul_order order;    /* AUTO after init */
     float *scratch;        /* owned; grown on demand, 64-byte aligned */
     size_t scratch_floats; /* capacity of scratch */
-    matmul_tuner tune;     /* MATMUL_KERNEL_AUTO's timings */
+    matmul_tuner tune;     /* the timings of AUTO's variants */
 } matmul_ctx;
 
 void matmul_ctx_init(matmul_ctx *ctx, matmul_backend backend);
@@ -78,6 +90,7 @@ void matmul_ctx_free(matmul_ctx *ctx);
 const char *matmul_backend_name(matmul_backend b);
 const char *matmul_isa_name(matmul_isa isa);
 const char *matmul_kernel_name(matmul_kernel k);   /* "auto", "8", "12", "12r" */
+const char *matmul_order_name(matmul_order o);     /* "auto", "ab", "ba" */
 int matmul_isa_supported(matmul_isa isa);  /* 1 if this CPU and build can run it */
 matmul_isa matmul_isa_best(void);
 int matmul_have_blas(void);                /* 1 if built with ROPEGPT_HAVE_BLAS */

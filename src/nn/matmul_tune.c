@@ -45,9 +45,11 @@ int matmul_tune_pick(matmul_tuner *t, int M, int Ncols, int K, int kind, int nva
 void matmul_tune_record(matmul_tuner *t, int slot, int variant, double secs) {
     if (!t || slot < 0 || slot >= t->nslots || variant < 0 || variant >= MATMUL_TUNE_MAXV) return;
     matmul_tune_slot *s = &t->slot[slot];
-    /* the first timing of a variant is its cold call (page faults, scratch
-     * growth): start the average from the second */
-    if (s->runs[variant] <= 1) s->secs[variant] = secs;
+    if (!s->cold_done) {   /* the key's first call: page faults, scratch growth */
+        s->cold_done = 1;
+        return;
+    }
+    if (s->runs[variant] == 0) s->secs[variant] = secs;
     else s->secs[variant] = 0.75 * s->secs[variant] + 0.25 * secs;
     s->runs[variant]++;
 }

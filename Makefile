@@ -61,6 +61,13 @@ ifeq ($(HAVE_BLAS),yes)
 APP_CFLAGS += $(BLAS_CFLAGS) -DROPEGPT_HAVE_BLAS=1
 APP_LIBS   += -lopenblas
 endif
+# Every object is rebuilt when OpenBLAS appears or goes in the same BUILD
+# folder (its define is in the objects' flags, and a stale object would
+# silently leave the BLAS backend out): they depend on a state file
+# rewritten only when its content changes.
+BLAS_STATE := $(if $(filter yes,$(HAVE_BLAS)),on $(BLAS_CFLAGS),off)
+BLAS_STATE_FILE := $(BUILD)/blas.state
+_blas_state := $(shell mkdir -p $(BUILD) && (echo '$(BLAS_STATE)' | cmp -s - $(BLAS_STATE_FILE) || echo '$(BLAS_STATE)' > $(BLAS_STATE_FILE)))
 
 ARCH := $(shell $(CC) -dumpmachine)
 ifneq ($(findstring x86_64,$(ARCH)),)
@@ -91,15 +98,15 @@ lib: $(BUILD)/librope.a $(BUILD)/librope.so
 config:
 	@echo "build: $(BUILD)  cc: $(CC)  openmp: $(or $(HAVE_OMP),no)  openblas: $(or $(HAVE_BLAS),no)  simd: $(if $(SIMD_AVX2),avx2+avx512,scalar only)"
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c $(BLAS_STATE_FILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(APP_CFLAGS) -c $< -o $@
 
 # SIMD kernels get their ISA flags file by file; CPU detection picks at run time.
-$(BUILD)/obj/%_avx2.o: %_avx2.c
+$(BUILD)/obj/%_avx2.o: %_avx2.c $(BLAS_STATE_FILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(APP_CFLAGS) $(SIMD_AVX2) -c $< -o $@
-$(BUILD)/obj/%_avx512.o: %_avx512.c
+$(BUILD)/obj/%_avx512.o: %_avx512.c $(BLAS_STATE_FILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(APP_CFLAGS) $(SIMD_AVX512) -c $< -o $@
 

@@ -138,6 +138,10 @@ int main(int argc, char **argv) {
                             matmul_backend_name(bes[b]), pname[prod]);
                     return 1;
                 }
+                /* the own backend's tuner first tries each kernel variant once
+                 * (matmul_tune.h); time what it settles on */
+                for (int i = 0; bes[b] == MATMUL_OWN && i < MATMUL_TUNE_MAXV * MATMUL_TUNE_WARMUP; i++)
+                    run(&ctx, prod, out, dinp, dw, inp, w, dout, N, C, OC);
                 double t[64];
                 int r = reps > 64 ? 64 : reps;
                 for (int i = 0; i < r; i++) {

@@ -271,8 +271,10 @@ static int pick_kernels(matmul_ctx *ctx, matmul_isa isa, call_kind kind, int M, 
     int v = 0, t = 0;
     if (ctx && gemm_kernel_8(isa).fn != gemm_kernel_12(isa).fn) {   /* else one kernel, one order */
         if (ctx->kernel == MATMUL_KERNEL_8 || ctx->kernel == MATMUL_KERNEL_12 || ctx->kernel == MATMUL_KERNEL_12R) {
-            v = (int)ctx->kernel - 1 + (ctx->order == MATMUL_ORDER_BA ? 4 : 0);
-            if (kind == CALL_DWEIGHT_ONLY && v % 4 != 0) v = v / 4 * 4 + (v % 4 == 2 ? 3 : 0);   /* their dweight */
+            /* kernels 0, 1, 2 (a dweight-only call ignores `main`, so these
+             * give it dweight 12, 12, 12r as the forced kernel implies) */
+            v = (ctx->kernel == MATMUL_KERNEL_12 ? 1 : ctx->kernel == MATMUL_KERNEL_12R ? 2 : 0) +
+                (ctx->order == MATMUL_ORDER_BA ? 4 : 0);
         } else if (ctx->order == MATMUL_ORDER_AB || ctx->order == MATMUL_ORDER_BA) {
             /* the kernels only: the lists' first halves are order AB */
             t = matmul_tune_pick(&ctx->tune, M, Ncols, K, (int)kind, count[kind] / 2, slot);
